@@ -1,0 +1,83 @@
+"""Time and peak memory of spatial phenotype classification on the real melanoma mIF file (296,523 cells).
+
+    python benchmarks/classify.py [--data ../shared/data/melanoma_ici_mif/melanoma_ici_mif.h5ad]
+
+Runs `tk.tl.classify(mode="spatial")` on all 135 images with both rule sets, each in its own subprocess
+(so peak RSS is the run's own, including reading the file), and prints one table. Not part of the test
+suite: no timing is asserted anywhere. Units: the file's coordinates are undocumented image units of
+~333 x 248 per image; 2 um per unit is assumed (a Vectra 20x field is 669 x 500 um).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "melanoma_ici_mif" / "melanoma_ici_mif.h5ad"
+LABELS = {
+    "cell_type_key": "cell_type",
+    "tumor_labels": ["SOX10+"],
+    "immune_labels": [
+        "CD8+PD1-PDL1-",
+        "CD8+PD1-PDL1+",
+        "CD8+PD1+PDL1+",
+        "CD8+PD1+PDL1-",
+        "CD8-PD1+PDL1+",
+        "CD8-PD1+PDL1-",
+    ],
+    "cd8_labels": ["CD8+PD1-PDL1-", "CD8+PD1-PDL1+", "CD8+PD1+PDL1+", "CD8+PD1+PDL1-"],
+}
+
+
+def _peak_rss_gb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    return float("nan")
+
+
+def worker(data: Path, rules: str) -> dict:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import tmekit as tk
+
+    start = time.perf_counter()
+    adata = tk.io.read_h5ad(data)
+    adata.obsm["spatial"] = adata.obs[["x", "y"]].to_numpy()
+    table = tk.tl.classify(adata, rules=rules, library_key="image_id", microns_per_unit=2.0, n_boot=200, **LABELS)
+    wall = time.perf_counter() - start
+    counts = table["phenotype"].astype(str).value_counts().to_dict()
+    return {
+        "rules": rules, "cells": adata.n_obs, "images": len(table), "wall_s": wall, "peak_rss_gb": _peak_rss_gb(),
+        **{f"n_{k}": v for k, v in counts.items()}, "median_confidence": float(table["confidence"].median()),
+    }  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.data, args.worker)))
+        return 0
+    import pandas as pd
+
+    rows = []
+    for rules in ("cd8_density", "keren2018"):
+        cmd = [sys.executable, __file__, "--data", str(args.data), "--worker", rules]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    table = pd.DataFrame(rows).fillna(0)
+    print(table.to_string(index=False, float_format="{:,.2f}".format))
+    print("\n(time includes reading the file; bootstrap n_boot=200 per image; 2 cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Row-chunk access to any AnnData matrix: numpy, scipy sparse, backed h5ad, dask.
+
+Every numeric pass in tmekit streams the matrix through :func:`iter_row_blocks`, so memory is
+bounded by the chunk and every array type goes through the same code. A block is either a
+dense ``numpy.ndarray`` or a ``scipy.sparse.csr_matrix``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from anndata import AnnData
+
+__all__ = ["array_type_name", "default_chunk_size", "get_matrix", "iter_row_blocks", "to_block"]
+
+#: Target number of stored values per chunk (~64 MB as float64 dense-equivalent of sparse data).
+_TARGET_VALUES_PER_CHUNK = 8_000_000
+
+
+def get_matrix(adata: AnnData, *, layer: str | None) -> Any:
+    """``adata.X`` or ``adata.layers[layer]``, with a clear error when missing. Never copies."""
+    if layer is None:
+        if adata.X is None:
+            msg = "`adata.X` is empty (None). Pass `layer=` naming the layer that holds expression values."
+            raise ValueError(msg)
+        return adata.X
+    if layer not in adata.layers:
+        msg = f"`adata.layers[{layer!r}]` not found. Available layers: {list(adata.layers)}; use `layer=None` for X."
+        raise KeyError(msg)
+    return adata.layers[layer]
+
+
+def _nnz_per_row(X: Any) -> float:
+    n_obs, n_vars = X.shape
+    if n_obs == 0:
+        return 0.0
+    if sp.issparse(X):
+        return X.nnz / n_obs
+    nnz = getattr(X, "nnz", None)  # backed sparse datasets expose nnz without reading data
+    if nnz is None and hasattr(X, "group") and "data" in getattr(X, "group", {}):
+        nnz = X.group["data"].shape[0]
+    return float(nnz) / n_obs if nnz is not None else float(n_vars)
+
+
+def default_chunk_size(X: Any) -> int:
+    """Rows per chunk so that one chunk holds about 8 million stored values (at least 256 rows)."""
+    per_row = max(_nnz_per_row(X), 1.0)
+    return int(max(256, min(X.shape[0] or 1, _TARGET_VALUES_PER_CHUNK // per_row)))
+
+
+@functools.singledispatch
+def to_block(chunk: Any) -> np.ndarray | sp.csr_matrix:
+    """Normalise one sliced chunk to a dense ndarray or a CSR matrix."""
+    msg = f"tmekit cannot read a matrix of type {type(chunk).__module__}.{type(chunk).__name__}."
+    raise TypeError(msg)
+
+
+@to_block.register(np.ndarray)
+def _(chunk: np.ndarray) -> np.ndarray:
+    return np.asarray(chunk)
+
+
+@to_block.register(np.matrix)
+def _(chunk: np.matrix) -> np.ndarray:
+    return np.asarray(chunk)
+
+
+@to_block.register(sp.spmatrix)
+@to_block.register(sp.sparray)
+def _(chunk: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+    return sp.csr_matrix(chunk)
+
+
+def _slice_rows(X: Any, start: int, stop: int) -> Any:
+    if isinstance(X, h5py.Dataset):
+        return X[start:stop]
+    if type(X).__module__.startswith("dask"):
+        return X[start:stop].compute()
+    return X[start:stop]
+
+
+def iter_row_blocks(X: Any, *, chunk_size: int | None = None) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
+    """Yield ``(start, stop, block)`` over consecutive row ranges of ``X``.
+
+    Works on numpy arrays, scipy sparse matrices/arrays (CSR, CSC, COO), anndata backed datasets
+    (``backed="r"``), h5py datasets and dask arrays (each chunk computed on its own).
+    """
+    n_obs = X.shape[0]
+    size = default_chunk_size(X) if chunk_size is None else int(chunk_size)
+    if size < 1:
+        msg = f"`chunk_size` must be a positive number of rows, got {chunk_size}."
+        raise ValueError(msg)
+    if sp.issparse(X) and X.format not in {"csr", "csc"}:
+        X = sp.csr_matrix(X)  # COO/LIL/... cannot be row-sliced
+    if sp.issparse(X) and X.format == "csr":
+        yield from _csr_views(X, size)
+        return
+    for start in range(0, n_obs, size):
+        stop = min(start + size, n_obs)
+        yield start, stop, to_block(_slice_rows(X, start, stop))
+
+
+def _csr_views(X: Any, size: int) -> Iterator[tuple[int, int, sp.csr_matrix]]:
+    """Row blocks of an in-memory CSR matrix as views of its arrays (no copy of data or indices)."""
+    for start in range(0, X.shape[0], size):
+        stop = min(start + size, X.shape[0])
+        lo, hi = X.indptr[start], X.indptr[stop]
+        indptr = X.indptr[start : stop + 1] - lo
+        view = sp.csr_matrix((X.data[lo:hi], X.indices[lo:hi], indptr), shape=(stop - start, X.shape[1]), copy=False)
+        yield start, stop, view
+
+
+def array_type_name(X: Any) -> str:
+    """Short description of the array type, for reports (e.g. ``'scipy csr_matrix'``, ``'backed CSR'``)."""
+    if isinstance(X, np.ndarray):
+        return "numpy ndarray"
+    if sp.issparse(X):
+        return f"scipy {type(X).__name__}"
+    if isinstance(X, h5py.Dataset):
+        return "backed dense (h5py)"
+    module = type(X).__module__
+    if module.startswith("dask"):
+        return "dask array"
+    if module.startswith("anndata"):
+        fmt = getattr(X, "format", "sparse")
+        return f"backed {str(fmt).upper()}"
+    return f"{module}.{type(X).__name__}"

@@ -1,0 +1,52 @@
+"""Default keys and fixed names, in one place so that writers, readers and plots agree."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Logger name; tmekit configures no handlers on import.
+LOGGER_NAME: Final = "tmekit"
+
+# --- AnnData keys written by tmekit -----------------------------------------------------------
+SCORES_KEY: Final = "tmekit_scores"  # obsm (cells x signatures) and uns (provenance)
+CELL_TYPE_KEY: Final = "tmekit_cell_type"  # obs, from tk.tl.annotate
+COMPARTMENT_KEY: Final = "tmekit_compartment"  # obs, from tk.sp.compartments
+PHENOTYPE_KEY: Final = "tmekit_phenotype"  # uns table and obs mapping, from tk.tl.classify
+SPATIAL_KEY: Final = "spatial"  # obsm coordinates, squidpy's convention
+
+# --- Signature library ------------------------------------------------------------------------
+#: The five modules users asked for by name, mapped to the library set tmekit scores by default.
+HEADLINE_SIGNATURES: Final[dict[str, str]] = {
+    "T-cell exhaustion": "exhaustion_core_curated",
+    "M2 TAM": "m2_tam_bagaev2021",
+    "CXCL13+ T cells": "cxcl13_t_zheng2021",
+    "IFN-gamma pathway": "ifng6_ayers2017",
+    "Hypoxia": "hypoxia_buffa2010",
+}
+
+#: Registry columns, in file order.
+REGISTRY_COLUMNS: Final = (
+    "name",
+    "title",
+    "category",
+    "description",
+    "species",
+    "gene_id_type",
+    "n_up",
+    "n_down",
+    "weighted",
+    "citation",
+    "doi",
+    "pmid",
+    "version",
+    "verified",
+    "verified_against",
+    "notes",
+    "sha256",
+)
+
+#: Columns of one signature table (long form, one row per gene).
+SET_COLUMNS: Final = ("gene", "direction", "weight", "aliases")
+
+#: Allowed values of the registry's ``verified`` column.
+VERIFICATION_LEVELS: Final = ("verified-primary", "verified-secondary", "curated", "unverified")

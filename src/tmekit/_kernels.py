@@ -1,0 +1,198 @@
+"""Compiled per-cell kernels (numba) over CSR row blocks.
+
+Each kernel takes one CSR block (``data``, ``indices``, ``indptr``) and writes one row of ``out``
+per cell. Cells are split into contiguous blocks, one per thread; every cell is computed from its
+own row only, so results do not depend on the number of threads, the chunk size or the other
+cells in the object.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["block_column_sums", "membership", "rank_scores", "weighted_sums"]
+
+_LINEAR_SEARCH_MAX = 16  # up to this many distinct signature values per cell, a linear scan beats bisection
+
+
+def membership(
+    n_vars: int, up_ptr: np.ndarray, up_genes: np.ndarray, down_ptr: np.ndarray, down_genes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Map genes to the signatures that contain them.
+
+    Returns ``slot`` (per gene: -1, or its index among signature genes), and in CSR form over
+    slots: ``mem_ptr``, ``mem_sig`` (signature index) and ``mem_down`` (1 for a down gene).
+    """
+    pairs: dict[int, list[tuple[int, int]]] = {}
+    for down, (ptr, genes) in enumerate(((up_ptr, up_genes), (down_ptr, down_genes))):
+        for s in range(len(ptr) - 1):
+            for g in genes[ptr[s] : ptr[s + 1]]:
+                pairs.setdefault(int(g), []).append((s, down))
+    slot = np.full(n_vars, -1, dtype=np.int32)
+    mem_ptr = np.zeros(len(pairs) + 1, dtype=np.int64)
+    mem_sig, mem_down = [], []
+    for i, (g, members) in enumerate(sorted(pairs.items())):
+        slot[g] = i
+        mem_ptr[i + 1] = mem_ptr[i] + len(members)
+        mem_sig += [s for s, _ in members]
+        mem_down += [d for _, d in members]
+    return slot, mem_ptr, np.array(mem_sig, dtype=np.int64), np.array(mem_down, dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _signature_gene_ranks(data, indices, start, stop, max_rank, slot, work):  # noqa: PLR0917
+    """UCell ranks of this cell's expressed signature genes.
+
+    The rank of a value v among the cell's non-zero values (1 = highest, ties averaged) is
+    1 + #(values > v) + (#(values == v) - 1) / 2, capped at ``max_rank``. Only the few distinct
+    values of the expressed signature genes are needed, so the row is scanned once and each value
+    located among them by binary search, instead of sorting the whole row.
+    Fills ``work`` = (slots, values, ranks, uniq, above, equal) and returns how many genes it holds.
+    """
+    slots, values, ranks, uniq, above, equal = work
+    k = 0
+    for p in range(start, stop):
+        v = data[p]
+        if v != 0:
+            s = slot[indices[p]]
+            if s >= 0:
+                slots[k] = s
+                values[k] = v
+                k += 1
+    if k == 0:
+        return 0
+    sorted_values = np.sort(values[:k])
+    m = 0
+    for q in range(k):
+        if m == 0 or sorted_values[q] != uniq[m - 1]:
+            uniq[m] = sorted_values[q]
+            m += 1
+    above[:, : m + 1] = 0  # above[c, j]: values with exactly j distinct signature values below them
+    for j in range(m):
+        equal[j] = 0
+    lowest = uniq[0]
+    for p in range(start, stop):
+        v = data[p]
+        if v < lowest or v == 0:  # below every signature value: outranks no signature gene
+            continue
+        lo = 0
+        if m <= _LINEAR_SEARCH_MAX:  # few distinct values (typical of counts): branch-free scan
+            for j in range(m):
+                lo += uniq[j] < v
+        else:
+            hi = m
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if uniq[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        above[p & 3, lo] += 1  # four interleaved histograms avoid store-to-load stalls
+        if lo < m and uniq[lo] == v:
+            equal[lo] += 1
+    for j in range(1, m + 1):
+        above[0, j] += above[1, j] + above[2, j] + above[3, j]
+    greater = 0.0
+    for j in range(m - 1, -1, -1):  # uniq[j] is the (m - j)-th largest signature value
+        greater += above[0, j + 1]
+        above[0, j + 1] = min(1.0 + greater + 0.5 * (equal[j] - 1), max_rank)  # now the rank of uniq[j]
+    for q in range(k):
+        lo, hi = 0, m
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if uniq[mid] < values[q]:
+                lo = mid + 1
+            else:
+                hi = mid
+        ranks[q] = above[0, lo + 1]
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _u(rank_sum, n, max_rank):
+    if n == 0:
+        return 0.0
+    s_min = n * (n + 1) / 2.0
+    s_max = n * max_rank
+    if s_max == s_min:
+        return 0.0
+    return 1.0 - (rank_sum - s_min) / (s_max - s_min)
+
+
+@numba.njit(cache=True, parallel=True)
+def rank_scores(  # noqa: PLR0917 - flat arrays are how numba kernels take structured input
+    data, indices, indptr, n_up, n_down, slot, mem_ptr, mem_sig, mem_down, max_rank, w_neg, n_blocks
+):
+    """UCell scores (Andreatta & Carmona 2021) for every cell of a CSR block and every signature.
+
+    ``n_up``/``n_down`` count each signature's up and down genes; ``slot``/``mem_*`` come from
+    :func:`membership`. Score = max(0, U_up - w_neg * U_down) with U = 1 - (sum of ranks - n(n+1)/2)
+    / (n * max_rank - n(n+1)/2); genes not expressed, or ranked beyond ``max_rank``, count as
+    ``max_rank``. Explicit zeros in ``data`` are treated as not expressed.
+    """
+    n_cells = indptr.size - 1
+    n_sigs = n_up.size
+    n_slots = mem_ptr.size - 1
+    out = np.zeros((n_cells, n_sigs), dtype=np.float64)
+    step = (n_cells + n_blocks - 1) // n_blocks
+    for b in numba.prange(n_blocks):
+        work = (
+            np.empty(n_slots, dtype=np.int64),
+            np.empty(n_slots, dtype=np.float64),
+            np.empty(n_slots, dtype=np.float64),
+            np.empty(n_slots, dtype=np.float64),
+            np.zeros((4, n_slots + 1), dtype=np.float64),
+            np.zeros(n_slots, dtype=np.int64),
+        )
+        deficit = np.zeros((n_sigs, 2), dtype=np.float64)  # sum of (max_rank - rank) of expressed genes
+        for i in range(b * step, min((b + 1) * step, n_cells)):
+            k = _signature_gene_ranks(data, indices, indptr[i], indptr[i + 1], max_rank, slot, work)
+            for q in range(k):
+                s = work[0][q]
+                for mpos in range(mem_ptr[s], mem_ptr[s + 1]):
+                    deficit[mem_sig[mpos], mem_down[mpos]] += max_rank - work[2][q]
+            for s in range(n_sigs):
+                up = _u(n_up[s] * max_rank - deficit[s, 0], n_up[s], max_rank)
+                down = _u(n_down[s] * max_rank - deficit[s, 1], n_down[s], max_rank)
+                out[i, s] = max(0.0, up - w_neg * down)
+                deficit[s, 0] = 0.0
+                deficit[s, 1] = 0.0
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def weighted_sums(data, indices, indptr, w_ptr, w_cols, w_vals, n_sigs, n_blocks):  # noqa: PLR0917
+    """``out[i, s] = sum_j x_ij * W[j, s]`` for a CSR block and a gene-major sparse weight matrix W.
+
+    ``w_ptr``/``w_cols``/``w_vals`` store W row by row (one row per gene). Each cell sums its own
+    non-zero entries in the order they are stored, so callers pass rows with sorted indices.
+    """
+    n_cells = indptr.size - 1
+    out = np.zeros((n_cells, n_sigs), dtype=np.float64)
+    step = (n_cells + n_blocks - 1) // n_blocks
+    for b in numba.prange(n_blocks):
+        for i in range(b * step, min((b + 1) * step, n_cells)):
+            for k in range(indptr[i], indptr[i + 1]):
+                gene = indices[k]
+                x = np.float64(data[k])
+                for m in range(w_ptr[gene], w_ptr[gene + 1]):
+                    out[i, w_cols[m]] += x * w_vals[m]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def block_column_sums(data, indices, indptr, n_vars, rows_per_block):
+    """Column sums of each consecutive ``rows_per_block``-row block of a CSR chunk (one row per block).
+
+    Blocks are summed in parallel, each in storage order; callers add the block rows in order, so the
+    totals do not depend on the number of threads.
+    """
+    n_cells = indptr.size - 1
+    n_blocks = (n_cells + rows_per_block - 1) // rows_per_block
+    partial = np.zeros((n_blocks, n_vars), dtype=np.float64)
+    for b in numba.prange(n_blocks):
+        for i in range(b * rows_per_block, min((b + 1) * rows_per_block, n_cells)):
+            for p in range(indptr[i], indptr[i + 1]):
+                partial[b, indices[p]] += data[p]
+    return partial

@@ -1,0 +1,8 @@
+"""Small real datasets shipped inside tmekit (no network needed)."""
+
+from __future__ import annotations
+
+from tmekit.datasets._real import wu2021_cid4465
+from tmekit.datasets._synthetic import PHENOTYPES, synthetic_tissue
+
+__all__ = ["PHENOTYPES", "synthetic_tissue", "wu2021_cid4465"]

@@ -1,0 +1,136 @@
+"""Seeded synthetic spatial tissues whose immune phenotype is known by construction."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+__all__ = ["PHENOTYPES", "synthetic_tissue"]
+
+#: Immune placement per phenotype: CD8 T cells per mm^2 inside the tumour nest, in the 50 um band around
+#: it, and in the rest of the stroma; other immune cells (CD4 T, macrophages) per mm^2 likewise.
+#: Chosen far from the default thresholds of both rule sets (CD8 core 100 / margin 200 per mm^2; Keren
+#: mixing 0.22, 250 immune cells per 800 um field), except the "near_*" cases, which sit at them.
+PHENOTYPES: dict[str, dict[str, tuple[float, float, float]]] = {
+    "inflamed": {"cd8": (600.0, 300.0, 150.0), "other": (500.0, 300.0, 200.0)},
+    "excluded": {"cd8": (8.0, 1500.0, 1000.0), "other": (10.0, 1500.0, 1200.0)},
+    "desert": {"cd8": (3.0, 6.0, 6.0), "other": (5.0, 20.0, 20.0)},
+    "near_inflamed": {"cd8": (115.0, 150.0, 80.0), "other": (100.0, 150.0, 120.0)},
+    "near_excluded": {"cd8": (40.0, 380.0, 120.0), "other": (40.0, 380.0, 150.0)},
+}
+_TUMOUR_DENSITY = 4000.0  # tumour cells per mm^2 inside nests (~16 um spacing)
+_STROMA_DENSITY = 1200.0  # non-immune stromal cells per mm^2 outside nests
+_MARGIN_BAND = 50.0  # um: where "margin" immune cells are placed, each side of the nest edge
+
+
+def _poisson_points(rng: np.random.Generator, density_per_mm2: float, size_um: float) -> np.ndarray:
+    n = rng.poisson(density_per_mm2 * (size_um / 1000) ** 2)
+    return rng.uniform(0, size_um, size=(n, 2))
+
+
+def synthetic_tissue(
+    phenotype: Literal["inflamed", "excluded", "desert", "near_inflamed", "near_excluded"] = "inflamed",
+    *,
+    size_um: float = 800.0,
+    n_nests: int = 1,
+    rng: np.random.Generator | int | None = 0,
+    sample_id: str | None = None,
+) -> ad.AnnData:
+    """A seeded square field of tissue with tumour nests, stroma and immune cells placed by phenotype.
+
+    Tumour cells fill ``n_nests`` discs (together about a third of the field); stromal cells fill the
+    rest. CD8 T cells and other immune cells (CD4 T, macrophages) are placed by Poisson processes with
+    the densities in :data:`PHENOTYPES`: inside the nests, in a 50 um band around them, and in the
+    remaining stroma. So the phenotype is known by construction:
+
+    - ``inflamed``: CD8 T cells throughout the tumour (600 per mm^2) and mixed with tumour cells;
+    - ``excluded``: immune cells crowd the band around the nest (1,500 per mm^2) and the stroma but hardly
+      enter the nest;
+    - ``desert``: few immune cells anywhere;
+    - ``near_inflamed`` / ``near_excluded``: densities just beyond the CD8-density thresholds, for
+      testing that confidence drops near a decision boundary.
+
+    Parameters
+    ----------
+    phenotype
+        Which placement to use.
+    size_um
+        Side of the square field in micrometres (800 um = one MIBI field).
+    n_nests
+        Number of tumour nests.
+    rng
+        Seed or generator; the same seed gives the same tissue.
+    sample_id
+        Value of ``obs["sample_id"]`` (default: the phenotype).
+
+    Returns
+    -------
+    AnnData with no genes (``X`` is empty), ``obs["cell_type"]`` (Tumour, Stroma, CD8T, CD4T,
+    Macrophage), ``obs["truth_region"]`` (nest / band / stroma: where the cell was placed),
+    ``obs["sample_id"]``, and coordinates in micrometres in ``obsm["spatial"]`` and ``obs["x"]``,
+    ``obs["y"]``. ``uns["synthetic_tissue"]`` records the parameters and the expected phenotype.
+    """
+    if phenotype not in PHENOTYPES:
+        msg = f"Unknown phenotype {phenotype!r}; choose from {list(PHENOTYPES)}."
+        raise ValueError(msg)
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    radius = size_um * np.sqrt(0.33 / (np.pi * n_nests))
+    if size_um < 2 * (radius + _MARGIN_BAND):
+        msg = f"A {size_um} um field is too small for a tumour nest and its {_MARGIN_BAND:.0f} um band; use >= 300 um."
+        raise ValueError(msg)
+    centres = []
+    for _ in range(n_nests):  # nests that do not overlap and keep the band inside the field
+        for _attempt in range(1000):
+            c = gen.uniform(radius + _MARGIN_BAND, size_um - radius - _MARGIN_BAND, size=2)
+            if all(np.linalg.norm(c - o) > 2 * radius + 2 * _MARGIN_BAND for o in centres):
+                centres.append(c)
+                break
+        else:
+            msg = f"Cannot place {n_nests} separate nests in a {size_um} um field; use fewer nests or a larger field."
+            raise ValueError(msg)
+
+    def edge_distance(points: np.ndarray) -> np.ndarray:
+        """Signed distance to the nearest nest edge (negative inside)."""
+        return np.min([np.linalg.norm(points - c, axis=1) - radius for c in centres], axis=0)
+
+    def region(points: np.ndarray) -> np.ndarray:
+        d = edge_distance(points)
+        return np.where(d < 0, "nest", np.where(d < _MARGIN_BAND, "band", "stroma"))
+
+    parts = []
+    tumour = _poisson_points(gen, _TUMOUR_DENSITY, size_um)
+    parts.append((tumour[edge_distance(tumour) < 0], "Tumour"))
+    stroma = _poisson_points(gen, _STROMA_DENSITY, size_um)
+    parts.append((stroma[edge_distance(stroma) >= 0], "Stroma"))
+    spec = PHENOTYPES[phenotype]
+    for key, types in (("cd8", ("CD8T",)), ("other", ("CD4T", "Macrophage"))):
+        for where, density in zip(("nest", "band", "stroma"), spec[key], strict=True):
+            for cell_type in types:
+                pts = _poisson_points(gen, density / len(types), size_um)
+                parts.append((pts[region(pts) == where], cell_type))
+    coords = np.concatenate([p for p, _ in parts])
+    labels = np.concatenate([[t] * len(p) for p, t in parts])
+    obs = pd.DataFrame(
+        {
+            "cell_type": pd.Categorical(labels, categories=["Tumour", "Stroma", "CD8T", "CD4T", "Macrophage"]),
+            "truth_region": pd.Categorical(region(coords), categories=["nest", "band", "stroma"]),
+            "sample_id": sample_id or phenotype,
+            "x": coords[:, 0],
+            "y": coords[:, 1],
+        },
+        index=[f"{sample_id or phenotype}_{i}" for i in range(len(coords))],
+    )
+    adata = ad.AnnData(obs=obs, obsm={"spatial": coords})
+    adata.uns["synthetic_tissue"] = {
+        "phenotype": phenotype,
+        "expected": phenotype.removeprefix("near_"),
+        "size_um": float(size_um),
+        "n_nests": int(n_nests),
+        "nest_radius_um": float(radius),
+        "margin_band_um": _MARGIN_BAND,
+        "units": "micrometres",
+    }
+    return adata

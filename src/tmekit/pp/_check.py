@@ -1,0 +1,443 @@
+"""`tk.pp.check`: what the data are, and what is wrong with them, before anything is scored."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tmekit._arrays import array_type_name, get_matrix, iter_row_blocks
+from tmekit._constants import LOGGER_NAME
+from tmekit.signatures._library import load_library
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from anndata import AnnData
+
+    from tmekit.signatures._signature import Signature
+
+__all__ = ["CheckReport", "Problem", "check", "detect_gene_id_type", "detect_species"]
+
+logger = logging.getLogger(LOGGER_NAME)
+
+ValueKind = Literal["raw_counts", "log_normalized", "normalized_unlogged", "scaled", "binary", "empty", "unknown"]
+
+_ENSEMBL = re.compile(r"^ENS([A-Z]{0,6})G\d{11}(\.\d+)?$")
+# Highly expressed housekeeping/immune genes, written as each species writes them.
+_HUMAN_MARKERS = ("ACTB", "GAPDH", "PTPRC", "B2M", "MALAT1", "CD74", "EEF1A1", "TMSB4X", "CD3E", "EPCAM")
+_MOUSE_MARKERS = ("Actb", "Gapdh", "Ptprc", "B2m", "Malat1", "Cd74", "Eef1a1", "Tmsb4x", "Cd3e", "Epcam")
+_SYMBOL_COLUMNS = ("gene_symbols", "gene_symbol", "gene_name", "gene_names", "symbol", "feature_name", "gene")
+_MAX_LOG_VALUE = 50.0  # log1p/log2 expression essentially never exceeds this; CPM/TPM values do
+_SAMPLE_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of :func:`check`: a short code, how serious it is, and what to do."""
+
+    code: str
+    severity: Literal["error", "warning", "info"]
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.code}: {self.message}"
+
+
+@dataclass
+class CheckReport:
+    """Result of :func:`tmekit.pp.check`. ``print(report)`` gives the readable summary."""
+
+    n_obs: int
+    n_vars: int
+    source: str
+    array_type: str
+    value_kind: ValueKind
+    value_detail: str
+    min_value: float
+    max_value: float
+    n_nan: int
+    n_inf: int
+    n_negative: int
+    n_empty_cells: int
+    n_empty_genes: int
+    duplicated_var_names: list[str]
+    n_duplicated_obs_names: int
+    gene_id_type: Literal["symbol", "ensembl", "mixed", "unknown"]
+    species: Literal["human", "mouse", "mixed", "unknown"]
+    symbol_column: str | None
+    signature_overlap: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing of severity ``"error"`` was found."""
+        return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def codes(self) -> set[str]:
+        """The codes of all problems found (e.g. ``{"raw_counts", "empty_cells"}``)."""
+        return {p.code for p in self.problems}
+
+    def __str__(self) -> str:
+        ov = self.signature_overlap
+        full = int((ov["fraction"] >= 1).sum()) if len(ov) else 0
+        lines = [
+            f"tmekit input check: {self.n_obs:,} cells x {self.n_vars:,} genes ({self.source}, {self.array_type})",
+            f"  values:   {self.value_kind} - {self.value_detail}",
+            f"  genes:    {self.gene_id_type} IDs, species {self.species}",
+            f"  quality:  {self.n_nan} NaN, {self.n_inf} inf, {self.n_empty_cells} empty cells, "
+            f"{self.n_empty_genes} all-zero genes, {len(self.duplicated_var_names)} duplicated gene names, "
+            f"{self.n_duplicated_obs_names} duplicated cell names",
+            f"  library:  {len(ov)} signatures, {full} fully covered, median coverage "
+            f"{(ov['fraction'].median() if len(ov) else float('nan')):.0%}",
+        ]
+        lines += [f"  {p}" for p in self.problems] or ["  no problems found"]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # noqa: FBT001 - IPython's protocol
+        printer.text(str(self))
+
+
+# ------------------------------------------------------------------------------ detection helpers
+def detect_gene_id_type(names: Sequence[str]) -> Literal["symbol", "ensembl", "mixed", "unknown"]:
+    """Whether gene names are Ensembl IDs (``ENSG...``/``ENSMUSG...``) or symbols."""
+    names = [str(n) for n in names]
+    if not names:
+        return "unknown"
+    frac = sum(bool(_ENSEMBL.match(n)) for n in names) / len(names)
+    if frac > 0.9:
+        return "ensembl"
+    return "mixed" if frac > 0.1 else "symbol"
+
+
+def detect_species(names: Sequence[str]) -> Literal["human", "mouse", "mixed", "unknown"]:
+    """Human vs mouse from symbol casing (``CD8A`` vs ``Cd8a``) or Ensembl prefix (``ENSG``/``ENSMUSG``)."""
+    names = [str(n) for n in names]
+    prefixes = {m.group(1) for n in names if (m := _ENSEMBL.match(n))}
+    if prefixes and len(prefixes & {"", "MUS"}) == len(prefixes):
+        if len(prefixes) == 2:
+            return "mixed"
+        return "mouse" if "MUS" in prefixes else "human"
+    upper = title = 0
+    for n in names:
+        letters = [c for c in n if c.isalpha()]
+        if len(letters) < 2 or _ENSEMBL.match(n):
+            continue
+        if n.upper() == n:
+            upper += 1
+        elif n[0].isupper() and n[1:].lower() == n[1:]:
+            title += 1
+    present = set(names)
+    human_hits = sum(m in present for m in _HUMAN_MARKERS)
+    mouse_hits = sum(m in present for m in _MOUSE_MARKERS)
+    if human_hits and mouse_hits:
+        return "mixed"
+    total = upper + title
+    if total == 0:
+        return "unknown"
+    title_frac = title / total
+    if mouse_hits or (title_frac > 0.6 and not human_hits):
+        return "mouse" if title_frac > 0.3 or mouse_hits else "mixed"
+    if human_hits or title_frac < 0.2:
+        return "human" if title_frac < 0.5 else "mixed"
+    return "mixed"
+
+
+def _find_symbol_column(var: pd.DataFrame) -> str | None:
+    for col in var.columns:
+        if (str(col).lower() in _SYMBOL_COLUMNS and var[col].dtype.kind in "OUS") or isinstance(
+            var[col].dtype, pd.CategoricalDtype
+        ):
+            values = var[col].astype(str)
+            if str(col).lower() in _SYMBOL_COLUMNS and detect_gene_id_type(values[:5000].tolist()) == "symbol":
+                return str(col)
+    return None
+
+
+# ------------------------------------------------------------------------------ matrix statistics
+@dataclass
+class _Stats:
+    n_vars: int
+    n_nan: int = 0
+    n_inf: int = 0
+    n_negative: int = 0
+    n_noninteger: int = 0
+    n_finite: int = 0
+    min_value: float = np.inf
+    max_value: float = -np.inf
+    empty_cells: int = 0
+    col_nnz: np.ndarray = field(init=False)
+    col_sum: np.ndarray = field(init=False)
+    col_sumsq: np.ndarray = field(init=False)
+    expm1_row_sums: list[float] = field(default_factory=list)
+    exp2_row_sums: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.col_nnz = np.zeros(self.n_vars, dtype=np.int64)
+        self.col_sum = np.zeros(self.n_vars, dtype=np.float64)
+        self.col_sumsq = np.zeros(self.n_vars, dtype=np.float64)
+
+    def add(self, block: np.ndarray | sp.csr_matrix, sample_rows: np.ndarray) -> None:
+        if sp.issparse(block):
+            values = np.asarray(block.data, dtype=np.float64)
+            rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+            cols = block.indices
+        else:
+            dense = np.asarray(block, dtype=np.float64)
+            rows, cols = np.nonzero(dense)
+            values = dense[rows, cols]  # np.nonzero counts NaN as non-zero, so NaNs are in `values`
+        finite = np.isfinite(values)
+        self.n_nan += int(np.isnan(values).sum())
+        self.n_inf += int(np.isinf(values).sum())
+        fin = values[finite]
+        self.n_finite += fin.size
+        self.n_negative += int((fin < 0).sum())
+        self.n_noninteger += int((fin != np.round(fin)).sum())
+        if fin.size:
+            self.min_value = min(self.min_value, float(fin.min()))
+            self.max_value = max(self.max_value, float(fin.max()))
+        nonzero = finite & (values != 0)
+        row_has = np.bincount(rows[nonzero], minlength=block.shape[0])
+        self.empty_cells += int((row_has == 0).sum())
+        np.add.at(self.col_nnz, cols[nonzero], 1)
+        clean = np.where(finite, values, 0.0)
+        np.add.at(self.col_sum, cols, clean)
+        np.add.at(self.col_sumsq, cols, clean * clean)
+        if sample_rows.size:
+            in_sample = np.isin(rows, sample_rows)
+            with np.errstate(over="ignore"):
+                e1 = np.bincount(rows[in_sample], weights=np.expm1(clean[in_sample]), minlength=block.shape[0])
+                e2 = np.bincount(rows[in_sample], weights=np.exp2(clean[in_sample]) - 1, minlength=block.shape[0])
+            self.expm1_row_sums += e1[sample_rows].tolist()
+            self.exp2_row_sums += e2[sample_rows].tolist()
+
+
+def _constant(values: list[float]) -> float | None:
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr) & (arr > 0)]
+    if arr.size < 2:
+        return None
+    median = float(np.median(arr))
+    return median if np.all(np.abs(arr - median) <= 1e-3 * median) else None
+
+
+def _classify_values(st: _Stats, n_obs: int) -> tuple[ValueKind, str]:
+    if st.n_finite == 0 and st.max_value == -np.inf:
+        return "empty", "the matrix has no non-zero finite values"
+    if st.n_negative:
+        means = st.col_sum / max(n_obs, 1)
+        sd = np.sqrt(np.maximum(st.col_sumsq / max(n_obs, 1) - means**2, 0))
+        varying = sd > 0
+        if varying.any() and np.median(np.abs(means[varying])) < 0.1 and abs(np.median(sd[varying]) - 1) < 0.2:
+            return "scaled", f"per-gene centred and scaled (z-scores; range {st.min_value:.3g} to {st.max_value:.3g})"
+        target = _constant(st.exp2_row_sums)
+        detail = f"log-scale values with negatives (range {st.min_value:.3g} to {st.max_value:.3g})"
+        if target:
+            detail += f"; 2^x - 1 sums to {target:.4g} per sample, i.e. log2(normalised + small offset)"
+        return "log_normalized", detail
+    if st.n_noninteger == 0:
+        if st.max_value <= 1:
+            return "binary", "values are 0/1 (e.g. marker positivity), not expression levels"
+        return "raw_counts", f"all values are non-negative integers, max {st.max_value:.0f}"
+    if st.max_value > _MAX_LOG_VALUE:
+        return "normalized_unlogged", (
+            f"non-integer values up to {st.max_value:.4g}: normalised (e.g. CPM/TPM) but not log-transformed"
+        )
+    target = _constant(st.expm1_row_sums)
+    if target:
+        return (
+            "log_normalized",
+            f"log1p of counts normalised to {target:.4g} per cell (`sc.pp.normalize_total` + log1p)",
+        )
+    target2 = _constant(st.exp2_row_sums)
+    if target2:
+        return "log_normalized", f"log2(x + 1) of values normalised to {target2:.4g} per sample"
+    return "log_normalized", f"non-negative, non-integer values up to {st.max_value:.3g}: log-scale expression"
+
+
+# ------------------------------------------------------------------------------ signature overlap
+def _overlap_table(var_names: pd.Index, signatures: list[Signature]) -> pd.DataFrame:
+    present = set(var_names)
+    rows = []
+    for sig in signatures:
+        found = [g for g in sig.genes if g in present]
+        via_alias = [g for g in sig.genes if g not in present and any(a in present for a in sig.aliases.get(g, ()))]
+        missing = [g for g in sig.genes if g not in present and g not in via_alias]
+        rows.append(
+            {
+                "signature": sig.name,
+                "category": sig.category,
+                "n_genes": sig.n_genes,
+                "n_found": len(found),
+                "n_found_via_alias": len(via_alias),
+                "fraction": (len(found) + len(via_alias)) / sig.n_genes,
+                "missing": ",".join(missing),
+            }
+        )
+    cols = ["signature", "category", "n_genes", "n_found", "n_found_via_alias", "fraction", "missing"]
+    return pd.DataFrame(rows, columns=cols).set_index("signature")
+
+
+# ------------------------------------------------------------------------------ the check
+def _value_problems(kind: ValueKind, detail: str, st: _Stats, source: str) -> list[Problem]:
+    problems = []
+    if st.n_nan or st.n_inf:
+        msg = (
+            f"{source} contains {st.n_nan} NaN and {st.n_inf} infinite values; scores of the affected cells would be "
+            "undefined. Find them with `np.isnan(X.data)` (sparse) or `np.isnan(X)` and replace them "
+            "(e.g. with 0) or remove those cells before scoring."
+        )
+        problems.append(Problem("nan_values", "error", msg))
+    if kind == "raw_counts":
+        msg = (
+            f"{source} holds raw counts ({detail}). `tk.tl.score(method='rank')` gives the same scores on counts, but "
+            "method='mean' and most downstream analyses expect log-normalised expression: keep the counts and add a "
+            "normalised layer, e.g. `adata.layers['counts'] = adata.X.copy(); sc.pp.normalize_total(adata, "
+            "target_sum=1e4); sc.pp.log1p(adata)`, or pass `layer=` naming a log-normalised layer."
+        )
+        problems.append(Problem("raw_counts", "warning", msg))
+    elif kind == "normalized_unlogged":
+        msg = f"{source}: {detail}. Log-transform a copy before scoring: `sc.pp.log1p(adata)`."
+        problems.append(Problem("not_log_transformed", "warning", msg))
+    elif kind == "scaled":
+        msg = (
+            f"{source} is {detail}. Per-gene scaling makes every score depend on the other cells/samples in the "
+            "object. Score unscaled log-normalised data (e.g. `layer=` naming it, or `adata.raw`)."
+        )
+        problems.append(Problem("scaled_values", "warning", msg))
+    elif kind == "binary":
+        problems.append(Problem("binary_values", "info", f"{source}: {detail}."))
+    elif kind == "empty":
+        problems.append(Problem("no_values", "error", f"{source}: {detail}. Nothing can be scored."))
+    return problems
+
+
+def _gene_problems(report_fields: dict[str, Any], var: pd.DataFrame) -> list[Problem]:
+    problems = []
+    id_type, species, symbol_col = (report_fields[k] for k in ("gene_id_type", "species", "symbol_column"))
+    if id_type in {"ensembl", "mixed"}:
+        fix = (
+            f"Use the symbols in `adata.var[{symbol_col!r}]`: "
+            f"`adata.var_names = adata.var[{symbol_col!r}].astype(str); adata.var_names_make_unique()` "
+            "(on a copy if you need the IDs)."
+            if symbol_col
+            else "Map them to gene symbols (e.g. from the 10x features.tsv or Ensembl BioMart) and set "
+            "`adata.var_names`."
+        )
+        what = "are Ensembl IDs" if id_type == "ensembl" else "mix Ensembl IDs and symbols"
+        msg = f"`adata.var_names` {what} (e.g. {list(var.index[:2])}); tmekit signatures use gene symbols. {fix}"
+        problems.append(Problem("ensembl_ids", "error", msg))
+    if species == "mouse":
+        msg = (
+            f"Gene names look like mouse symbols (e.g. {list(var.index[:3])}); the tmekit library is human. "
+            "Do not upper-case mouse names: translate the signatures with their orthologs instead."
+        )
+        problems.append(Problem("mouse_symbols", "error", msg))
+    elif species == "mixed":
+        msg = (
+            "Gene names mix human-style (CD8A) and mouse-style (Cd8a) symbols. Check that the object holds one "
+            "species and that var_names were not partly upper-cased."
+        )
+        problems.append(Problem("mixed_species", "error", msg))
+    return problems
+
+
+def check(adata: AnnData, *, layer: str | None = None, chunk_size: int | None = None) -> CheckReport:
+    """Inspect an AnnData before scoring: value type, gene IDs, species, bad values, signature coverage.
+
+    Streams the matrix in row chunks (dense, sparse, backed or dask) and never modifies ``adata``.
+
+    Parameters
+    ----------
+    adata
+        The object to check (in memory or opened with ``backed="r"``).
+    layer
+        Check ``adata.layers[layer]`` instead of ``X``.
+    chunk_size
+        Rows per chunk (default: about 8 million stored values per chunk).
+
+    Returns
+    -------
+    A :class:`CheckReport`; ``print(report)`` shows it, ``report.problems`` lists each finding with
+    what to do, ``report.signature_overlap`` gives found/total genes for every library signature.
+    The summary is also logged to the ``"tmekit"`` logger.
+
+    Examples
+    --------
+    >>> import tmekit as tk
+    >>> report = tk.pp.check(tk.datasets.wu2021_cid4465())
+    >>> report.value_kind
+    'raw_counts'
+    """
+    X = get_matrix(adata, layer=layer)
+    source = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    n_obs, n_vars = adata.n_obs, adata.n_vars
+    st = _Stats(n_vars=n_vars)
+    sample = np.unique(np.linspace(0, max(n_obs - 1, 0), num=min(n_obs, _SAMPLE_ROWS)).astype(np.int64))
+    if n_obs and n_vars:
+        for start, stop, block in iter_row_blocks(X, chunk_size=chunk_size):
+            local = sample[(sample >= start) & (sample < stop)] - start
+            st.add(block, local)
+    kind, detail = _classify_values(st, n_obs)
+    var_names = pd.Index(adata.var_names.astype(str))
+    gene_fields = {
+        "gene_id_type": detect_gene_id_type(var_names.tolist()),
+        "species": detect_species(var_names.tolist()),
+        "symbol_column": _find_symbol_column(adata.var),
+    }
+    dup_var = sorted(set(var_names[var_names.duplicated()]))
+    n_dup_obs = int(pd.Index(adata.obs_names).duplicated().sum())
+    problems = []
+    if n_obs == 0 or n_vars == 0:
+        msg = f"The object is empty ({n_obs} cells x {n_vars} genes). Check the filtering that produced it."
+        problems.append(Problem("empty_object", "error", msg))
+    problems += _value_problems(kind, detail, st, source)
+    problems += _gene_problems(gene_fields, adata.var)
+    if st.empty_cells:
+        msg = (
+            f"{st.empty_cells} of {n_obs} cells have no non-zero value in {source}; their scores carry no "
+            "information. Remove them with `sc.pp.filter_cells(adata, min_genes=1)` (on a copy if needed)."
+        )
+        problems.append(Problem("empty_cells", "warning", msg))
+    n_empty_genes = int((st.col_nnz == 0).sum())
+    if n_empty_genes:
+        msg = f"{n_empty_genes} of {n_vars} genes are zero in every cell (harmless; they score as not expressed)."
+        problems.append(Problem("empty_genes", "info", msg))
+    if dup_var:
+        msg = (
+            f"{len(dup_var)} gene names occur more than once (e.g. {dup_var[:3]}); a signature gene must name one "
+            "column. Make them unique with `adata.var_names_make_unique()`."
+        )
+        problems.append(Problem("duplicated_genes", "warning", msg))
+    if n_dup_obs:
+        msg = f"{n_dup_obs} cell names occur more than once; fix with `adata.obs_names_make_unique()`."
+        problems.append(Problem("duplicated_cells", "warning", msg))
+    overlap = _overlap_table(var_names, list(load_library().values()))
+    report = CheckReport(
+        n_obs=n_obs,
+        n_vars=n_vars,
+        source=source,
+        array_type=array_type_name(X),
+        value_kind=kind,
+        value_detail=detail,
+        min_value=float(st.min_value) if np.isfinite(st.min_value) else float("nan"),
+        max_value=float(st.max_value) if np.isfinite(st.max_value) else float("nan"),
+        n_nan=st.n_nan,
+        n_inf=st.n_inf,
+        n_negative=st.n_negative,
+        n_empty_cells=st.empty_cells,
+        n_empty_genes=n_empty_genes,
+        duplicated_var_names=dup_var,
+        n_duplicated_obs_names=n_dup_obs,
+        signature_overlap=overlap,
+        problems=problems,
+        **gene_fields,
+    )
+    logger.info("%s", report)
+    return report

@@ -1,0 +1,235 @@
+"""`tk.tl.classify`: one immune phenotype per sample, with its confidence and the evidence behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tmekit._constants import COMPARTMENT_KEY, PHENOTYPE_KEY, SPATIAL_KEY
+from tmekit.sp._common import samples
+from tmekit.sp._compartments import compartments
+from tmekit.sp._infiltration import CONTACT_RADIUS_UM, metrics_from_sums, tile_tables
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from anndata import AnnData
+
+__all__ = ["RULES", "PhenotypeRule", "classify"]
+
+PHENOTYPES = ("inflamed", "excluded", "desert", "indeterminate")
+
+
+@dataclass(frozen=True)
+class PhenotypeRule:
+    """A named decision rule on per-sample metrics, with thresholds and their sources."""
+
+    name: str
+    description: str
+    source: str
+    thresholds: dict[str, float]
+    reads: tuple[str, ...]
+    decide: Callable[[pd.DataFrame, Mapping[str, float]], np.ndarray] = field(repr=False)
+
+
+def _keren(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
+    cold_density = t["cold_immune_per_field"] / (t["field_um"] / 1000.0) ** 2
+    cold = m["density_immune_tissue"].to_numpy() < cold_density
+    mixing = m["mixing_score"].to_numpy()
+    out = np.where(mixing < t["mixing_threshold"], "excluded", "inflamed").astype(object)
+    out[np.isnan(mixing)] = "indeterminate"
+    out[cold] = "desert"
+    return out
+
+
+def _cd8_density(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
+    core, margin = m["density_cd8_core"].to_numpy(), m["density_cd8_margin"].to_numpy()
+    out = np.where(
+        core > t["core_cd8_per_mm2"], "inflamed", np.where(margin > t["margin_cd8_per_mm2"], "excluded", "desert")
+    )
+    out = out.astype(object)
+    out[np.isnan(core) | (np.isnan(margin) & ~(core > t["core_cd8_per_mm2"]))] = "indeterminate"
+    return out
+
+
+RULES: dict[str, PhenotypeRule] = {
+    "keren2018": PhenotypeRule(
+        name="keren2018",
+        description=(
+            "Keren et al. 2018 (MIBI TNBC): cold (-> desert) when fewer than 250 immune cells per 800 um field, "
+            "scaled to the sample's tissue area (390.6 per mm^2); otherwise compartmentalized (-> excluded) when "
+            "the mixing score (immune-tumour / immune-immune contacts) is below 0.22; else mixed (-> inflamed)."
+        ),
+        source="Keren L, et al. Cell 2018;174:1373-1387. doi:10.1016/j.cell.2018.08.039",
+        thresholds={"cold_immune_per_field": 250.0, "field_um": 800.0, "mixing_threshold": 0.22},
+        reads=("density_immune_tissue", "mixing_score", "immune_tumor_contacts", "immune_immune_contacts"),
+        decide=_keren,
+    ),
+    "cd8_density": PhenotypeRule(
+        name="cd8_density",
+        description=(
+            "CD8 density in tumour core vs invasive margin: inflamed when core > 100 CD8/mm^2; else excluded when "
+            "margin > 200 CD8/mm^2; else desert (HNSCC immunotypes, J Immunother Cancer 2024;12:e009550)."
+        ),
+        source="J Immunother Cancer 2024;12:e009550 (HNSCC immunotype figure legend); margin as in Immunoscore.",
+        thresholds={"core_cd8_per_mm2": 100.0, "margin_cd8_per_mm2": 200.0},
+        reads=("density_cd8_core", "density_cd8_margin", "area_core_mm2", "area_margin_mm2"),
+        decide=_cd8_density,
+    ),
+}
+
+
+def _labels(name: str, value: Sequence[str] | str | None) -> list[str]:
+    if value is None:
+        msg = f"`{name}` is required for mode='spatial' (labels of `obs[cell_type_key]`)."
+        raise ValueError(msg)
+    return [value] if isinstance(value, str) else list(value)
+
+
+def classify(
+    adata: AnnData,
+    *,
+    mode: str = "spatial",
+    rules: str = "cd8_density",
+    library_key: str | None = None,
+    cell_type_key: str | None = None,
+    tumor_labels: Sequence[str] | str | None = None,
+    immune_labels: Sequence[str] | None = None,
+    cd8_labels: Sequence[str] | None = None,
+    t_labels: Sequence[str] | None = None,
+    spatial_key: str = SPATIAL_KEY,
+    microns_per_unit: float = 1.0,
+    thresholds: Mapping[str, float] | None = None,
+    min_tumor_cells: int = 50,
+    min_tumor_area: float = 0.005,
+    contact_radius: float = CONTACT_RADIUS_UM,
+    n_boot: int = 200,
+    rng: np.random.Generator | int | None = 0,
+    key_added: str = PHENOTYPE_KEY,
+    overwrite: bool = False,
+) -> pd.DataFrame:
+    """Call each sample inflamed, excluded, desert or indeterminate, with a confidence and the evidence.
+
+    Spatial mode: compartments (computed with :func:`tmekit.sp.compartments` if ``obs`` has none),
+    infiltration metrics (:func:`tmekit.sp.infiltration`), then a named rule set from ``RULES``:
+
+    - ``"cd8_density"`` (default): inflamed if CD8 density in the tumour core > 100/mm^2; else excluded
+      if the invasive margin > 200/mm^2; else desert (J Immunother Cancer 2024;12:e009550).
+    - ``"keren2018"``: desert ("cold") below 250 immune cells per 800 um field (scaled by tissue area);
+      else excluded ("compartmentalized") if the mixing score < 0.22; else inflamed ("mixed")
+      (Keren et al., Cell 2018).
+
+    A sample is ``indeterminate`` when the evidence is too thin: fewer than ``min_tumor_cells`` tumour
+    cells, a tumour region smaller than ``min_tumor_area`` mm^2, or a metric the rule needs that cannot
+    be computed (no tumour core left inside a small tumour; no immune contacts at all).
+
+    **Confidence** is the share of ``n_boot`` bootstrap replicates that give the same call, resampling the
+    sample's square tiles (1/8 of its shorter side, at least 50 um) with replacement and recomputing
+    every metric from the resampled tiles. It is 1 when the call is robust to which parts of the tissue
+    were sampled and falls towards 1/3 near a threshold. Indeterminate samples get confidence 0.
+
+    Parameters
+    ----------
+    adata
+        Cells with coordinates (``obsm[spatial_key]``) and cell types (``obs[cell_type_key]``).
+    mode
+        ``"spatial"``. (Expression-based inference is a separate mode, not available yet.)
+    rules
+        ``"cd8_density"`` or ``"keren2018"``.
+    library_key, cell_type_key, tumor_labels, immune_labels, cd8_labels, t_labels, spatial_key, microns_per_unit
+        As for :func:`tmekit.sp.infiltration`.
+    thresholds
+        Override a rule's thresholds (keys as in ``RULES[rules].thresholds``).
+    min_tumor_cells, min_tumor_area
+        Evidence floor per sample (cells; mm^2).
+    contact_radius
+        Contact distance (um) for the mixing score.
+    n_boot, rng
+        Bootstrap replicates and their seed.
+    key_added
+        ``uns[key_added]`` gets the table and parameters; ``obs[key_added]`` the sample's call per cell.
+    overwrite
+        Replace existing results under ``key_added``.
+
+    Returns
+    -------
+    DataFrame, one row per sample: ``phenotype``, ``confidence``, ``rules``, ``mode``, ``inferred``
+    (False: read from positions), ``reason`` (why indeterminate), the rule's thresholds and every metric.
+    """
+    if mode != "spatial":
+        msg = f"mode={mode!r} is not available yet; tk.tl.classify supports mode='spatial' (cells with coordinates)."
+        raise ValueError(msg)
+    if rules not in RULES:
+        msg = f"Unknown rule set {rules!r}. Available: {sorted(RULES)}."
+        raise ValueError(msg)
+    rule = RULES[rules]
+    limits = dict(rule.thresholds)
+    unknown = sorted(set(thresholds or {}) - set(limits))
+    if unknown:
+        msg = f"Unknown thresholds {unknown} for rule set {rules!r}; it uses {sorted(limits)}."
+        raise ValueError(msg)
+    limits.update(thresholds or {})
+    if not overwrite and (key_added in adata.uns or key_added in adata.obs):
+        msg = f"`adata.uns[{key_added!r}]` or `adata.obs[{key_added!r}]` exists. Pass `overwrite=True` or `key_added=`."
+        raise ValueError(msg)
+    if cell_type_key is None:
+        msg = "`cell_type_key` is required: the obs column with cell types (or run `tk.tl.annotate` first)."
+        raise ValueError(msg)
+    tumor, immune, cd8 = (
+        _labels("tumor_labels", tumor_labels),
+        _labels("immune_labels", immune_labels),
+        _labels("cd8_labels", cd8_labels),
+    )
+    if COMPARTMENT_KEY not in adata.obs:
+        compartments(
+            adata, cell_type_key=cell_type_key, tumor_labels=tumor, library_key=library_key,
+            spatial_key=spatial_key, microns_per_unit=microns_per_unit,
+        )  # fmt: skip
+    tables = tile_tables(
+        adata, cell_type_key=cell_type_key, tumor_labels=tumor, immune_labels=immune, cd8_labels=cd8,
+        t_labels=t_labels, library_key=library_key, spatial_key=spatial_key, microns_per_unit=microns_per_unit,
+        compartment_key=COMPARTMENT_KEY, contact_radius=contact_radius, tile_size=None,
+    )  # fmt: skip
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rows: list[dict[str, Any]] = []
+    for name, (frame, extra) in tables.items():
+        point = metrics_from_sums(frame.sum().to_frame().T)
+        call = str(rule.decide(point, limits)[0])
+        metrics = point.iloc[0].to_dict()
+        reason = ""
+        if metrics["n_tumor"] < min_tumor_cells:
+            reason = f"only {int(metrics['n_tumor'])} tumour cells (< min_tumor_cells={min_tumor_cells})"
+        elif not extra["has_tumour_region"] or metrics["area_core_mm2"] + metrics["area_margin_mm2"] < min_tumor_area:
+            reason = f"tumour region smaller than min_tumor_area={min_tumor_area} mm^2"
+        elif call == "indeterminate":
+            reason = f"a metric {list(rule.reads)} could not be computed"
+        if reason:
+            call, confidence = "indeterminate", 0.0
+        else:
+            weights = gen.multinomial(len(frame), np.full(len(frame), 1 / len(frame)), size=n_boot)
+            boot = metrics_from_sums(pd.DataFrame(weights @ frame.to_numpy(float), columns=frame.columns))
+            confidence = float(np.mean(rule.decide(boot, limits) == call))
+        rows.append({
+            "sample": name, "phenotype": call, "confidence": confidence, "rules": rules, "mode": "spatial",
+            "inferred": False, "reason": reason, **{f"threshold_{k}": v for k, v in limits.items()}, **metrics, **extra,
+        })  # fmt: skip
+    table = pd.DataFrame(rows).set_index("sample")
+    table["phenotype"] = pd.Categorical(table["phenotype"], categories=list(PHENOTYPES))
+    adata.uns[key_added] = {
+        "table": table.assign(phenotype=table["phenotype"].astype(str)),
+        "params": {
+            "mode": mode, "rules": rules, "description": rule.description, "source": rule.source,
+            "n_boot": int(n_boot), "min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
+            "contact_radius_um": float(contact_radius), "library_key": library_key or "",
+        },
+    }  # fmt: skip
+    sample_of = np.empty(adata.n_obs, dtype=object)
+    for name, idx in samples(adata, library_key=library_key):
+        sample_of[idx] = name
+    adata.obs[key_added] = pd.Categorical(
+        table["phenotype"].astype(str).reindex(sample_of).to_numpy(), categories=list(PHENOTYPES)
+    )
+    return table

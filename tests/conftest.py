@@ -1,0 +1,91 @@
+"""Shared fixtures: the dataset shipped in the package, and the real datasets in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import anndata as ad
+import dask.array as da
+import matplotlib as mpl
+import numpy as np
+import pytest
+import scanpy as sc
+import scipy.sparse as sp
+
+import tmekit as tk
+
+# Import squidpy's stack (spatialdata, ome-zarr, xarray, ...) once with warnings silenced: the suite runs with
+# warnings as errors, and deprecations those packages raise among themselves at import time (e.g. ome-zarr's
+# `Scaler`) are not tmekit's to fix. Warnings raised while tmekit *runs* still fail the tests.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import squidpy  # noqa: F401
+
+mpl.use("Agg")  # tests draw off-screen
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TMEKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the `shared_data` fixture carry the `shared_data` marker (select with -m)."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared_data)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder of the real datasets (../shared/data); tests using it skip with a reason when absent."""
+    if not (SHARED_DATA / "README.md").is_file():
+        pytest.skip(f"real datasets not found at {SHARED_DATA} (clone beside ../shared or set TMEKIT_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def _wu_counts_session() -> ad.AnnData:
+    return tk.datasets.wu2021_cid4465()
+
+
+@pytest.fixture
+def wu_counts(_wu_counts_session: ad.AnnData) -> ad.AnnData:
+    """The bundled Wu 2021 tumour (raw counts), a fresh copy per test."""
+    return _wu_counts_session.copy()
+
+
+@pytest.fixture(scope="session")
+def wu_lognorm(_wu_counts_session: ad.AnnData) -> ad.AnnData:
+    """The bundled Wu 2021 tumour, normalised to 1e4 per cell and log1p-transformed (read-only use)."""
+    adata = _wu_counts_session.copy()
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    return adata
+
+
+@pytest.fixture(scope="session")
+def read_shared(shared_data: Path):
+    """``read_shared("wu2021_breast_cid4465/wu2021_cid4465_tnbc.h5ad", backed=None)`` reads from ../shared/data."""
+
+    def _read(relpath: str, **kwargs: object) -> ad.AnnData:
+        return ad.read_h5ad(shared_data / relpath, **kwargs)
+
+    return _read
+
+
+#: Every array type an AnnData X can be, built from a dense array (STYLE.md: scanpy's ARRAY_TYPES).
+ARRAY_TYPES = {
+    "dense": np.asarray,
+    "csr_matrix": sp.csr_matrix,
+    "csc_matrix": sp.csc_matrix,
+    "csr_array": sp.csr_array,
+    "csc_array": sp.csc_array,
+    "dask_dense": lambda X: da.from_array(np.asarray(X), chunks=(37, -1)),
+    "dask_csr": lambda X: da.from_array(sp.csr_matrix(X), chunks=(53, -1)),
+}
+
+
+@pytest.fixture(params=list(ARRAY_TYPES))
+def array_type(request):
+    """``(name, converter)`` for each array type; numeric functions must give identical results on all."""
+    return request.param, ARRAY_TYPES[request.param]

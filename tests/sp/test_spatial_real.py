@@ -1,0 +1,133 @@
+"""Spatial classification on the real files in ../shared/data: Keren MIBI (33 patients), melanoma mIF, Xenium."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+import tmekit as tk
+
+KEREN = {
+    "cell_type_key": "cell_type",
+    "tumor_labels": ["Tumour"],
+    "immune_labels": ["Macrophage", "CD8T", "CD4T", "B", "Otherimmune", "DCMono", "CD3T", "MonoNeu", "Neutrophil",
+                      "Treg", "DC", "NK"],
+    "cd8_labels": ["CD8T"],
+    "t_labels": ["CD8T", "CD4T", "CD3T", "Treg"],
+}  # fmt: skip
+KEREN_UM_PER_PX = 800 / 2048  # one 800 um field = 2048 pixels (shared/data/README)
+# Melanoma mIF: SOX10+ tumour; CD8+ cells; PD-1+ cells are lymphocytes. CD8-PD1-PDL1- cells are unknown and
+# not counted as immune. Coordinates are undocumented "image units" of ~333 x 248 per image: a Vectra 20x field
+# is 669 x 500 um, so 2 um per unit is assumed.
+MELANOMA = {
+    "cell_type_key": "cell_type",
+    "tumor_labels": ["SOX10+"],
+    "immune_labels": [
+        "CD8+PD1-PDL1-", "CD8+PD1-PDL1+", "CD8+PD1+PDL1+", "CD8+PD1+PDL1-", "CD8-PD1+PDL1+", "CD8-PD1+PDL1-",
+    ],
+    "cd8_labels": ["CD8+PD1-PDL1-", "CD8+PD1-PDL1+", "CD8+PD1+PDL1+", "CD8+PD1+PDL1-"],
+}  # fmt: skip
+MELANOMA_UM_PER_UNIT = 2.0
+
+
+@pytest.fixture(scope="module")
+def keren(shared_data, read_shared):
+    return read_shared("keren_tnbc_mibi/keren_tnbc_full33.h5ad")
+
+
+@pytest.mark.parametrize("rules", ["cd8_density", "keren2018"])
+def test_keren_all_33_patients(keren, rules):
+    adata = keren.copy()
+    table = tk.tl.classify(
+        adata, rules=rules, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=100, **KEREN
+    )
+    assert len(table) == 33
+    assert set(table["phenotype"]) <= {"inflamed", "excluded", "desert", "indeterminate"}
+    assert table["confidence"].between(0, 1).all()
+    assert (table["phenotype"] != "indeterminate").sum() >= 30  # full 800 um fields with tumour cells
+    if rules == "keren2018":
+        # full33 holds the paper's mixed and compartmentalized tumours only (no cold ones): few or no deserts
+        assert (table["phenotype"] == "desert").sum() <= 3
+        assert {"inflamed", "excluded"} <= set(table["phenotype"])
+    # the CD8 density in a compartment equals count / area, computed here independently
+    comp = adata.obs["tmekit_compartment"]
+    for patient in table.index[:5]:
+        cells = (adata.obs["patient_id"].astype(str) == patient).to_numpy()
+        n_core = int(((adata.obs["cell_type"] == "CD8T").to_numpy() & cells & (comp == "tumour core").to_numpy()).sum())
+        assert table.loc[patient, "n_cd8_core"] == n_core
+        if table.loc[patient, "area_core_mm2"] > 0:
+            assert table.loc[patient, "density_cd8_core"] == pytest.approx(n_core / table.loc[patient, "area_core_mm2"])
+        assert 0.3 < table.loc[patient, "area_tissue_mm2"] <= 0.66  # one 800 um field = 0.64 mm^2
+
+
+def test_keren_mixing_score_tracks_immune_infiltration(keren):
+    # Separated tumours (immune cells held outside) have low mixing and few immune cells inside the tumour region;
+    # intermixed ones have both high. Two metrics computed independently must agree in rank.
+    adata = keren.copy()
+    tk.sp.compartments(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX,
+                       cell_type_key="cell_type", tumor_labels=["Tumour"])  # fmt: skip
+    table = tk.sp.infiltration(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, **KEREN)
+    rho = spearmanr(table["mixing_score"], table["intratumoral_immune_fraction"]).statistic
+    assert rho > 0.5
+    most, least = table["mixing_score"].idxmax(), table["mixing_score"].idxmin()
+    assert table.loc[most, "intratumoral_immune_fraction"] > table.loc[least, "intratumoral_immune_fraction"]
+    assert table.loc[most, "cd8_tumor_distance_median_um"] < table.loc[least, "cd8_tumor_distance_median_um"]
+
+
+def test_melanoma_all_images(shared_data, read_shared):
+    adata = read_shared("melanoma_ici_mif/melanoma_ici_mif.h5ad")
+    assert adata.n_obs == 296_523
+    adata.obsm["spatial"] = adata.obs[["x", "y"]].to_numpy()
+    table = tk.tl.classify(
+        adata, rules="cd8_density", library_key="image_id", microns_per_unit=MELANOMA_UM_PER_UNIT, n_boot=50,
+        **MELANOMA,
+    )  # fmt: skip
+    assert len(table) == adata.obs["image_id"].nunique() == 135
+    assert table["phenotype"].isin(["inflamed", "excluded", "desert", "indeterminate"]).all()
+    assert table["area_tissue_mm2"].median() == pytest.approx(0.669 * 0.5, rel=0.2)  # one Vectra field
+    called = table[table["phenotype"] != "indeterminate"]
+    assert len(called) > 100
+    # an image called inflamed has a denser CD8 core than every image called desert
+    if {"inflamed", "desert"} <= set(called["phenotype"]):
+        assert (
+            called.loc[called.phenotype == "inflamed", "density_cd8_core"].min()
+            > called.loc[called.phenotype == "desert", "density_cd8_core"].max()
+        )
+    assert (adata.obs["tmekit_phenotype"].astype(str) != "nan").all()
+
+
+def test_xenium_after_annotation(shared_data, read_shared):
+    adata = read_shared("xenium_breast_idc/xenium_breast_idc_subregion.h5ad")
+    adata = adata[:, ~adata.var["is_control"].to_numpy()].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tk.MissingGenesWarning)  # NK/plasma/Treg markers are not on this panel
+        tk.tl.annotate(adata)
+    types = adata.obs["tmekit_cell_type"].value_counts()
+    assert types["Epithelial"] > 1000
+    assert types[["CD8 T", "CD4 T", "T cell", "Macrophage", "B cell"]].sum() > 200
+    immune = ["T cell", "CD8 T", "CD4 T", "B cell", "Macrophage", "Monocyte", "Dendritic", "Mast"]
+    for rules in ("cd8_density", "keren2018"):
+        table = tk.tl.classify(adata, rules=rules, cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"],
+                               immune_labels=immune, cd8_labels=["CD8 T"], overwrite=True)  # fmt: skip
+        row = table.iloc[0]
+        assert row.phenotype in {"inflamed", "excluded", "desert"}
+        assert row.n_tumor == types["Epithelial"]
+    comp = adata.obs["tmekit_compartment"].value_counts()
+    assert (comp > 100).all()  # a real sub-region has all three compartments
+    epi = adata.obs["tmekit_cell_type"] == "Epithelial"
+    inside = adata.obs["tmekit_tumor_distance"] < 0
+    assert (inside[epi]).mean() > 0.8 > (inside[~epi]).mean()
+
+
+def test_sample_without_tumour_cells_is_indeterminate_on_real_data(keren):
+    adata = keren.copy()
+    first = adata.obs["patient_id"].astype(str).iloc[0]
+    drop = (adata.obs["patient_id"].astype(str) == first) & (adata.obs["cell_type"] == "Tumour")
+    adata = adata[~drop.to_numpy()].copy()
+    table = tk.tl.classify(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=20, **KEREN)
+    assert table.loc[first, "phenotype"] == "indeterminate"
+    assert (table.drop(index=first)["phenotype"] != "indeterminate").sum() >= 29
+    assert np.isfinite(table.drop(index=first)["confidence"]).all()
