@@ -48,6 +48,12 @@ def _wu_counts_session() -> ad.AnnData:
     return tk.datasets.wu2021_cid4465()
 
 
+@pytest.fixture(scope="session")
+def wu_cells(_wu_counts_session: ad.AnnData) -> ad.AnnData:
+    """The bundled Wu 2021 tumour (raw counts), shared by the session: read it, never modify it."""
+    return _wu_counts_session
+
+
 @pytest.fixture
 def wu_counts(_wu_counts_session: ad.AnnData) -> ad.AnnData:
     """The bundled Wu 2021 tumour (raw counts), a fresh copy per test."""

@@ -1,8 +1,9 @@
-"""Small real datasets shipped inside tmekit (no network needed)."""
+"""Small real datasets shipped inside tmekit (no network needed), and known-answer synthetic data."""
 
 from __future__ import annotations
 
+from tmekit.datasets._mixtures import mix_samples
 from tmekit.datasets._real import wu2021_cid4465
 from tmekit.datasets._synthetic import PHENOTYPES, synthetic_tissue
 
-__all__ = ["PHENOTYPES", "synthetic_tissue", "wu2021_cid4465"]
+__all__ = ["PHENOTYPES", "mix_samples", "synthetic_tissue", "wu2021_cid4465"]

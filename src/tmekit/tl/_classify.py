@@ -12,11 +12,15 @@ from tmekit._constants import COMPARTMENT_KEY, PHENOTYPE_KEY, SPATIAL_KEY
 from tmekit.sp._common import samples
 from tmekit.sp._compartments import compartments
 from tmekit.sp._infiltration import CONTACT_RADIUS_UM, metrics_from_sums, tile_tables
+from tmekit.tl._expression import classify_expression
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
 
     from anndata import AnnData
+
+    from tmekit.tl._expression import PhenotypeModel
 
 __all__ = ["RULES", "PhenotypeRule", "classify"]
 
@@ -110,6 +114,11 @@ def classify(
     rng: np.random.Generator | int | None = 0,
     key_added: str = PHENOTYPE_KEY,
     overwrite: bool = False,
+    model: PhenotypeModel | str | Path | None = None,
+    scale: str = "auto",
+    layer: str | None = None,
+    sample_key: str | None = None,
+    min_overlap: float = 0.5,
 ) -> pd.DataFrame:
     """Call each sample inflamed, excluded, desert or indeterminate, with a confidence and the evidence.
 
@@ -131,12 +140,29 @@ def classify(
     every metric from the resampled tiles. It is 1 when the call is robust to which parts of the tissue
     were sampled and falls towards 1/3 near a threshold. Indeterminate samples get confidence 0.
 
+    **Expression mode** (``mode="expression"``, bulk RNA-seq or pseudobulk; no positions): the call is an
+    *inference* (``inferred=True``) from signature features computed from each sample's own expression:
+    means of per-gene standardised log expression over the model's signatures (shipped model:
+    CD8 T effector, IFN-gamma 6-gene, T-cell and B-cell markers, fitted on the 142 IMvigor210 calibration
+    patients; provenance and cross-validated balanced accuracy in ``tk.tl.load_phenotype_model().provenance``).
+    Inputs: per-gene z-scores are used as they are; log2 expression (TPM/CPM, any pseudocount), counts
+    and linear values are brought to log2(x + 1) per sample and standardised gene by gene against the
+    model's fixed reference (IMvigor210 bladder log2 TPM), so a sample gets the same call alone or inside
+    a cohort. ``scale="cohort"`` z-scores within the given cohort instead: cohort-relative, flagged in the
+    table. With ``sample_key`` and cell-level data, cells are first summed per sample
+    (:func:`tmekit.tl.aggregate`, raw counts in ``layer``). Class probabilities are ``p_*``;
+    ``confidence`` = the top probability x ``gene_coverage``, the share of the model's evidence whose genes
+    are present (each feature's share of its genes, weighted by the feature's share of the coefficients);
+    a sample is ``indeterminate`` (confidence 0) when ``gene_coverage`` < ``min_overlap`` or a feature has
+    no gene at all.
+
     Parameters
     ----------
     adata
-        Cells with coordinates (``obsm[spatial_key]``) and cell types (``obs[cell_type_key]``).
+        Spatial mode: cells with coordinates (``obsm[spatial_key]``) and cell types (``obs[cell_type_key]``).
+        Expression mode: samples x genes (bulk, pseudobulk), or cells x genes with ``sample_key``.
     mode
-        ``"spatial"``. (Expression-based inference is a separate mode, not available yet.)
+        ``"spatial"`` or ``"expression"``.
     rules
         ``"cd8_density"`` or ``"keren2018"``.
     library_key, cell_type_key, tumor_labels, immune_labels, cd8_labels, t_labels, spatial_key, microns_per_unit
@@ -153,14 +179,30 @@ def classify(
         ``uns[key_added]`` gets the table and parameters; ``obs[key_added]`` the sample's call per cell.
     overwrite
         Replace existing results under ``key_added``.
+    model
+        Expression mode: a :class:`~tmekit.tl.PhenotypeModel`, a saved model file, or ``None`` (shipped).
+    scale
+        Expression mode: ``"auto"`` (judged per sample), ``"zscore"``, ``"log2"``, ``"counts"`` or ``"cohort"``.
+    layer
+        Expression mode: layer with expression (bulk) or raw counts (cells, with ``sample_key``).
+    sample_key
+        Expression mode: obs column of sample ids for cell-level data (pseudobulk is built first).
+    min_overlap
+        Expression mode: minimum ``gene_coverage`` (default 0.5: at least half of the model's evidence
+        computable), else ``indeterminate``.
 
     Returns
     -------
     DataFrame, one row per sample: ``phenotype``, ``confidence``, ``rules``, ``mode``, ``inferred``
     (False: read from positions), ``reason`` (why indeterminate), the rule's thresholds and every metric.
     """
+    if mode == "expression":
+        return classify_expression(
+            adata, model=model, scale=scale, layer=layer, sample_key=sample_key,  # type: ignore[arg-type]
+            min_overlap=min_overlap, key_added=key_added, overwrite=overwrite,
+        )  # fmt: skip
     if mode != "spatial":
-        msg = f"mode={mode!r} is not available yet; tk.tl.classify supports mode='spatial' (cells with coordinates)."
+        msg = f"Unknown mode={mode!r}: use 'spatial' (cells with coordinates) or 'expression' (bulk/pseudobulk)."
         raise ValueError(msg)
     if rules not in RULES:
         msg = f"Unknown rule set {rules!r}. Available: {sorted(RULES)}."

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from tmekit.signatures import Signature
 
-__all__ = ["MatchedSignature", "match_signatures"]
+__all__ = ["MatchedSignature", "diagnose_missing", "match_signatures"]
 
 
 @dataclass
@@ -44,7 +44,7 @@ class MatchedSignature:
         return np.abs(np.array([self.signature.weights[g] for g in genes], dtype=np.float64))
 
 
-def _diagnose(var_names: pd.Index, missing: set[str]) -> str:
+def diagnose_missing(var_names: pd.Index, missing: set[str]) -> str:
     names = var_names[: min(len(var_names), 20_000)].tolist()
     id_type = detect_gene_id_type(names)
     if id_type in {"ensembl", "mixed"}:
@@ -101,7 +101,7 @@ def match_signatures(
         matched.append(m)
     too_low = [m for m in matched if (not m.up and not m.down) or m.fraction < min_overlap]
     if too_low:
-        cause = _diagnose(var_names, {g for m in too_low for g in m.missing})
+        cause = diagnose_missing(var_names, {g for m in too_low for g in m.missing})
         lines = "; ".join(f"{m.signature.name}: {len(m.used)}/{m.signature.n_genes} genes" for m in too_low[:10])
         more = f" (and {len(too_low) - 10} more)" if len(too_low) > 10 else ""
         msg = (
@@ -115,7 +115,7 @@ def match_signatures(
         details = "; ".join(
             f"{m.signature.name} {len(m.used)}/{m.signature.n_genes} (missing {m.missing})" for m in partial
         )
-        cause = _diagnose(var_names, {g for m in partial for g in m.missing})
+        cause = diagnose_missing(var_names, {g for m in partial for g in m.missing})
         msg = f"Scoring with the genes found: {details}. Likely cause: {cause} Missing genes are recorded in `uns`."
         warnings.warn(msg, MissingGenesWarning, stacklevel=3)
     return matched
