@@ -113,8 +113,12 @@ def _csr_views(X: Any, size: int) -> Iterator[tuple[int, int, sp.csr_matrix]]:
     for start in range(0, X.shape[0], size):
         stop = min(start + size, X.shape[0])
         lo, hi = X.indptr[start], X.indptr[stop]
-        indptr = X.indptr[start : stop + 1] - lo
-        view = sp.csr_matrix((X.data[lo:hi], X.indices[lo:hi], indptr), shape=(stop - start, X.shape[1]), copy=False)
+        # Built by assigning the arrays: the (data, indices, indptr) constructor "prunes" views smaller than
+        # half of their base by copying them, which would copy the whole matrix once per pass.
+        view = sp.csr_matrix((stop - start, X.shape[1]), dtype=X.dtype)
+        view.indptr = (X.indptr[start : stop + 1] - lo).astype(X.indices.dtype, copy=False)
+        view.indices = X.indices[lo:hi]
+        view.data = X.data[lo:hi]
         yield start, stop, view
 
 
