@@ -54,16 +54,16 @@ def _setup(extras: str) -> None:
 def demo() -> int:
     """Install tmekit and run the demo on the real dataset shipped in the package."""
     _setup("")
-    return _run(PY, "-m", "tmekit", *sys.argv[2:])
+    return _run(PY, "-m", "tmekit", "demo", *(sys.argv[2:] or ["--force"]))
 
 
 def test() -> int:
     """Install tmekit with its test extras, lint, and run the whole test suite."""
     _setup("test")
-    if _run(PY, "-m", "ruff", "check", "src", "tests", "tools", "dev.py") != 0:
+    if _run(PY, "-m", "ruff", "check", "src", "tests", "tools", "notebooks", "dev.py") != 0:
         return 1
-    if _run(PY, "-m", "ruff", "format", "--check", "src", "tests", "tools", "dev.py") != 0:
-        print("Formatting differs: run `.venv/bin/python -m ruff format src tests tools dev.py`.")
+    if _run(PY, "-m", "ruff", "format", "--check", "src", "tests", "tools", "notebooks", "dev.py") != 0:
+        print("Formatting differs: run `.venv/bin/python -m ruff format src tests tools notebooks dev.py`.")
         return 1
     code = _run(PY, "-m", "pytest", *sys.argv[2:])
     if code == PYTEST_NO_TESTS:

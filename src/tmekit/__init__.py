@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
-from tmekit import datasets, io, pl, pp, signatures, sp, tl
+from tmekit import datasets, io, pl, pp, report, signatures, sp, tl
 from tmekit._warnings import InputWarning, MissingGenesWarning, TmekitWarning, WeightsDroppedWarning
 
 try:
@@ -25,6 +25,7 @@ __all__ = [
     "io",
     "pl",
     "pp",
+    "report",
     "signatures",
     "sp",
     "tl",

@@ -1,10 +1,8 @@
-"""``python -m tmekit``: run the demo on the real dataset shipped in the package."""
+"""``python -m tmekit``: the command line (same as the ``tmekit`` command)."""
 
 from __future__ import annotations
 
-import sys
-
-from tmekit._demo import run_demo
+from tmekit.cli import main
 
 if __name__ == "__main__":
-    sys.exit(run_demo())
+    main()

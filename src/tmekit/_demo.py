@@ -1,53 +1,121 @@
-"""The main job on real data shipped in the package (``python -m tmekit``)."""
+"""The main job, end to end, on real data shipped in the package (``tmekit demo``)."""
 
 from __future__ import annotations
 
-import logging
-import time
+import contextlib
 import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import scanpy as sc
 
 import tmekit as tk
 from tmekit._constants import HEADLINE_SIGNATURES, SCORES_KEY
 
-__all__ = ["run_demo"]
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+__all__ = ["KEREN_LABELS", "run_demo"]
+
+#: Cell types of the bundled Keren 2018 MIBI data, as the spatial classifier needs them.
+KEREN_LABELS = {
+    "cell_type_key": "cell_type",
+    "tumor_labels": ["Tumour"],
+    "immune_labels": [
+        "CD8T",
+        "CD4T",
+        "CD3T",
+        "Treg",
+        "NK",
+        "B",
+        "Macrophage",
+        "DC",
+        "DCMono",
+        "MonoNeu",
+        "Neutrophil",
+        "Otherimmune",
+    ],
+    "cd8_labels": ["CD8T"],
+}
 
 
-def run_demo() -> int:
-    """Check and score the bundled Wu 2021 TNBC tumour; print coverage and per-cell-type scores."""
-    logging.getLogger("tmekit").setLevel(logging.WARNING)
-    adata = tk.datasets.wu2021_cid4465()
-    print(f"tmekit {tk.__version__} demo: Wu et al. 2021 TNBC tumour CID4465 (bundled, real 10x data)\n")
-    report = tk.pp.check(adata)
-    print(report, end="\n\n")
-    ov = report.signature_overlap
-    head = ov.loc[list(HEADLINE_SIGNATURES.values()), ["n_genes", "n_found", "n_found_via_alias", "fraction"]]
-    head.index = pd.Index(list(HEADLINE_SIGNATURES), name="headline module")
-    print("Coverage of the five headline modules:")
-    print(head.to_string(formatters={"fraction": "{:.0%}".format}), end="\n\n")
-    partial = ov[ov["fraction"] < 1]
-    if len(partial):
-        print("Library signatures not fully covered (missing genes):")
-        print(partial["missing"].to_string(), end="\n\n")
+@contextlib.contextmanager
+def _silent(_text: str) -> Generator[Callable[[str], None], None, None]:
+    yield lambda _t: None
 
-    # The demo owns this object, so it adds a log-normalised layer and keeps the counts in X.
-    adata.layers["log1p"] = sc.pp.log1p(sc.pp.normalize_total(adata, target_sum=1e4, copy=True).X)
-    names = list(tk.signatures.list().index)
-    start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+
+def run_demo(
+    outdir: Path,
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    progress: Callable[[str], contextlib.AbstractContextManager[Callable[[str], None]]] = _silent,
+    say: Callable[[str], None] = print,
+) -> Path:
+    """Score and classify three bundled real datasets and write ``outdir/report.html``.
+
+    1. Wu 2021 TNBC tumour (scRNA-seq): input check, all library signatures scored per cell (rank),
+       marker-based cell typing, and the expression-based call of its pseudobulk.
+    2. Keren 2018 MIBI-TOF, 4 patients: tumour compartments and the spatial call (CD8-density rules).
+    3. IMvigor210, 348 bulk tumours (z-scores): the expression-based call per tumour.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    target = outdir / "report.html"
+    if target.exists() and not force:
+        msg = f"{target} already exists. Pass --force to replace it, or choose another --outdir."
+        raise FileExistsError(msg)
+    caught_all: list[str] = []
+    with progress("demo") as update, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", tk.TmekitWarning)
-        tk.tl.score(adata, names, layer="log1p", method="rank")
-    elapsed = time.perf_counter() - start
-    print(f"Scored {len(names)} library signatures on {adata.n_obs:,} cells (method 'rank', UCell) in {elapsed:.1f} s.")
-    for w in caught:
-        print(f"  note ({w.category.__name__}): {w.message}")
-    scores = adata.obsm[SCORES_KEY][list(HEADLINE_SIGNATURES.values())]
-    scores.columns = list(HEADLINE_SIGNATURES)
-    table = scores.groupby(adata.obs["cell_type_major"].astype(str).to_numpy()).mean()
-    table.insert(0, "cells", adata.obs["cell_type_major"].value_counts().reindex(table.index))
-    print("\nMean score of the five headline modules per cell type (authors' annotation):")
-    print(table.sort_values("cells", ascending=False).to_string(float_format="{:.3f}".format))
-    print("\nHighest cell type per module: " + "; ".join(f"{m}: {table[m].idxmax()}" for m in HEADLINE_SIGNATURES))
-    return 0
+        update("Wu 2021 TNBC (scRNA-seq): checking")
+        wu = tk.datasets.wu2021_cid4465()
+        check = tk.pp.check(wu)
+        wu.layers["counts"] = wu.X.copy()  # the demo owns this object: log-normalise X, keep the counts
+        sc.pp.normalize_total(wu, target_sum=1e4)
+        sc.pp.log1p(wu)
+        update("Wu 2021: scoring the signature library")
+        tk.tl.score(wu, list(tk.signatures.list().index), method="rank")
+        tk.tl.annotate(wu)
+        update("Wu 2021: expression-based call (pseudobulk)")
+        wu_call = tk.tl.classify(wu, mode="expression", sample_key="sample_id", layer="counts")
+
+        update("Keren 2018 MIBI (4 patients): compartments and spatial call")
+        keren = tk.datasets.keren2018_mibi()
+        keren_call = tk.tl.classify(keren, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
+
+        update("IMvigor210 (348 bulk tumours): expression-based calls")
+        bulk = tk.datasets.imvigor210_bulk()
+        bulk_call = tk.tl.classify(bulk, mode="expression", scale="zscore")  # the file holds per-gene z-scores
+
+        update("writing the report")
+        caught_all = [f"{w.category.__name__}: {w.message}" for w in caught]
+        objects = {"wu2021_tnbc": wu, "keren2018_mibi": keren, "imvigor210_bulk": bulk}
+        tk.report.html(objects, target, title="tmekit demo: three real datasets", groupby={
+            "wu2021_tnbc": "cell_type_major"}, warnings=caught_all, overwrite=force)  # fmt: skip
+        for name, table in (("wu2021_tnbc", wu_call), ("keren2018_mibi", keren_call), ("imvigor210_bulk", bulk_call)):
+            tk.io.atomic_write_text(outdir / f"{name}_calls.csv", table.to_csv(), overwrite=True)
+
+    if not quiet:
+        say(f"tmekit {tk.__version__} demo on real data shipped in the package\n")
+        say(f"Wu 2021 TNBC tumour CID4465: {wu.n_obs:,} cells x {wu.n_vars:,} genes")
+        say(f"  input check: {check.value_kind} ({check.value_detail}); {check.gene_id_type} IDs, {check.species}")
+        head = wu.obsm[SCORES_KEY][list(HEADLINE_SIGNATURES.values())]
+        head.columns = list(HEADLINE_SIGNATURES)
+        table = head.groupby(wu.obs["cell_type_major"].astype(str).to_numpy()).mean()
+        n_sets = wu.obsm[SCORES_KEY].shape[1]
+        say(f"Scored {n_sets} library signatures on {wu.n_obs:,} cells (method 'rank', UCell).")
+        say("Mean headline-module score per cell type (authors' annotation):")
+        say(table.to_string(float_format="{:.3f}".format))
+        say("Highest cell type per module: " + "; ".join(f"{m}: {table[m].idxmax()}" for m in HEADLINE_SIGNATURES))
+        row = wu_call.iloc[0]
+        say(f"\nExpression-based call (inferred): {row['phenotype']} (confidence {row['confidence']:.2f})")
+        say("\nKeren 2018 MIBI, spatial call per patient (CD8 density, core vs margin):")
+        say(keren_call[["phenotype", "confidence", "density_cd8_core", "density_cd8_margin"]].to_string(
+            float_format="{:.2f}".format))  # fmt: skip
+        counts = bulk_call["phenotype"].astype(str).value_counts().to_dict()
+        say(f"\nIMvigor210, 348 bulk tumours, expression-based calls: {counts}")
+        say(f"{len(caught_all)} warnings recorded in the report:")
+        for note in caught_all:
+            say(f"  {note}")
+    return target

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-__all__ = ["atomic_write_text", "read_h5ad", "write_h5ad"]
+__all__ = ["atomic_write", "atomic_write_text", "read_h5ad", "write_h5ad"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -33,6 +33,9 @@ def _atomic_target(path: Path, *, overwrite: bool) -> Generator[Path, None, None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp_path.chmod(0o666 & ~umask)  # mkstemp makes the file private (0600); the result gets normal permissions
     try:
         yield tmp_path
         tmp_path.replace(path)

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from tmekit.datasets._mixtures import mix_samples
-from tmekit.datasets._real import wu2021_cid4465
+from tmekit.datasets._real import imvigor210_bulk, keren2018_mibi, wu2021_cid4465
 from tmekit.datasets._synthetic import PHENOTYPES, synthetic_tissue
 
-__all__ = ["PHENOTYPES", "mix_samples", "synthetic_tissue", "wu2021_cid4465"]
+__all__ = [
+    "PHENOTYPES",
+    "imvigor210_bulk",
+    "keren2018_mibi",
+    "mix_samples",
+    "synthetic_tissue",
+    "wu2021_cid4465",
+]

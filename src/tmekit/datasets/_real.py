@@ -10,7 +10,7 @@ from tmekit.io import read_h5ad
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["wu2021_cid4465"]
+__all__ = ["imvigor210_bulk", "keren2018_mibi", "wu2021_cid4465"]
 
 
 def wu2021_cid4465() -> AnnData:
@@ -30,6 +30,48 @@ def wu2021_cid4465() -> AnnData:
     -------
     A new AnnData object, read from the copy shipped in the package (a fresh copy on every call).
     """
-    resource = importlib.resources.files("tmekit.datasets") / "data" / "wu2021_cid4465_tnbc.h5ad"
+    return _read_bundled("wu2021_cid4465_tnbc.h5ad")
+
+
+def _read_bundled(name: str) -> AnnData:
+    resource = importlib.resources.files("tmekit.datasets") / "data" / name
     with importlib.resources.as_file(resource) as path:
         return read_h5ad(path)
+
+
+def keren2018_mibi() -> AnnData:
+    """Four triple-negative breast tumours imaged by MIBI-TOF (Keren et al. 2018): every cell's position and type.
+
+    21,153 cells of patients 1-4 (one 800 um field each; coordinates in pixels, 800 um = 2048 px, so pass
+    ``microns_per_unit=800 / 2048``), with the study's cell types in ``obs["cell_type"]`` (Tumour, CD8T, CD4T,
+    CD3T, Treg, NK, B, Macrophage, DC, DCMono, MonoNeu, Neutrophil, Otherimmune, Endothelial, Mesenchymal,
+    Other) and ``obs["patient_id"]``. Positions are in ``obsm["spatial"]`` (squidpy's key). There is no
+    expression matrix (``n_vars == 0``) and no per-patient class label.
+
+    Citation: Keren L et al. A Structured Tumor-Immune Microenvironment in Triple Negative Breast Cancer
+    Revealed by Multiplexed Ion Beam Imaging. Cell 174:1373-1387 (2018). doi:10.1016/j.cell.2018.08.039.
+
+    Returns
+    -------
+    A new AnnData object (a fresh copy on every call).
+    """
+    return _read_bundled("keren2018_mibi_4patients.h5ad")
+
+
+def imvigor210_bulk() -> AnnData:
+    """348 bulk urothelial tumours of the IMvigor210 trial (Mariathasan et al. 2018), signature genes only.
+
+    ``X`` holds per-gene z-scores across the 348 tumours (not counts) for the 48 genes of the expression
+    phenotype model, the CD8 T-effector and pan-F-TBRS sets and the five headline modules that the source
+    file measures; ``obs`` holds ``patient_id`` and ``tissue``. No phenotype labels or outcomes. Classify with
+    ``tk.tl.classify(adata, mode="expression", scale="zscore")``: on 48 mostly immune genes the per-sample
+    scale detection of ``scale="auto"`` can mistake an immune-poor tumour's z-scores for log values.
+
+    Citation: Mariathasan S et al. TGF-beta attenuates tumour response to PD-L1 blockade by contributing
+    to exclusion of T cells. Nature 554:544-548 (2018). doi:10.1038/nature25501 (data CC-BY).
+
+    Returns
+    -------
+    A new AnnData object (a fresh copy on every call).
+    """
+    return _read_bundled("imvigor210_bulk_subset.h5ad")

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -30,6 +31,7 @@ from tmekit.pp._check import _find_symbol_column, detect_gene_id_type
 from tmekit.signatures import get as get_signature
 from tmekit.tl._aggregate import aggregate
 from tmekit.tl._genes import diagnose_missing
+from tmekit.tl._score import score
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -197,8 +199,8 @@ def _detect_scale(row: np.ndarray) -> str:
         return "empty"
     low = finite.min()
     if low < 0:
-        at_floor = np.mean(finite == low)
-        if at_floor < 0.01 and abs(np.median(finite)) < 1 and 0.4 < finite.std() < 2.0:
+        floor = np.count_nonzero(finite == low) > 1  # log2(x + p) piles its zeros at log2(p); z-scores do not
+        if not floor and -4 < np.median(finite) < 1.5 and 0.3 < finite.std() < 2.5 and finite.max() < 15:
             return "zscore"
         return "log2"
     if np.array_equal(finite, np.round(finite)) and finite.max() > 20:
@@ -271,6 +273,13 @@ def _standardised(
                 else:
                     values[start + r, idx] = _to_log2_plus1(row, kind)[cols]
     kinds = set(scales)
+    if scale == "auto" and len(kinds - {"empty"}) > 1:
+        found = pd.Series(scales).value_counts().to_dict()
+        msg = (
+            f"Samples were judged to be on different scales {found} (judged per sample from its own values, which "
+            "is ambiguous on small gene panels). If all samples share one scale, pass it: scale='zscore' or 'log2'."
+        )
+        warnings.warn(msg, InputWarning, stacklevel=4)
     converted = sorted(kinds & {"counts", "linear"})
     if converted:
         msg = (
@@ -382,6 +391,8 @@ def classify_expression(
     for name in fitted.feature_names:
         table[f"feature_{name}"] = feats[name]
         table[f"coverage_{name}"] = coverage[name]
+    for column, values in _context_scores(samples, layer_used).items():
+        table[column] = values.to_numpy()
     if pseudobulk:
         table.index.name = sample_key
     missing = {f: [g for g in genes if g not in set(std.columns[np.isfinite(std.to_numpy()).any(axis=0)])]
@@ -410,6 +421,33 @@ def classify_expression(
     else:
         adata.obs[key_added] = table["phenotype"].to_numpy()
     return table
+
+
+#: Not read by the model: per-sample rank (UCell) scores shown with the call, for the T-effector vs TGF-beta
+#: plane of Mariathasan 2018 (rank scores use only the sample's own expression).
+CONTEXT_SIGNATURES = {"score_cd8_teff": "cd8_teff_mariathasan2018", "score_pan_ftbrs": "pan_ftbrs_mariathasan2018"}
+
+
+def _context_scores(samples: AnnData, layer: str | None) -> pd.DataFrame:
+    light = ad.AnnData(X=get_matrix(samples, layer=layer), var=pd.DataFrame(index=samples.var_names.copy()))
+    out = pd.DataFrame(index=samples.obs_names.astype(str))
+    for column, name in CONTEXT_SIGNATURES.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                score(
+                    light,
+                    [name],
+                    method="rank",
+                    max_rank=min(1500, light.n_vars),
+                    min_overlap=0.1,
+                    key_added="_ctx",
+                    overwrite=True,
+                )
+            out[column] = light.obsm["_ctx"][name].to_numpy()
+        except ValueError:
+            out[column] = np.nan  # too few of its genes measured: the plane is left out, the call is not affected
+    return out
 
 
 # --------------------------------------------------------------------------------------------- fitting

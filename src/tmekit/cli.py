@@ -1,0 +1,296 @@
+"""The ``tmekit`` command line: a thin Typer layer over the public API (no logic of its own)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+import tmekit as tk
+from tmekit._constants import PHENOTYPE_KEY, SCORES_KEY
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from anndata import AnnData
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="tmekit",
+    help="Tumour-microenvironment signature scoring and immune-phenotype classification for .h5ad files.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+signatures_app = typer.Typer(help="List, show and export the curated signature library.", no_args_is_help=True)
+app.add_typer(signatures_app, name="signatures")
+
+_STATE = {"quiet": False, "debug": False}
+#: Errors that mean bad input (a message, exit code 2); anything else is a bug and shows its traceback.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError, IsADirectoryError)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
+
+
+def _fail(error: BaseException) -> None:
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    err.print(f"[bold red]tmekit: error[/bold red]: {message}")
+    if not _STATE["debug"]:
+        err.print("(run with --debug to see the traceback)", style="dim")
+    raise typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Generator[None, None, None]:
+    try:
+        yield
+    except USER_ERRORS as error:
+        if _STATE["debug"]:
+            raise
+        _fail(error)
+
+
+@contextlib.contextmanager
+def _progress(description: str) -> Generator[Callable[[str], None], None, None]:
+    """A spinner with elapsed time for long steps; silent with --quiet."""
+    if _STATE["quiet"]:
+        yield lambda _text: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:  # fmt: skip
+        task = progress.add_task(description)
+        yield lambda text: progress.update(task, description=text)
+
+
+def _say(text: str) -> None:
+    if not _STATE["quiet"]:
+        out.print(text)
+
+
+def _new_output(path: Path, *, force: bool) -> None:
+    if path.exists() and not force:
+        msg = f"Output {str(path)!r} already exists. Pass --force to replace it, or choose another path."
+        raise FileExistsError(msg)
+    if not path.parent.is_dir():
+        msg = f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist. Create it first."
+        raise FileNotFoundError(msg)
+
+
+def _write_results(source: Path, target: Path, adata: AnnData, keys: dict[str, list[str]], *, force: bool) -> None:
+    """Copy ``source`` and add the new obs columns / obsm / uns entries, never loading X (atomic rename)."""
+    import anndata as ad
+    import h5py
+
+    _new_output(target, force=force)
+
+    def write(tmp: Path) -> None:
+        shutil.copyfile(source, tmp)
+        with h5py.File(tmp, "r+") as f:
+            elements = [(f, "obs", adata.obs)]
+            elements += [(f.require_group("obsm"), key, adata.obsm[key]) for key in keys.get("obsm", [])]
+            elements += [(f.require_group("uns"), key, adata.uns[key]) for key in keys.get("uns", [])]
+            for group, key, value in elements:
+                if key in group:
+                    del group[key]
+                ad.io.write_elem(group, key, value)
+
+    tk.io.atomic_write(target, write, overwrite=force)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.callback()
+def _options(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summaries, only errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
+) -> None:
+    """Score AnnData files with cited TME signatures and call tumours inflamed, excluded or desert."""
+    _STATE["quiet"], _STATE["debug"] = quiet, debug
+
+
+# ------------------------------------------------------------------------------------ signatures
+@signatures_app.command("list")
+def signatures_list(category: Annotated[str | None, typer.Option(help="Only this category.")] = None) -> None:
+    """List the library: name, category, genes, citation."""
+    with _user_errors():
+        table = tk.signatures.list()
+        if category:
+            table = table[table["category"] == category]
+        out.print(table[["category", "n_genes", "verified", "citation"]].to_string(max_colwidth=60))
+
+
+@signatures_app.command("show")
+def signatures_show(name: Annotated[str, typer.Argument(help="Library name or headline module name.")]) -> None:
+    """Show one signature: genes (with direction and weight) and provenance."""
+    with _user_errors():
+        sig = tk.signatures.get(name)
+        out.print(f"[bold]{sig.name}[/bold] v{sig.version} ({sig.category}): {sig.description}")
+        out.print(f"{sig.citation} doi:{sig.doi} pmid:{sig.pmid}")
+        out.print(sig.to_frame().to_string(index=False))
+
+
+@signatures_app.command("export")
+def signatures_export(
+    gmt: Annotated[Path, typer.Option("--gmt", help="GMT file to write.")],
+    names: Annotated[str | None, typer.Option(help="Comma-separated names (default: all).")] = None,
+    force: Force = False,
+) -> None:
+    """Write signatures to a GMT file (up genes; one line per set)."""
+    with _user_errors():
+        _new_output(gmt, force=force)
+        chosen = _split(names) or list(tk.signatures.list().index)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", tk.TmekitWarning)
+            tk.signatures.write_gmt([tk.signatures.get(n) for n in chosen], gmt, overwrite=force)
+        for w in caught:
+            err.print(f"[yellow]warning[/yellow]: {w.message}")
+        _say(f"wrote {len(chosen)} signatures to {gmt}")
+
+
+# ------------------------------------------------------------------------------------ check / score
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="Input .h5ad file.")],
+    layer: Annotated[str | None, typer.Option(help="Layer to check instead of X.")] = None,
+) -> None:
+    """Input report: counts vs log data, gene IDs, species, NaN, empty cells, signature coverage."""
+    with _user_errors():
+        adata = tk.io.read_h5ad(path, backed="r")
+        with _progress(f"checking {path.name}"):
+            report = tk.pp.check(adata, layer=layer)
+        out.print(str(report))
+
+
+@app.command()
+def score(
+    path: Annotated[Path, typer.Argument(help="Input .h5ad file (read in row chunks; X is never loaded whole).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .h5ad (input plus scores).")],
+    signatures: Annotated[str | None, typer.Option(help="Comma-separated library names.")] = None,
+    gmt: Annotated[Path | None, typer.Option(help="GMT file of your own signatures.")] = None,
+    method: Annotated[str, typer.Option(help="rank (UCell) or mean (score_genes).")] = "rank",
+    layer: Annotated[str | None, typer.Option(help="Layer to score instead of X.")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Rows per chunk.")] = None,
+    force: Force = False,
+) -> None:
+    """Score every cell with library or GMT signatures; writes obsm/uns['tmekit_scores']."""
+    with _user_errors():
+        _new_output(output, force=force)
+        if signatures and gmt:
+            msg = "Give --signatures or --gmt, not both."
+            raise ValueError(msg)
+        chosen: object = gmt if gmt else (_split(signatures) or [s.name for s in tk.signatures.headline()])
+        adata = tk.io.read_h5ad(path, backed="r")
+        with _progress(f"scoring {adata.n_obs:,} cells"), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", tk.TmekitWarning)
+            tk.tl.score(adata, chosen, method=method, layer=layer, chunk_size=chunk_size)  # type: ignore[arg-type]
+        for w in caught:
+            err.print(f"[yellow]warning[/yellow]: {w.message}")
+        _write_results(path, output, adata, {"obsm": [SCORES_KEY], "uns": [SCORES_KEY]}, force=force)
+        _say(f"scored {adata.obsm[SCORES_KEY].shape[1]} signatures on {adata.n_obs:,} cells -> {output}")
+
+
+# ------------------------------------------------------------------------------------ classify
+@app.command()
+def classify(
+    path: Annotated[Path, typer.Argument(help="Input .h5ad file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Per-sample table (.csv).")],
+    mode: Annotated[str, typer.Option(help="spatial (cells with coordinates) or expression (bulk/pseudobulk).")],
+    library_key: Annotated[str | None, typer.Option(help="obs column of samples (spatial).")] = None,
+    cell_type_key: Annotated[str | None, typer.Option(help="obs column of cell types (spatial).")] = None,
+    tumor_labels: Annotated[str | None, typer.Option(help="Comma-separated tumour cell types.")] = None,
+    immune_labels: Annotated[str | None, typer.Option(help="Comma-separated immune cell types.")] = None,
+    cd8_labels: Annotated[str | None, typer.Option(help="Comma-separated CD8 T cell types.")] = None,
+    rules: Annotated[str, typer.Option(help="Spatial rule set: cd8_density or keren2018.")] = "cd8_density",
+    microns_per_unit: Annotated[float, typer.Option(help="Micrometres per coordinate unit.")] = 1.0,
+    sample_key: Annotated[str | None, typer.Option(help="obs column of samples for cell-level expression.")] = None,
+    scale: Annotated[str, typer.Option(help="Expression scale: auto, zscore, log2, counts or cohort.")] = "auto",
+    layer: Annotated[str | None, typer.Option(help="Expression layer (raw counts with --sample-key).")] = None,
+    h5ad: Annotated[Path | None, typer.Option(help="Also write the input with the calls added.")] = None,
+    force: Force = False,
+) -> None:
+    """Call each sample inflamed / excluded / desert / indeterminate and write the evidence table."""
+    with _user_errors():
+        _new_output(output, force=force)
+        adata = tk.io.read_h5ad(path, backed="r")
+        with _progress(f"classifying ({mode})"), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", tk.TmekitWarning)
+            if mode == "spatial":
+                if "spatial" not in adata.obsm:
+                    msg = (
+                        f"{path} has no coordinates in obsm['spatial']: spatial mode needs x/y per cell. Put them "
+                        "there (adata.obsm['spatial'] = adata.obs[['x', 'y']].to_numpy()) or use --mode expression."
+                    )
+                    raise ValueError(msg)
+                table = tk.tl.classify(
+                    adata, mode="spatial", rules=rules, library_key=library_key, cell_type_key=cell_type_key,
+                    tumor_labels=_split(tumor_labels), immune_labels=_split(immune_labels),
+                    cd8_labels=_split(cd8_labels), microns_per_unit=microns_per_unit,
+                )  # fmt: skip
+            else:
+                table = tk.tl.classify(adata, mode=mode, sample_key=sample_key, layer=layer, scale=scale)
+        for w in caught:
+            err.print(f"[yellow]warning[/yellow]: {w.message}")
+        tk.io.atomic_write_text(output, table.to_csv(), overwrite=force)
+        if h5ad is not None:
+            extra = {"uns": [PHENOTYPE_KEY] + (["tmekit_compartment"] if mode == "spatial" else [])}
+            _write_results(path, h5ad, adata, extra, force=force)
+        counts = table["phenotype"].astype(str).value_counts().to_dict()
+        _say(f"{len(table)} samples: {counts} -> {output}")
+
+
+# ------------------------------------------------------------------------------------ report / demo
+@app.command()
+def report(
+    paths: Annotated[list[Path], typer.Argument(help="One or more .h5ad files (after score and/or classify).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+    groupby: Annotated[str | None, typer.Option(help="obs column to group cell scores by.")] = None,
+    title: Annotated[str, typer.Option(help="Page title.")] = "tmekit cohort report",
+    force: Force = False,
+) -> None:
+    """One self-contained HTML report for a cohort of files (or one multi-sample file)."""
+    with _user_errors():
+        _new_output(output, force=force)
+        objects = {}
+        with _progress("reading") as update:
+            for p in paths:
+                update(f"reading {p.name}")
+                objects[p.stem] = tk.io.read_h5ad(p, backed="r")
+            update("drawing the report")
+            tk.report.html(objects, output, title=title, groupby=groupby, overwrite=force)
+        _say(f"report: {output.resolve()}")
+
+
+@app.command()
+def demo(
+    outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for the report and tables.")] = Path(
+        "tmekit-demo"
+    ),
+    force: Force = False,
+) -> None:
+    """Run the main job end to end on real data shipped in the package and write an HTML report."""
+    from tmekit._demo import run_demo
+
+    with _user_errors():
+        path = run_demo(outdir, force=force, quiet=_STATE["quiet"], progress=_progress, say=_say)
+        out.print(f"Report written to {path.resolve()}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="tmekit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

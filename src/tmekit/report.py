@@ -1,0 +1,272 @@
+"""One self-contained HTML cohort report: calls, evidence, score distributions, maps, provenance, warnings."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html as _html
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+import tmekit
+from tmekit._constants import COMPARTMENT_KEY, HEADLINE_SIGNATURES, PHENOTYPE_KEY, SCORES_KEY
+from tmekit.io import atomic_write_text
+from tmekit.pl._scores import phenotypes, score_groups, score_violin, teff_ftbrs
+from tmekit.pl._spatial import compartments
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from anndata import AnnData
+    from matplotlib.figure import Figure
+
+__all__ = ["SECTIONS", "html"]
+
+#: Section ids, in page order (every report has all of them; a section without content says why).
+SECTIONS = ("overview", "evidence", "scores", "spatial", "expression", "provenance", "warnings")
+_MAX_MAPS = 12
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1rem 2rem;
+color:#222;line-height:1.45}
+h1{border-bottom:3px solid #b2182b;padding-bottom:.3rem}h2{margin-top:2.2rem;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.2rem .5rem;
+text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+.scroll{overflow-x:auto;max-height:32rem}.note{color:#555;font-size:.9rem}figure{margin:.8rem 0}
+img{max-width:100%;height:auto;border:1px solid #eee}.warn{background:#fff8e1;border-left:4px solid #f0ad4e;
+padding:.4rem .8rem;margin:.3rem 0}.grid{display:flex;flex-wrap:wrap;gap:1rem}.grid figure{width:31%}
+.tag{display:inline-block;padding:0 .4rem;border-radius:.3rem;color:#fff}
+.inflamed{background:#d6604d}.excluded{background:#4393c3}.desert{background:#878787}
+.indeterminate{background:#d9b300}
+"""
+
+
+def _figure(fig: Figure, caption: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<figure><img alt="{_html.escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption class='note'>{_html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _table(frame: pd.DataFrame, *, digits: int = 3) -> str:
+    body = frame.to_html(float_format=lambda v: f"{v:.{digits}g}", border=0, na_rep="", escape=True)
+    return f"<div class='scroll'>{body}</div>"
+
+
+def _section(sid: str, title: str, content: str) -> str:
+    return f'<section id="{sid}"><h2>{_html.escape(title)}</h2>{content}</section>'
+
+
+def _calls(objects: Mapping[str, AnnData]) -> pd.DataFrame:
+    rows = []
+    for name, adata in objects.items():
+        result = adata.uns.get(PHENOTYPE_KEY)
+        if not isinstance(result, dict) or "table" not in result:
+            continue
+        table = result["table"].copy()
+        table.insert(0, "dataset", name)
+        table.index = [f"{name}:{i}" if len(objects) > 1 else str(i) for i in table.index]
+        rows.append(table)
+    return pd.concat(rows) if rows else pd.DataFrame()
+
+
+def _overview(calls: pd.DataFrame) -> str:
+    if calls.empty:
+        return "<p class='note'>No sample was classified (run <code>tk.tl.classify</code> first).</p>"
+    cols = [c for c in ("dataset", "phenotype", "confidence", "mode", "inferred", "rules", "model", "reason")
+            if c in calls.columns]  # fmt: skip
+    counts = calls["phenotype"].astype(str).value_counts()
+    summary = " ".join(f"<span class='tag {p}'>{p}: {counts.get(p, 0)}</span>" for p in
+                       ("inflamed", "excluded", "desert", "indeterminate"))  # fmt: skip
+    text = (
+        f"<p>{len(calls)} samples. {summary}</p><p class='note'>Spatial calls read cell positions; expression calls "
+        "are inferred from bulk or pseudobulk expression (<code>inferred=True</code>) and cannot see where immune "
+        "cells are. Confidence: spatial = share of tile-bootstrap replicates giving the same call; expression = "
+        "top class probability x gene coverage.</p>"
+    )
+    per_dataset = pd.crosstab(calls["dataset"], calls["phenotype"].astype(str))
+    per_dataset["mean confidence"] = calls.groupby("dataset")["confidence"].mean()
+    _, ax = plt.subplots(figsize=(8, 4))
+    figure = _figure(phenotypes(calls, ax=ax), "Call (colour) and confidence (height) per sample")
+    return text + _table(per_dataset) + figure + _table(calls[cols])
+
+
+def _evidence(calls: pd.DataFrame) -> str:
+    if calls.empty:
+        return "<p class='note'>No classification, so no evidence table.</p>"
+    skip = {"phenotype", "confidence", "mode", "inferred", "rules", "model", "reason", "dataset", "input_scale"}
+    numeric = [c for c in calls.columns if c not in skip and pd.api.types.is_numeric_dtype(calls[c])]
+    return "<p class='note'>Every metric or feature the call read, per sample.</p>" + _table(calls[numeric])
+
+
+def _scores(objects: Mapping[str, AnnData], groupby: Mapping[str, str]) -> str:
+    parts = []
+    headline = list(HEADLINE_SIGNATURES.values())
+    for name, adata in objects.items():
+        if SCORES_KEY not in adata.obsm:
+            continue
+        scored = [s for s in headline if s in adata.obsm[SCORES_KEY].columns]
+        key = groupby.get(name)
+        if not scored or key is None or key not in adata.obs:
+            parts.append(f"<p class='note'>{_html.escape(name)}: scores present, no grouping column to summarise.</p>")
+            continue
+        _, ax = plt.subplots(figsize=(7, 0.35 * adata.obs[key].nunique() + 2.5))
+        parts.append(_figure(score_groups(adata, groupby=key, signatures=scored, ax=ax),
+                             f"{name}: mean headline-module score by {key}"))  # fmt: skip
+        violins = []
+        for sig in scored:
+            _fig, ax = plt.subplots(figsize=(5, 4))
+            violins.append(_figure(score_violin(adata, sig, groupby=key, ax=ax), f"{name}: {sig} by {key}"))
+        parts.append("<div class='grid'>" + "".join(violins) + "</div>")
+    if not parts:
+        return "<p class='note'>No per-cell scores in these objects (run <code>tk.tl.score</code>).</p>"
+    return (
+        "<p class='note'>The five headline modules (exhaustion, M2 TAM, CXCL13+ T, IFN-gamma, hypoxia).</p>"
+        + "".join(parts)
+    )
+
+
+def _spatial(objects: Mapping[str, AnnData]) -> str:
+    maps = []
+    for name, adata in objects.items():
+        if COMPARTMENT_KEY not in adata.obs or COMPARTMENT_KEY not in adata.uns:
+            continue
+        for sample in list(adata.uns[COMPARTMENT_KEY]["samples"])[:_MAX_MAPS]:
+            _fig, ax = plt.subplots(figsize=(5, 5))
+            maps.append(_figure(compartments(adata, sample, ax=ax), f"{name} {sample}: compartments and boundary"))
+    if not maps:
+        return "<p class='note'>No spatial samples in this cohort.</p>"
+    return "<div class='grid'>" + "".join(maps) + "</div>"
+
+
+def _expression(calls: pd.DataFrame) -> str:
+    if calls.empty or "mode" not in calls or not (calls["mode"] == "expression").any():
+        return "<p class='note'>No expression-based calls in this cohort.</p>"
+    table = calls[calls["mode"] == "expression"]
+    if table[["score_cd8_teff", "score_pan_ftbrs"]].isna().all().any():
+        return "<p class='note'>Too few CD8 T-effector or pan-F-TBRS genes measured to draw the plane.</p>"
+    return _figure(teff_ftbrs(table), "Expression samples on the CD8 T-effector vs pan-F-TBRS plane (Mariathasan 2018)")
+
+
+def _provenance(objects: Mapping[str, AnnData]) -> str:
+    rows: dict[str, dict[str, Any]] = {}
+    models = {}
+    for adata in objects.values():
+        for sig, info in adata.uns.get(SCORES_KEY, {}).get("signatures", {}).items():
+            rows[sig] = {k: info.get(k, "") for k in ("citation", "doi", "pmid", "version", "n_genes", "n_found")}
+            rows[sig]["sha256"] = str(info.get("sha256", ""))[:12]
+        result = adata.uns.get(PHENOTYPE_KEY)
+        if isinstance(result, dict) and result.get("model_provenance"):
+            models[result["model"]] = json.loads(result["model_provenance"])
+        elif isinstance(result, dict) and "params" in result:
+            models[f"spatial rules {result['params'].get('rules')}"] = {"source": result["params"].get("source", "")}
+    text = f"<p>tmekit {tmekit.__version__}; report written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>"
+    if rows:
+        text += "<h3>Signatures scored</h3>" + _table(pd.DataFrame.from_dict(rows, orient="index"))
+    for name, prov in models.items():
+        cv = prov.get("cv", {})
+        detail = (f"cross-validated balanced accuracy {cv['balanced_accuracy_mean']:.3f} +/- "
+                  f"{cv['balanced_accuracy_sd']:.3f} ({cv['design']})") if cv else prov.get("source", "")  # fmt: skip
+        data = _html.escape(str(prov.get("data", "")))
+        text += f"<h3>{_html.escape(name)}</h3><p class='note'>{data} {_html.escape(detail)}</p>"
+    return text
+
+
+def _warnings(objects: Mapping[str, AnnData], calls: pd.DataFrame, extra: Iterable[str]) -> str:
+    notes = [str(w) for w in extra]
+    for name, adata in objects.items():
+        for sig, info in adata.uns.get(SCORES_KEY, {}).get("signatures", {}).items():
+            missing = list(info.get("genes_missing", []))
+            if missing:
+                notes.append(f"{name}: signature {sig} scored without {len(missing)} genes ({', '.join(missing[:8])})")
+        result = adata.uns.get(PHENOTYPE_KEY)
+        if isinstance(result, dict):
+            for feature, genes in dict(result.get("missing_genes", {})).items():
+                notes.append(f"{name}: phenotype feature {feature} computed without {', '.join(list(genes)[:8])}")
+    if not calls.empty:
+        for sample, row in calls[calls["phenotype"].astype(str) == "indeterminate"].iterrows():
+            notes.append(f"{sample} is indeterminate: {row.get('reason', '')}")
+    if not notes:
+        return "<p class='note'>No warnings.</p>"
+    unique = list(dict.fromkeys(notes))
+    return "".join(f"<div class='warn'>{_html.escape(n)}</div>" for n in unique)
+
+
+def html(
+    adatas: AnnData | Sequence[AnnData] | Mapping[str, AnnData],
+    path: str | Path | None = None,
+    *,
+    title: str = "tmekit cohort report",
+    groupby: str | Mapping[str, str] | None = None,
+    warnings: Iterable[str] = (),
+    overwrite: bool = False,
+) -> str:
+    """Build one self-contained HTML report (figures embedded as PNG) for a cohort of scored/classified objects.
+
+    Sections (ids in ``SECTIONS``): cohort overview (phenotype and confidence per sample), the evidence
+    table (every metric the calls read), headline-module score distributions per group, spatial maps of
+    compartments, the CD8 T-effector vs pan-F-TBRS plane for expression samples, signature and model
+    provenance with the tmekit version, and the warnings (missing genes, indeterminate samples, and any
+    passed in ``warnings``). Nothing is downloaded when the page is opened.
+
+    Parameters
+    ----------
+    adatas
+        One AnnData, a list, or ``{name: AnnData}``; each after ``tk.tl.score`` and/or ``tk.tl.classify``.
+    path
+        Where to write the page (atomically); ``None`` only returns it.
+    title
+        Page title.
+    groupby
+        ``obs`` column (or ``{name: column}``) to group per-cell scores by, e.g. cell type; default:
+        ``"tmekit_cell_type"`` when present.
+    warnings
+        Extra messages for the warnings section (e.g. those caught while scoring).
+    overwrite
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    The HTML text.
+    """
+    if isinstance(adatas, dict):
+        objects = dict(adatas)
+    elif isinstance(adatas, list | tuple):
+        objects = {f"dataset{i + 1}": a for i, a in enumerate(adatas)}
+    else:
+        objects = {"dataset": adatas}
+    if isinstance(groupby, str) or groupby is None:
+        column = groupby or "tmekit_cell_type"
+        groups = dict.fromkeys(objects, column)
+    else:
+        groups = dict(groupby)
+    calls = _calls(objects)
+    body = {
+        "overview": ("Cohort overview", _overview(calls)),
+        "evidence": ("Evidence", _evidence(calls)),
+        "scores": ("Score distributions", _scores(objects, groups)),
+        "spatial": ("Spatial maps", _spatial(objects)),
+        "expression": ("Expression samples: T-effector vs TGF-beta plane", _expression(calls)),
+        "provenance": ("Provenance", _provenance(objects)),
+        "warnings": ("Warnings", _warnings(objects, calls, warnings)),
+    }
+    nav = " | ".join(f'<a href="#{sid}">{_html.escape(t)}</a>' for sid, (t, _) in body.items())
+    page = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_html.escape(title)}</title>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style></head><body>"
+        f"<h1>{_html.escape(title)}</h1><nav class='note'>{nav}</nav>"
+        + "".join(_section(sid, t, content) for sid, (t, content) in body.items())
+        + "</body></html>\n"
+    )
+    if path is not None:
+        atomic_write_text(Path(path), page, overwrite=overwrite)
+    return page

@@ -1,0 +1,171 @@
+"""The `tmekit` command line, through its real entry point, on bundled real data and on bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import tmekit as tk
+from tmekit._demo import KEREN_LABELS
+from tmekit.cli import app
+
+DATA = Path(tk.__file__).parent / "datasets" / "data"
+
+
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str, exception: BaseException | None = None):
+        self.returncode, self.stdout, self.stderr, self.exception = returncode, stdout, stderr, exception
+
+
+def run(*args: str, cwd: Path) -> Result:
+    """Invoke the Typer app in-process (Typer's runner), in ``cwd``."""
+    runner = CliRunner()
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    finally:
+        os.chdir(old)
+    return Result(result.exit_code, result.stdout, result.stderr, result.exception)
+
+
+def run_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`python -m tmekit ...` runs exactly what the `tmekit` console script runs (tmekit.cli:main)."""
+    env = {**os.environ, "COLUMNS": "200", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "tmekit", *args], cwd=cwd, capture_output=True, text=True, env=env,
+                          check=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    shutil.copyfile(DATA / "wu2021_cid4465_tnbc.h5ad", folder / "wu.h5ad")
+    shutil.copyfile(DATA / "keren2018_mibi_4patients.h5ad", folder / "keren.h5ad")
+    shutil.copyfile(DATA / "imvigor210_bulk_subset.h5ad", folder / "bulk.h5ad")
+    return folder
+
+
+def test_console_script_is_declared_and_runs(workdir):
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["tmekit"] == "tmekit.cli:main"
+    done = run_subprocess("classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "sub.csv",
+                          cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(workdir / "sub.csv")) == 348
+    bad = run_subprocess("check", "nowhere.h5ad", cwd=workdir)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_signatures_commands(workdir):
+    listed = run("signatures", "list", cwd=workdir)
+    assert listed.returncode == 0
+    assert "ifng6_ayers2017" in listed.stdout and "exhaustion_core_curated" in listed.stdout
+    shown = run("signatures", "show", "IFN-gamma pathway", cwd=workdir)
+    assert shown.returncode == 0
+    assert all(g in shown.stdout for g in ("IFNG", "STAT1", "CXCL9", "CXCL10", "IDO1", "HLA-DRA"))
+    assert "10.1172/JCI91190" in shown.stdout
+    assert run("signatures", "export", "--gmt", "lib.gmt", cwd=workdir).returncode == 0
+    sets = tk.signatures.read_gmt(workdir / "lib.gmt")
+    assert len(sets) == len(tk.signatures.list())
+    again = run("signatures", "export", "--gmt", "lib.gmt", cwd=workdir)
+    assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
+    missing = run("signatures", "show", "no_such_set", cwd=workdir)
+    assert missing.returncode == 2 and "No signature named" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_check_reports_raw_counts(workdir):
+    done = run("check", "wu.h5ad", cwd=workdir)
+    assert done.returncode == 0
+    assert "raw_counts" in done.stdout and "1,564 cells" in done.stdout
+
+
+def test_score_writes_scores_without_touching_the_input(workdir):
+    before = (workdir / "wu.h5ad").read_bytes()
+    done = run("score", "wu.h5ad", "-o", "wu_scored.h5ad", "--signatures", "ifng6_ayers2017,cd8_teff_mariathasan2018",
+               "--chunk-size", "300", cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (workdir / "wu.h5ad").read_bytes() == before
+    scored = ad.read_h5ad(workdir / "wu_scored.h5ad")
+    expected = tk.datasets.wu2021_cid4465()
+    tk.tl.score(expected, ["ifng6_ayers2017", "cd8_teff_mariathasan2018"], method="rank")
+    pd.testing.assert_frame_equal(scored.obsm["tmekit_scores"], expected.obsm["tmekit_scores"])
+    assert scored.uns["tmekit_scores"]["method"] == "rank"
+    assert (scored.X != expected.X).nnz == 0  # X carried over unchanged
+
+
+def test_classify_spatial_and_expression(workdir):
+    labels = ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
+              "--immune-labels", ",".join(KEREN_LABELS["immune_labels"]), "--cd8-labels", "CD8T",
+              "--microns-per-unit", str(800 / 2048)]  # fmt: skip
+    done = run("classify", "keren.h5ad", "--mode", "spatial", "-o", "keren.csv", "--h5ad", "keren_called.h5ad",
+               *labels, cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(workdir / "keren.csv", index_col=0)
+    adata = tk.datasets.keren2018_mibi()
+    expected = tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
+    assert table["phenotype"].tolist() == expected["phenotype"].astype(str).tolist()
+    called = ad.read_h5ad(workdir / "keren_called.h5ad")
+    assert "tmekit_phenotype" in called.uns and "tmekit_compartment" in called.obs
+    bulk = run("classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "bulk.csv", cwd=workdir)
+    assert bulk.returncode == 0, bulk.stderr
+    calls = pd.read_csv(workdir / "bulk.csv", index_col=0)
+    assert len(calls) == 348 and calls["inferred"].all()
+    cells = run("classify", "wu.h5ad", "--mode", "expression", "--sample-key", "sample_id", "-o", "wu.csv",
+                cwd=workdir)  # fmt: skip
+    assert cells.returncode == 0, cells.stderr
+    assert pd.read_csv(workdir / "wu.csv", index_col=0).index.tolist() == ["CID4465"]
+
+
+def test_report_from_files(workdir):
+    assert run("score", "wu.h5ad", "-o", "wu_rep.h5ad", cwd=workdir).returncode == 0
+    done = run("report", "wu_rep.h5ad", "keren_called.h5ad", "-o", "cohort.html", "--groupby", "cell_type_major",
+               cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    page = (workdir / "cohort.html").read_text()
+    assert all(f'id="{s}"' in page for s in tk.report.SECTIONS)
+    assert page.count("data:image/png;base64,") >= 6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "nowhere.h5ad"], "does not exist"),
+        (["check", "notes.h5ad"], "not an .h5ad file"),
+        (["score", "wu.h5ad", "-o", "wu.h5ad"], "already exists"),
+        (["score", "wu.h5ad", "-o", "x.h5ad", "--gmt", "mouse.gmt"], "mouse"),
+        (["classify", "wu.h5ad", "--mode", "spatial", "-o", "s.csv", "--cell-type-key", "cell_type_major",
+          "--tumor-labels", "Cancer Epithelial", "--immune-labels", "T-cells", "--cd8-labels", "T-cells"],
+         "no coordinates"),
+        (["classify", "keren.h5ad", "--mode", "spatial", "-o", "k.csv", "--library-key", "patient_id",
+          "--cell-type-key", "cell_type", "--tumor-labels", "Tumor", "--immune-labels", "CD8T",
+          "--cd8-labels", "CD8T"], "Tumor"),
+        (["classify", "bulk.h5ad", "--mode", "bulk", "-o", "b.csv"], "Unknown mode"),
+    ],
+)  # fmt: skip
+def test_bad_input_gives_a_message_and_exit_code_2(workdir, args, message):
+    (workdir / "notes.h5ad").write_text("gene,value\nCD8A,1\n")
+    (workdir / "mouse.gmt").write_text("mouse_t\tdesc\tCd8a\tCd3e\tGzmb\tPrf1\n")
+    done = run(*args, cwd=workdir)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and "--debug" in done.stderr
+    debug = run("--debug", *args, cwd=workdir)
+    assert debug.returncode != 0 and debug.exception is not None  # --debug lets the exception (traceback) through
+
+
+def test_quiet_prints_nothing_on_success(workdir):
+    done = run("--quiet", "classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "quiet.csv",
+               cwd=workdir)  # fmt: skip
+    assert done.returncode == 0
+    assert done.stdout == ""
