@@ -182,6 +182,7 @@ def score(
     method: Annotated[str, typer.Option(help="rank (UCell) or mean (score_genes).")] = "rank",
     layer: Annotated[str | None, typer.Option(help="Layer to score instead of X.")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Rows per chunk.")] = None,
+    min_overlap: Annotated[float, typer.Option(help="Share of each signature's genes that must be present.")] = 0.5,
     force: Force = False,
 ) -> None:
     """Score every cell with library or GMT signatures; writes obsm/uns['tmekit_scores']."""
@@ -194,7 +195,7 @@ def score(
         adata = tk.io.read_h5ad(path, backed="r")
         with _progress(f"scoring {adata.n_obs:,} cells"), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", tk.TmekitWarning)
-            tk.tl.score(adata, chosen, method=method, layer=layer, chunk_size=chunk_size)  # type: ignore[arg-type]
+            tk.tl.score(adata, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap)  # type: ignore[arg-type]
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
         _write_results(path, output, adata, {"obsm": [SCORES_KEY], "uns": [SCORES_KEY]}, force=force)
@@ -257,18 +258,29 @@ def report(
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
     groupby: Annotated[str | None, typer.Option(help="obs column to group cell scores by.")] = None,
     title: Annotated[str, typer.Option(help="Page title.")] = "tmekit cohort report",
+    table: Annotated[Path | None, typer.Option(help="Also write every sample's call in one CSV.")] = None,
     force: Force = False,
 ) -> None:
     """One self-contained HTML report for a cohort of files (or one multi-sample file)."""
     with _user_errors():
         _new_output(output, force=force)
+        if table is not None:
+            _new_output(table, force=force)
         objects = {}
+        stems = [p.stem for p in paths]
+        # files named alike (e.g. a workflow's <sample>/called.h5ad) are named after their folder
+        names = [p.parent.name if stems.count(p.stem) > 1 else p.stem for p in paths]
+        if len(set(names)) < len(names):
+            names = [f"{n}_{i + 1}" for i, n in enumerate(names)]
         with _progress("reading") as update:
-            for p in paths:
+            for name, p in zip(names, paths, strict=True):
                 update(f"reading {p.name}")
-                objects[p.stem] = tk.io.read_h5ad(p, backed="r")
+                objects[name] = tk.io.read_h5ad(p, backed="r")
             update("drawing the report")
             tk.report.html(objects, output, title=title, groupby=groupby, overwrite=force)
+        if table is not None:
+            tk.io.atomic_write_text(table, tk.report.cohort_table(objects).to_csv(), overwrite=force)
+            _say(f"cohort table: {table.resolve()}")
         _say(f"report: {output.resolve()}")
 
 

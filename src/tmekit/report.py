@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from anndata import AnnData
     from matplotlib.figure import Figure
 
-__all__ = ["SECTIONS", "html"]
+__all__ = ["SECTIONS", "cohort_table", "html"]
 
 #: Section ids, in page order (every report has all of them; a section without content says why).
 SECTIONS = ("overview", "evidence", "scores", "spatial", "expression", "provenance", "warnings")
@@ -77,6 +77,14 @@ def _calls(objects: Mapping[str, AnnData]) -> pd.DataFrame:
         table.index = [f"{name}:{i}" if len(objects) > 1 else str(i) for i in table.index]
         rows.append(table)
     return pd.concat(rows) if rows else pd.DataFrame()
+
+
+def cohort_table(adatas: Mapping[str, AnnData]) -> pd.DataFrame:
+    """Every classified sample of ``{name: AnnData}`` in one table (``dataset`` column first; index ``dataset:sample``).
+
+    Reads ``uns["tmekit_phenotype"]["table"]`` as written by :func:`tmekit.tl.classify`.
+    """
+    return _calls(dict(adatas))
 
 
 def _overview(calls: pd.DataFrame) -> str:
