@@ -1,0 +1,52 @@
+"""Scores from a zarr store, read eagerly or lazily (dask), and on a dask.distributed cluster, equal in-memory ones."""
+
+from __future__ import annotations
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pytest
+import zarr
+from dask.distributed import Client, LocalCluster
+
+import tmekit as tk
+
+SETS = ["ifng6_ayers2017", "cd8_teff_mariathasan2018", "caf_bagaev2021"]
+
+
+@pytest.fixture(scope="module")
+def store(wu_lognorm, tmp_path_factory):
+    path = tmp_path_factory.mktemp("zarr") / "wu.zarr"
+    with warnings.catch_warnings():  # anndata's notices about its future zarr defaults, not about tmekit
+        warnings.simplefilter("ignore", UserWarning)
+        wu_lognorm.write_zarr(path)
+    return path
+
+
+@pytest.mark.parametrize("method", ["rank", "mean"])
+def test_zarr_and_lazy_dask_equal_in_memory(wu_lognorm, store, method):
+    ref = wu_lognorm.copy()
+    tk.tl.score(ref, SETS, method=method, rng=0)
+    eager = ad.read_zarr(store)
+    tk.tl.score(eager, SETS, method=method, rng=0)
+    lazy_x = ad.experimental.read_elem_lazy(zarr.open_group(store, mode="r")["X"], chunks=(250, -1))
+    lazy = ad.AnnData(X=lazy_x, obs=wu_lognorm.obs.copy(), var=wu_lognorm.var.copy())
+    tk.tl.score(lazy, SETS, method=method, rng=0)
+    np.testing.assert_array_equal(eager.obsm["tmekit_scores"].to_numpy(), ref.obsm["tmekit_scores"].to_numpy())
+    np.testing.assert_array_equal(lazy.obsm["tmekit_scores"].to_numpy(), ref.obsm["tmekit_scores"].to_numpy())
+    assert lazy.uns["tmekit_scores"]["array_type"] == "dask array"
+
+
+def test_runs_on_a_local_dask_cluster(wu_lognorm, store):
+    ref = wu_lognorm.copy()
+    tk.tl.score(ref, SETS, method="mean", rng=0)
+    lazy_x = ad.experimental.read_elem_lazy(zarr.open_group(store, mode="r")["X"], chunks=(400, -1))
+    lazy = ad.AnnData(X=lazy_x, obs=wu_lognorm.obs.copy(), var=wu_lognorm.var.copy())
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        tk.tl.score(lazy, SETS, method="mean", rng=0)  # chunks are read and materialised by the cluster's workers
+        assert len(client.scheduler_info()["workers"]) == 2
+    np.testing.assert_array_equal(lazy.obsm["tmekit_scores"].to_numpy(), ref.obsm["tmekit_scores"].to_numpy())
