@@ -50,3 +50,26 @@ def test_runs_on_a_local_dask_cluster(wu_lognorm, store):
         tk.tl.score(lazy, SETS, method="mean", rng=0)  # chunks are read and materialised by the cluster's workers
         assert len(client.scheduler_info()["workers"]) == 2
     np.testing.assert_array_equal(lazy.obsm["tmekit_scores"].to_numpy(), ref.obsm["tmekit_scores"].to_numpy())
+
+
+@pytest.mark.parametrize("method", ["rank", "mean"])
+def test_lazy_scores_stay_lazy_until_computed_on_a_cluster(wu_lognorm, store, method):
+    import dask.array as da
+
+    ref = wu_lognorm.copy()
+    tk.tl.score(ref, SETS, method=method, rng=0)
+    lazy_x = ad.experimental.read_elem_lazy(zarr.open_group(store, mode="r")["X"], chunks=(300, -1))
+    lazy = ad.AnnData(X=lazy_x, obs=wu_lognorm.obs.copy(), var=wu_lognorm.var.copy())
+    tk.tl.score(lazy, SETS, method=method, rng=0, lazy=True)
+    scores = lazy.obsm["tmekit_scores"]
+    assert isinstance(scores, da.Array)  # nothing computed yet: a task graph, one task per row chunk
+    assert scores.shape == (wu_lognorm.n_obs, len(SETS)) and scores.numblocks[0] == 6
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
+        computed = scores.compute()
+    np.testing.assert_array_equal(computed, ref.obsm["tmekit_scores"].to_numpy())
+    assert list(lazy.uns["tmekit_scores"]["signatures"]) == SETS
+    with pytest.raises(TypeError, match="needs a dask array"):
+        tk.tl.score(wu_lognorm.copy(), SETS, lazy=True)

@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import tmekit
-from tmekit._arrays import array_type_name, default_chunk_size, get_matrix, iter_row_blocks
+from tmekit._arrays import array_type_name, default_chunk_size, get_matrix, iter_row_blocks, to_block
 from tmekit._constants import LOGGER_NAME, SCORES_KEY
 from tmekit._warnings import WeightsDroppedWarning
 from tmekit.signatures import resolve
@@ -135,6 +135,7 @@ def score(
     n_bins: int = 25,
     control_genes: Mapping[str, Sequence[str]] | None = None,
     use_aliases: bool = True,
+    lazy: bool = False,
 ) -> AnnData | None:
     """Score every cell (or spot, or sample) with gene signatures.
 
@@ -184,6 +185,11 @@ def score(
         they must not include the signature's own genes.
     use_aliases
         Match genes whose data use a previous symbol (e.g. ``CTGF`` for ``CCN2``).
+    lazy
+        Only for a dask ``X``: leave the scores as a dask array (one task per row chunk) in
+        ``obsm[key_added]`` instead of computing them; ``.compute()`` (on a ``dask.distributed``
+        cluster if one is active) gives exactly the eager scores, in ``uns[key_added]["signatures"]``
+        order. ``mean`` still reads the whole matrix once, eagerly, for its gene means (control bins).
 
     Returns
     -------
@@ -222,6 +228,9 @@ def score(
         raise ValueError(msg)
     X = get_matrix(adata, layer=layer)
     source = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if lazy and not type(X).__module__.startswith("dask"):
+        msg = f"`lazy=True` needs a dask array as {source} (got {array_type_name(X)}); drop it to score eagerly."
+        raise TypeError(msg)
     if adata.n_obs == 0 or adata.n_vars == 0:
         msg = f"Cannot score an empty object ({adata.n_obs} cells x {adata.n_vars} genes)."
         raise ValueError(msg)
@@ -243,15 +252,10 @@ def score(
         ctrl_size=int(ctrl_size), n_bins=int(n_bins), seed=_seed(rng), control_genes=control_genes,
     )  # fmt: skip
     state = spec.prepare(ctx)
-    out = np.empty((adata.n_obs, len(sigs)), dtype=np.float64)
-    previous_threads = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        for start, stop, block in iter_row_blocks(X, chunk_size=size):
-            csr = _clean_block(block, start, source, sort=spec.order_sensitive)
-            out[start:stop] = spec.compute(state, csr, n_threads * _BLOCKS_PER_THREAD)
-    finally:
-        numba.set_num_threads(previous_threads)
+    if lazy:
+        scores = _lazy_scores(X, spec, state, source=source, n_threads=n_threads, n_sigs=len(sigs))
+    else:
+        scores = _eager_scores(X, spec, state, source=source, n_threads=n_threads, n_sigs=len(sigs), size=size)
     params = {"layer": "X" if layer is None else layer, "chunk_size": size, "min_overlap": float(min_overlap)}
     params["use_aliases"] = bool(use_aliases)
     if method == "rank":
@@ -261,10 +265,41 @@ def score(
             ctrl_size=int(ctrl_size), n_bins=int(n_bins), seed=ctx.seed, controls_given=control_genes is not None
         )
     target = adata.copy() if copy else adata
-    target.obsm[key_added] = pd.DataFrame(out, index=target.obs_names.copy(), columns=[s.name for s in sigs])
+    if lazy:
+        target.obsm[key_added] = scores
+    else:
+        target.obsm[key_added] = pd.DataFrame(scores, index=target.obs_names.copy(), columns=[s.name for s in sigs])
     target.uns[key_added] = _provenance(spec, matched, state, params=params, array_type=array_type_name(X))
     logger.info("scored %d signatures on %d cells with method %r", len(sigs), adata.n_obs, method)
     return target if copy else None
+
+
+def _eager_scores(
+    X: Any, spec: ScoringMethod, state: Any, *, source: str, n_threads: int, n_sigs: int, size: int
+) -> np.ndarray:
+    """Scores of every row chunk, computed now with ``n_threads`` numba threads."""
+    out = np.empty((X.shape[0], n_sigs), dtype=np.float64)
+    previous_threads = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        for start, stop, block in iter_row_blocks(X, chunk_size=size):
+            csr = _clean_block(block, start, source, sort=spec.order_sensitive)
+            out[start:stop] = spec.compute(state, csr, n_threads * _BLOCKS_PER_THREAD)
+    finally:
+        numba.set_num_threads(previous_threads)
+    return out
+
+
+def _lazy_scores(X: Any, spec: ScoringMethod, state: Any, *, source: str, n_threads: int, n_sigs: int) -> Any:
+    """Scores as a dask array: the same per-chunk kernel as the eager path, one task per row chunk."""
+    rows = X.rechunk({1: -1}) if len(X.chunks[1]) > 1 else X  # a row chunk must hold all genes
+
+    def one_chunk(block: Any, block_info: dict | None = None) -> np.ndarray:
+        start = block_info[0]["array-location"][0][0] if block_info else 0
+        csr = _clean_block(to_block(block), start, source, sort=spec.order_sensitive)
+        return spec.compute(state, csr, n_threads * _BLOCKS_PER_THREAD)
+
+    return rows.map_blocks(one_chunk, dtype=np.float64, chunks=(rows.chunks[0], (n_sigs,)), meta=np.empty((0, 0)))
 
 
 def score_methods() -> pd.DataFrame:
