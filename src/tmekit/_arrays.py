@@ -76,6 +76,8 @@ def _(chunk: np.matrix) -> np.ndarray:
 @to_block.register(sp.spmatrix)
 @to_block.register(sp.sparray)
 def _(chunk: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+    if isinstance(chunk, sp.csr_matrix):
+        return chunk  # never re-wrap: scipy's constructor copies row-chunk views (see _csr_views)
     return sp.csr_matrix(chunk)
 
 

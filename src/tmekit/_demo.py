@@ -48,7 +48,6 @@ def run_demo(
     outdir: Path,
     *,
     force: bool = False,
-    quiet: bool = False,
     progress: Callable[[str], contextlib.AbstractContextManager[Callable[[str], None]]] = _silent,
     say: Callable[[str], None] = print,
 ) -> Path:
@@ -96,26 +95,25 @@ def run_demo(
         for name, table in (("wu2021_tnbc", wu_call), ("keren2018_mibi", keren_call), ("imvigor210_bulk", bulk_call)):
             tk.io.atomic_write_text(outdir / f"{name}_calls.csv", table.to_csv(), overwrite=True)
 
-    if not quiet:
-        say(f"tmekit {tk.__version__} demo on real data shipped in the package\n")
-        say(f"Wu 2021 TNBC tumour CID4465: {wu.n_obs:,} cells x {wu.n_vars:,} genes")
-        say(f"  input check: {check.value_kind} ({check.value_detail}); {check.gene_id_type} IDs, {check.species}")
-        head = wu.obsm[SCORES_KEY][list(HEADLINE_SIGNATURES.values())]
-        head.columns = list(HEADLINE_SIGNATURES)
-        table = head.groupby(wu.obs["cell_type_major"].astype(str).to_numpy()).mean()
-        n_sets = wu.obsm[SCORES_KEY].shape[1]
-        say(f"Scored {n_sets} library signatures on {wu.n_obs:,} cells (method 'rank', UCell).")
-        say("Mean headline-module score per cell type (authors' annotation):")
-        say(table.to_string(float_format="{:.3f}".format))
-        say("Highest cell type per module: " + "; ".join(f"{m}: {table[m].idxmax()}" for m in HEADLINE_SIGNATURES))
-        row = wu_call.iloc[0]
-        say(f"\nExpression-based call (inferred): {row['phenotype']} (confidence {row['confidence']:.2f})")
-        say("\nKeren 2018 MIBI, spatial call per patient (CD8 density, core vs margin):")
-        say(keren_call[["phenotype", "confidence", "density_cd8_core", "density_cd8_margin"]].to_string(
-            float_format="{:.2f}".format))  # fmt: skip
-        counts = bulk_call["phenotype"].astype(str).value_counts().to_dict()
-        say(f"\nIMvigor210, 348 bulk tumours, expression-based calls: {counts}")
-        say(f"{len(caught_all)} warnings recorded in the report:")
-        for note in caught_all:
-            say(f"  {note}")
+    say(f"tmekit {tk.__version__} demo on real data shipped in the package\n")
+    say(f"Wu 2021 TNBC tumour CID4465: {wu.n_obs:,} cells x {wu.n_vars:,} genes")
+    say(f"  input check: {check.value_kind} ({check.value_detail}); {check.gene_id_type} IDs, {check.species}")
+    head = wu.obsm[SCORES_KEY][list(HEADLINE_SIGNATURES.values())]
+    head.columns = list(HEADLINE_SIGNATURES)
+    table = head.groupby(wu.obs["cell_type_major"].astype(str).to_numpy()).mean()
+    n_sets = wu.obsm[SCORES_KEY].shape[1]
+    say(f"Scored {n_sets} library signatures on {wu.n_obs:,} cells (method 'rank', UCell).")
+    say("Mean headline-module score per cell type (authors' annotation):")
+    say(table.to_string(float_format="{:.3f}".format))
+    say("Highest cell type per module: " + "; ".join(f"{m}: {table[m].idxmax()}" for m in HEADLINE_SIGNATURES))
+    row = wu_call.iloc[0]
+    say(f"\nExpression-based call (inferred): {row['phenotype']} (confidence {row['confidence']:.2f})")
+    say("\nKeren 2018 MIBI, spatial call per patient (CD8 density, core vs margin):")
+    say(keren_call[["phenotype", "confidence", "density_cd8_core", "density_cd8_margin"]].to_string(
+        float_format="{:.2f}".format))  # fmt: skip
+    counts = bulk_call["phenotype"].astype(str).value_counts().to_dict()
+    say(f"\nIMvigor210, 348 bulk tumours, expression-based calls: {counts}")
+    say(f"{len(caught_all)} warnings recorded in the report:")
+    for note in caught_all:
+        say(f"  {note}")
     return target

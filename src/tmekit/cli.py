@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import anndata as ad
+import h5py
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -78,20 +80,11 @@ def _say(text: str) -> None:
 
 
 def _new_output(path: Path, *, force: bool) -> None:
-    if path.exists() and not force:
-        msg = f"Output {str(path)!r} already exists. Pass --force to replace it, or choose another path."
-        raise FileExistsError(msg)
-    if not path.parent.is_dir():
-        msg = f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist. Create it first."
-        raise FileNotFoundError(msg)
+    tk.io.check_output_path(path, overwrite=force, how_to_replace="Pass --force")
 
 
 def _write_results(source: Path, target: Path, adata: AnnData, keys: dict[str, list[str]], *, force: bool) -> None:
     """Copy ``source`` and add the new obs columns / obsm / uns entries, never loading X (atomic rename)."""
-    import anndata as ad
-    import h5py
-
-    _new_output(target, force=force)
 
     def write(tmp: Path) -> None:
         shutil.copyfile(source, tmp)
@@ -223,7 +216,9 @@ def classify(
 ) -> None:
     """Call each sample inflamed / excluded / desert / indeterminate and write the evidence table."""
     with _user_errors():
-        _new_output(output, force=force)
+        for path_out in (output, h5ad):
+            if path_out is not None:
+                _new_output(path_out, force=force)
         adata = tk.io.read_h5ad(path, backed="r")
         with _progress(f"classifying ({mode})"), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", tk.TmekitWarning)
@@ -263,9 +258,9 @@ def report(
 ) -> None:
     """One self-contained HTML report for a cohort of files (or one multi-sample file)."""
     with _user_errors():
-        _new_output(output, force=force)
-        if table is not None:
-            _new_output(table, force=force)
+        for path_out in (output, table):
+            if path_out is not None:
+                _new_output(path_out, force=force)
         objects = {}
         stems = [p.stem for p in paths]
         # files named alike (e.g. a workflow's <sample>/called.h5ad) are named after their folder
@@ -295,7 +290,7 @@ def demo(
     from tmekit._demo import run_demo
 
     with _user_errors():
-        path = run_demo(outdir, force=force, quiet=_STATE["quiet"], progress=_progress, say=_say)
+        path = run_demo(outdir, force=force, progress=_progress, say=_say)
         out.print(f"Report written to {path.resolve()}")
 
 

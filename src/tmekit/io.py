@@ -15,21 +15,27 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-__all__ = ["atomic_write", "atomic_write_text", "read_h5ad", "write_h5ad"]
+__all__ = ["atomic_write", "atomic_write_text", "check_output_path", "read_h5ad", "write_h5ad"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def check_output_path(path: str | Path, *, overwrite: bool, how_to_replace: str = "Pass `overwrite=True`") -> Path:
+    """Raise a clear error unless ``path`` can be written: its folder exists and, unless ``overwrite``, it does not."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        msg = f"{str(path)!r} already exists. {how_to_replace} to replace it, or choose another path."
+        raise FileExistsError(msg)
+    if not path.parent.is_dir():
+        msg = f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist. Create it first."
+        raise FileNotFoundError(msg)
+    return path
 
 
 @contextlib.contextmanager
 def _atomic_target(path: Path, *, overwrite: bool) -> Generator[Path, None, None]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else remove it."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        msg = f"{str(path)!r} already exists. Pass `overwrite=True` to replace it, or choose another path."
-        raise FileExistsError(msg)
-    if not path.parent.is_dir():
-        msg = f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist. Create it first."
-        raise FileNotFoundError(msg)
+    path = check_output_path(path, overwrite=overwrite)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -8,6 +8,7 @@ cohort-relative by definition and flagged in the output).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -34,7 +35,7 @@ from tmekit.tl._genes import diagnose_missing
 from tmekit.tl._score import score
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from anndata import AnnData
 
@@ -222,15 +223,12 @@ def _to_log2_plus1(row: np.ndarray, kind: str) -> np.ndarray:
     return row
 
 
-def _dense_rows(adata: AnnData, layer: str | None, columns: np.ndarray) -> np.ndarray:
-    X = get_matrix(adata, layer=layer)
-    out = np.empty((adata.n_obs, columns.size), dtype=np.float64)
-    full = np.empty((0, 0))
-    for start, stop, block in iter_row_blocks(X):
-        full = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
-        out[start:stop] = full[:, columns]
-    del full
-    return out
+def _iter_rows(adata: AnnData, layer: str | None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(row index, dense float64 row)`` over all samples, streamed in row chunks."""
+    for start, _, block in iter_row_blocks(get_matrix(adata, layer=layer)):
+        dense = block.toarray() if sp.issparse(block) else np.asarray(block)
+        for r, row in enumerate(dense.astype(np.float64, copy=False)):
+            yield start + r, row
 
 
 def _standardised(
@@ -249,29 +247,22 @@ def _standardised(
             f"(e.g. {', '.join(genes[:5])}). Likely cause: {diagnose_missing(names, set(genes))}"
         )
         raise ValueError(msg)
-    if present:
-        cols = np.array([position[g] for g in present])
-        # the scale is judged on all genes of the sample, not just the model's, so read every column once
-        X = get_matrix(adata, layer=layer)
-        idx = [genes.index(g) for g in present]
-        for start, stop, block in iter_row_blocks(X):
-            dense = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
-            for r in range(stop - start):
-                row = dense[r].astype(np.float64)
-                if np.isnan(row).any():
-                    msg = (
-                        f"Sample {adata.obs_names[start + r]!r} has NaN expression values. Replace or remove "
-                        "them first (`tk.pp.check(adata)` lists them)."
-                    )
-                    raise ValueError(msg)
-                kind = _detect_scale(row) if scale == "auto" else scale
-                scales[start + r] = kind
-                if kind == "empty":
-                    continue
-                if kind in {"zscore", "cohort"}:
-                    values[start + r, idx] = row[cols]
-                else:
-                    values[start + r, idx] = _to_log2_plus1(row, kind)[cols]
+    cols = np.array([position[g] for g in present])
+    idx = [genes.index(g) for g in present]
+    # the scale is judged on all genes of the sample, not just the model's, so every column is read once
+    for i, row in _iter_rows(adata, layer):
+        if np.isnan(row).any():
+            msg = (
+                f"Sample {adata.obs_names[i]!r} has NaN expression values. Replace or remove them first "
+                "(`tk.pp.check(adata)` lists them)."
+            )
+            raise ValueError(msg)
+        kind = _detect_scale(row) if scale == "auto" else scale
+        scales[i] = kind
+        if kind in {"zscore", "cohort"}:
+            values[i, idx] = row[cols]
+        elif kind != "empty":
+            values[i, idx] = _to_log2_plus1(row, kind)[cols]
     kinds = set(scales)
     if scale == "auto" and len(kinds - {"empty"}) > 1:
         found = pd.Series(scales).value_counts().to_dict()
@@ -348,6 +339,9 @@ def classify_expression(
         raise ValueError(msg)
     fitted = model if isinstance(model, PhenotypeModel) else load_phenotype_model(model)
     samples = adata
+    if sample_key is not None and sample_key not in adata.obs:
+        msg = f"`adata.obs[{sample_key!r}]` not found: `sample_key` must name the obs column identifying samples."
+        raise KeyError(msg)
     pseudobulk = sample_key is not None and adata.obs[sample_key].nunique() < adata.n_obs
     if pseudobulk:
         samples = aggregate(adata, sample_key=sample_key, layer=layer)  # log2(CPM + 1) of summed counts
@@ -395,8 +389,8 @@ def classify_expression(
         table[column] = values.to_numpy()
     if pseudobulk:
         table.index.name = sample_key
-    missing = {f: [g for g in genes if g not in set(std.columns[np.isfinite(std.to_numpy()).any(axis=0)])]
-               for f, genes in fitted.features.items()}  # fmt: skip
+    found = set(std.columns[np.isfinite(std.to_numpy()).any(axis=0)])
+    missing = {f: [g for g in genes if g not in found] for f, genes in fitted.features.items()}
     lost = {f: m for f, m in missing.items() if m}
     if lost:
         detail = "; ".join(
@@ -570,7 +564,7 @@ def fit_phenotype_model(
         spread=np.ones(len(features)), coef=np.zeros((3, len(features))), intercept=np.zeros(3),
     )  # fmt: skip
     ref_table: dict[str, tuple[float, float]] = {}
-    kinds = {_detect_scale(r) for r in _dense_rows(sub, layer, np.arange(min(sub.n_vars, 2000)))[:20]}
+    kinds = {_detect_scale(row) for _, row in itertools.islice(_iter_rows(sub, layer), 20)}
     if scale == "zscore" or (scale == "auto" and kinds == {"zscore"}):
         std, _ = _standardised(sub, probe, layer=layer, scale="zscore")
         source = reference
@@ -579,8 +573,8 @@ def fit_phenotype_model(
     if source is not None:
         ref_genes = [g for g in probe.genes if g in set(_symbols(source))]
         cols = np.array([source.var_names.get_loc(g) for g in ref_genes])
-        raw = _dense_rows(source, layer if source is sub else None, np.arange(source.n_vars))
-        logged = np.vstack([_to_log2_plus1(r, _detect_scale(r))[cols] for r in raw])
+        rows = _iter_rows(source, layer if source is sub else None)
+        logged = np.vstack([_to_log2_plus1(row, _detect_scale(row))[cols] for _, row in rows])
         ref_table = {g: (float(m), float(s)) for g, m, s in zip(ref_genes, logged.mean(0), logged.std(0), strict=True)}
     if source is reference and ref_table:
         # a feature must mean the same whatever the input scale: keep the genes the reference also has
@@ -588,8 +582,8 @@ def fit_phenotype_model(
             f: kept if len(kept := tuple(x for x in g if x in ref_table)) >= 2 else g for f, g in features.items()
         }
     if source is sub:
-        probe = PhenotypeModel(**{**probe.__dict__, "reference": ref_table})
-        std, _ = _standardised(sub, probe, layer=layer, scale="auto" if scale == "auto" else scale)
+        probe = dataclasses.replace(probe, reference=ref_table)
+        std, _ = _standardised(sub, probe, layer=layer, scale=scale)
     F, _ = expression_features(std, features)
 
     sets = {k: tuple(v) for k, v in (feature_sets or FEATURE_SETS).items()}

@@ -274,6 +274,12 @@ def score(
     return target if copy else None
 
 
+def _score_chunk(spec: ScoringMethod, state: Any, block: Any, start: int, *, source: str, n_threads: int) -> np.ndarray:
+    """One row chunk's scores: the single kernel call both the eager and the lazy path use."""
+    csr = _clean_block(to_block(block), start, source, sort=spec.order_sensitive)
+    return spec.compute(state, csr, n_threads * _BLOCKS_PER_THREAD)
+
+
 def _eager_scores(
     X: Any, spec: ScoringMethod, state: Any, *, source: str, n_threads: int, n_sigs: int, size: int
 ) -> np.ndarray:
@@ -283,8 +289,7 @@ def _eager_scores(
     numba.set_num_threads(n_threads)
     try:
         for start, stop, block in iter_row_blocks(X, chunk_size=size):
-            csr = _clean_block(block, start, source, sort=spec.order_sensitive)
-            out[start:stop] = spec.compute(state, csr, n_threads * _BLOCKS_PER_THREAD)
+            out[start:stop] = _score_chunk(spec, state, block, start, source=source, n_threads=n_threads)
     finally:
         numba.set_num_threads(previous_threads)
     return out
@@ -296,8 +301,7 @@ def _lazy_scores(X: Any, spec: ScoringMethod, state: Any, *, source: str, n_thre
 
     def one_chunk(block: Any, block_info: dict | None = None) -> np.ndarray:
         start = block_info[0]["array-location"][0][0] if block_info else 0
-        csr = _clean_block(to_block(block), start, source, sort=spec.order_sensitive)
-        return spec.compute(state, csr, n_threads * _BLOCKS_PER_THREAD)
+        return _score_chunk(spec, state, block, start, source=source, n_threads=n_threads)
 
     return rows.map_blocks(one_chunk, dtype=np.float64, chunks=(rows.chunks[0], (n_sigs,)), meta=np.empty((0, 0)))
 
