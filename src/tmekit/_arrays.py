@@ -8,6 +8,7 @@ dense ``numpy.ndarray`` or a ``scipy.sparse.csr_matrix``.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import h5py
@@ -89,11 +90,15 @@ def _slice_rows(X: Any, start: int, stop: int) -> Any:
     return X[start:stop]
 
 
-def iter_row_blocks(X: Any, *, chunk_size: int | None = None) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
+def iter_row_blocks(
+    X: Any, *, chunk_size: int | None = None, reuse_buffers: bool = False
+) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
     """Yield ``(start, stop, block)`` over consecutive row ranges of ``X``.
 
     Works on numpy arrays, scipy sparse matrices/arrays (CSR, CSC, COO), anndata backed datasets
-    (``backed="r"``), h5py datasets and dask arrays (each chunk computed on its own).
+    (``backed="r"``; on-disk CSR is read one block ahead), h5py datasets and dask arrays (each chunk
+    computed on its own). ``reuse_buffers=True`` lets on-disk CSR blocks share two alternating buffers:
+    only for consumers that are done with a block when they ask for the next (never keep a block).
     """
     n_obs = X.shape[0]
     size = default_chunk_size(X) if chunk_size is None else int(chunk_size)
@@ -104,6 +109,9 @@ def iter_row_blocks(X: Any, *, chunk_size: int | None = None) -> Iterator[tuple[
         X = sp.csr_matrix(X)  # COO/LIL/... cannot be row-sliced
     if sp.issparse(X) and X.format == "csr":
         yield from _csr_views(X, size)
+        return
+    if _is_backed_csr(X):
+        yield from _backed_csr_blocks(X, size, reuse_buffers=reuse_buffers)
         return
     for start in range(0, n_obs, size):
         stop = min(start + size, n_obs)
@@ -122,6 +130,61 @@ def _csr_views(X: Any, size: int) -> Iterator[tuple[int, int, sp.csr_matrix]]:
         view.indices = X.indices[lo:hi]
         view.data = X.data[lo:hi]
         yield start, stop, view
+
+
+def _is_backed_csr(X: Any) -> bool:
+    group = getattr(X, "group", None)
+    return (
+        type(X).__module__.startswith("anndata")
+        and getattr(X, "format", None) == "csr"
+        and group is not None
+        and all(k in group for k in ("data", "indices", "indptr"))
+    )
+
+
+def _backed_csr_blocks(X: Any, size: int, *, reuse_buffers: bool) -> Iterator[tuple[int, int, sp.csr_matrix]]:
+    """Row blocks of an on-disk CSR matrix (backed h5ad or a zarr group), the next one read while this one is used.
+
+    Reads the stored ``data``/``indices`` range of each row block directly (the values anndata's row slicing
+    returns, without its per-slice validation), one block ahead on a single reader thread, so reading overlaps
+    the numba kernels and at most two blocks are in memory. With ``reuse_buffers`` the blocks are read into two
+    alternating preallocated buffers (no fresh allocation per block): a block is then valid only until the
+    next one is requested.
+    """
+    group = X.group
+    indptr = np.asarray(group["indptr"][...])
+    data, indices = group["data"], group["indices"]
+    n_obs, n_vars = X.shape
+    starts = list(range(0, n_obs, size))
+    buffers: list[tuple[np.ndarray, np.ndarray]] = []
+    if reuse_buffers and hasattr(data, "read_direct") and hasattr(indices, "read_direct") and starts:
+        bounds = indptr[[*starts, n_obs]]
+        widest = int(np.diff(bounds).max())
+        buffers = [(np.empty(widest, data.dtype), np.empty(widest, indices.dtype)) for _ in range(2)]
+
+    def read(k: int) -> sp.csr_matrix:
+        start = starts[k]
+        stop = min(start + size, n_obs)
+        lo, hi = int(indptr[start]), int(indptr[stop])
+        block = sp.csr_matrix((stop - start, n_vars), dtype=data.dtype)
+        if buffers:
+            values, columns = buffers[k % 2]
+            if hi > lo:
+                data.read_direct(values, np.s_[lo:hi], np.s_[0 : hi - lo])
+                indices.read_direct(columns, np.s_[lo:hi], np.s_[0 : hi - lo])
+            block.data, block.indices = values[: hi - lo], columns[: hi - lo]
+        else:
+            block.data, block.indices = np.asarray(data[lo:hi]), np.asarray(indices[lo:hi])
+        block.indptr = (indptr[start : stop + 1] - lo).astype(block.indices.dtype, copy=False)
+        return block
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tmekit-read") as reader:
+        pending = reader.submit(read, 0) if starts else None
+        for k, start in enumerate(starts):
+            block = pending.result()
+            # The consumer is done with block k-1 when it asks for block k: its buffer can take block k+1.
+            pending = reader.submit(read, k + 1) if k + 1 < len(starts) else None
+            yield start, min(start + size, n_obs), block
 
 
 def array_type_name(X: Any) -> str:

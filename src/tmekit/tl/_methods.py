@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tmekit import _kernels
-from tmekit._arrays import iter_row_blocks
+from tmekit._arrays import default_chunk_size, iter_row_blocks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -122,7 +122,8 @@ _MEANS_ROWS = 1024
 def gene_means(X: Any) -> np.ndarray:
     """Mean of every gene over all cells (streamed; float64 sums of fixed 1,024-row blocks, added in order)."""
     sums = np.zeros(X.shape[1], dtype=np.float64)
-    for _, _, block in iter_row_blocks(X, chunk_size=_MEANS_ROWS * 64):  # a multiple of the block size
+    rows = max(1, default_chunk_size(X) // _MEANS_ROWS) * _MEANS_ROWS  # ~the usual chunk, a multiple of the block
+    for _, _, block in iter_row_blocks(X, chunk_size=rows, reuse_buffers=True):
         csr = block if sp.issparse(block) else sp.csr_matrix(block)
         for partial in _kernels.block_column_sums(csr.data, csr.indices, csr.indptr, X.shape[1], _MEANS_ROWS):
             sums += partial

@@ -288,7 +288,7 @@ def _eager_scores(
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(n_threads)
     try:
-        for start, stop, block in iter_row_blocks(X, chunk_size=size):
+        for start, stop, block in iter_row_blocks(X, chunk_size=size, reuse_buffers=True):
             out[start:stop] = _score_chunk(spec, state, block, start, source=source, n_threads=n_threads)
     finally:
         numba.set_num_threads(previous_threads)
