@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -150,15 +151,20 @@ def worker(tool: str, data: Path, sigs_path: Path, mode: str) -> dict[str, float
 
 def _run(tool: str, path: Path, sigs_path: Path, mode: str, timeout: float) -> tuple[dict | None, str]:
     cmd = [sys.executable, __file__, "--worker", tool, "--mode", mode, "--data", str(path), "--sigs", str(sigs_path)]
+    # Own process group: on timeout the tool's worker processes (joblib, loky) die too; otherwise they keep
+    # the pipes open and the timeout never returns.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return None, f"timeout > {timeout:.0f} s"
-    if done.returncode == 0:
-        return json.loads(done.stdout.strip().splitlines()[-1]), "ok"
-    last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-    if done.returncode < 0:
-        last = f"killed by signal {-done.returncode} (out of memory?)"
+    if proc.returncode == 0:
+        return json.loads(stdout.strip().splitlines()[-1]), "ok"
+    last = (stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    if proc.returncode < 0:
+        last = f"killed by signal {-proc.returncode} (out of memory?)"
     return None, f"failed: {last[:70]}"
 
 

@@ -17,6 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import tmekit as tk
 from tmekit._constants import PHENOTYPE_KEY, SCORES_KEY
+from tmekit.sp._spots import CONTENT_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -200,17 +201,25 @@ def score(
 def classify(
     path: Annotated[Path, typer.Argument(help="Input .h5ad file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Per-sample table (.csv).")],
-    mode: Annotated[str, typer.Option(help="spatial (cells with coordinates) or expression (bulk/pseudobulk).")],
+    mode: Annotated[
+        str, typer.Option(help="spatial (cells or Visium-like spots with coordinates) or expression (bulk/pseudobulk).")
+    ],
     library_key: Annotated[str | None, typer.Option(help="obs column of samples (spatial).")] = None,
     cell_type_key: Annotated[str | None, typer.Option(help="obs column of cell types (spatial).")] = None,
     tumor_labels: Annotated[str | None, typer.Option(help="Comma-separated tumour cell types.")] = None,
     immune_labels: Annotated[str | None, typer.Option(help="Comma-separated immune cell types.")] = None,
     cd8_labels: Annotated[str | None, typer.Option(help="Comma-separated CD8 T cell types.")] = None,
-    rules: Annotated[str, typer.Option(help="Spatial rule set: cd8_density or keren2018.")] = "cd8_density",
-    microns_per_unit: Annotated[float, typer.Option(help="Micrometres per coordinate unit.")] = 1.0,
+    rules: Annotated[
+        str | None, typer.Option(help="Spatial rules: cd8_density or keren2018 (cells), spot_cd8 (spots; default).")
+    ] = None,
+    microns_per_unit: Annotated[
+        float | None, typer.Option(help="Micrometres per coordinate unit (default 1; spots: from their scale).")
+    ] = None,
     sample_key: Annotated[str | None, typer.Option(help="obs column of samples for cell-level expression.")] = None,
     scale: Annotated[str, typer.Option(help="Expression scale: auto, zscore, log2, counts or cohort.")] = "auto",
-    layer: Annotated[str | None, typer.Option(help="Expression layer (raw counts with --sample-key).")] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="Layer with raw counts (expression with --sample-key; spot deconvolution).")
+    ] = None,
     h5ad: Annotated[Path | None, typer.Option(help="Also write the input with the calls added.")] = None,
     force: Force = False,
 ) -> None:
@@ -229,6 +238,9 @@ def classify(
                         "there (adata.obsm['spatial'] = adata.obs[['x', 'y']].to_numpy()) or use --mode expression."
                     )
                     raise ValueError(msg)
+                spots = tk.sp.is_spot_data(adata) and cell_type_key is None
+                if spots and CONTENT_KEY not in adata.obsm:
+                    tk.sp.spot_content(adata, layer=layer)  # bundled breast-carcinoma reference
                 table = tk.tl.classify(
                     adata, mode="spatial", rules=rules, library_key=library_key, cell_type_key=cell_type_key,
                     tumor_labels=_split(tumor_labels), immune_labels=_split(immune_labels),
@@ -241,6 +253,8 @@ def classify(
         tk.io.atomic_write_text(output, table.to_csv(), overwrite=force)
         if h5ad is not None:
             extra = {"uns": [PHENOTYPE_KEY] + (["tmekit_compartment"] if mode == "spatial" else [])}
+            if mode == "spatial" and CONTENT_KEY in adata.obsm:
+                extra.update(obsm=[CONTENT_KEY], uns=[*extra["uns"], CONTENT_KEY])
             _write_results(path, h5ad, adata, extra, force=force)
         counts = table["phenotype"].astype(str).value_counts().to_dict()
         _say(f"{len(table)} samples: {counts} -> {output}")

@@ -127,6 +127,22 @@ def test_classify_spatial_and_expression(workdir):
     assert pd.read_csv(workdir / "wu.csv", index_col=0).index.tolist() == ["CID4465"]
 
 
+def test_classify_spot_data(workdir):
+    """Visium-like spots: deconvolved with the bundled reference, then the spot rule set."""
+    spots = tk.datasets.synthetic_spots("excluded", rng=0)
+    spots.write_h5ad(workdir / "spots.h5ad")
+    done = run("classify", "spots.h5ad", "--mode", "spatial", "-o", "spots.csv", "--h5ad", "spots_called.h5ad",
+               cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(workdir / "spots.csv", index_col=0)
+    assert table["phenotype"].tolist() == ["excluded"] and table["rules"].tolist() == ["spot_cd8"]
+    called = ad.read_h5ad(workdir / "spots_called.h5ad")
+    assert "tmekit_spot_content" in called.obsm and "tmekit_spot_content" in called.uns
+    assert (called.obs["tmekit_phenotype"] == "excluded").all()
+    wrong = run("classify", "spots.h5ad", "--mode", "spatial", "--rules", "keren2018", "-o", "x.csv", cwd=workdir)
+    assert wrong.returncode == 2 and "spot_cd8" in wrong.stderr
+
+
 def test_report_from_files(workdir):
     assert run("score", "wu.h5ad", "-o", "wu_rep.h5ad", cwd=workdir).returncode == 0
     done = run("report", "wu_rep.h5ad", "keren_called.h5ad", "-o", "cohort.html", "--groupby", "cell_type_major",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ __all__ = ["COMPARTMENTS", "Geometry", "compartments", "margin_halfwidth", "samp
 
 COMPARTMENTS = ("tumour core", "invasive margin", "stroma")
 DISTANCE_KEY = "tmekit_tumor_distance"
+TUMOR_CONTENT_KEY = "tmekit_tumor_content"  # obs of spot data: smoothed tumour fraction
 #: Immunoscore's invasive margin: 500 um on each side of the tumour border on whole slides.
 WHOLE_SLIDE_HALFWIDTH_UM = 500.0
 #: On small fields the band scales with the field (1/16 of its shorter side) but never below 25 um,
@@ -107,20 +108,36 @@ def sample_geometry(
 def compartments(
     adata: AnnData,
     *,
-    cell_type_key: str,
-    tumor_labels: Sequence[str] | str,
+    cell_type_key: str | None = None,
+    tumor_labels: Sequence[str] | str | None = None,
     library_key: str | None = None,
     spatial_key: str = SPATIAL_KEY,
-    microns_per_unit: float = 1.0,
+    microns_per_unit: float | None = None,
     margin_width: float | None = None,
     pixel_size: float | None = None,
     bandwidth: float | None = None,
     min_tumor_fraction: float = 0.5,
+    mode: Literal["auto", "cells", "spots"] = "auto",
+    content_key: str = "tmekit_spot_content",
     key_added: str = COMPARTMENT_KEY,
     overwrite: bool = False,
     copy: bool = False,
 ) -> AnnData | None:
     """Tumour region, signed distance to its boundary and compartments, per sample.
+
+    **Spots** (Visium, binned data; ``mode="spots"``, or ``"auto"`` when the object is spot data: made by
+    :func:`tmekit.datasets.pseudo_visium`, read by ``sc.read_visium`` or deconvolved by
+    :func:`tmekit.sp.spot_content`): the tumour content of each spot (sum of the ``tumor_labels``
+    columns of ``obsm[content_key]``; default: the reference's tumour types) is smoothed on squidpy's
+    grid graph (half its own value, half the mean of its neighbours); spots whose smoothed content is at least
+    ``min_tumor_fraction`` form the tumour region. The boundary runs half-way between neighbouring
+    tumour and non-tumour spots, so a spot's signed distance is the distance between their centres
+    minus half the pitch. The margin half-width is at least one pitch (100 um on Visium), so that the
+    spots on either side of the boundary are margin. The scale comes from ``uns["tmekit_spots"]`` or
+    Visium's ``scalefactors`` (``spot_diameter_fullres`` = 55 um), else ``microns_per_unit``.
+    ``obs["tmekit_tumor_content"]`` gets the smoothed tumour content.
+
+    **Cells** (below):
 
     Per sample, tumour and all cells are counted on a square grid and smoothed with a Gaussian
     (``bandwidth``); the tumour region is where tumour cells make up at least ``min_tumor_fraction``
@@ -161,12 +178,30 @@ def compartments(
     -------
     ``None``, or the new object when ``copy=True``.
     """
-    existing = [k for k in (key_added, DISTANCE_KEY) if k in adata.obs] + (
-        [key_added] if key_added in adata.uns else []
-    )
+    if mode not in {"auto", "cells", "spots"}:
+        msg = f"Unknown mode={mode!r}: use 'auto', 'cells' (single-cell positions) or 'spots' (Visium-like)."
+        raise ValueError(msg)
+    from tmekit.sp._spots import is_spot_data
+
+    spots = mode == "spots" or (mode == "auto" and is_spot_data(adata) and cell_type_key is None)
+    written = (key_added, DISTANCE_KEY, TUMOR_CONTENT_KEY) if spots else (key_added, DISTANCE_KEY)
+    existing = [k for k in written if k in adata.obs] + ([key_added] if key_added in adata.uns else [])
     if existing and not overwrite:
         msg = f"`adata.obs`/`uns` already has {existing}. Pass `overwrite=True` to replace, or `key_added=`."
         raise ValueError(msg)
+    if spots:
+        return _spot_compartments(
+            adata, content_key=content_key, tumor_labels=tumor_labels, library_key=library_key,
+            spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
+            min_tumor_fraction=min_tumor_fraction, key_added=key_added, copy=copy,
+        )  # fmt: skip
+    if cell_type_key is None or tumor_labels is None:
+        msg = (
+            "Single-cell compartments need `cell_type_key=` (obs column of cell types) and `tumor_labels=`. "
+            "For spot data (Visium) pass `mode='spots'` after `tk.sp.spot_content(spots)`."
+        )
+        raise ValueError(msg)
+    microns_per_unit = 1.0 if microns_per_unit is None else microns_per_unit
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit)
     tumour = label_mask(adata, cell_type_key=cell_type_key, labels=tumor_labels, what="tumor")
     signed = np.full(adata.n_obs, np.nan)
@@ -194,7 +229,44 @@ def compartments(
             "spatial_key": spatial_key,
             "microns_per_unit": float(microns_per_unit),
             "min_tumor_fraction": float(min_tumor_fraction),
+            "mode": "cells",
         },
+        "samples": per_sample,
+        "distance_key": DISTANCE_KEY,
+    }
+    return target if copy else None
+
+
+def _spot_compartments(
+    adata: AnnData,
+    *,
+    content_key: str,
+    tumor_labels: Sequence[str] | str | None,
+    library_key: str | None,
+    spatial_key: str,
+    microns_per_unit: float | None,
+    margin_width: float | None,
+    min_tumor_fraction: float,
+    key_added: str,
+    copy: bool,
+) -> AnnData | None:
+    from tmekit.sp._spots import spot_compartments
+
+    smooth, signed, per_sample, params = spot_compartments(
+        adata, content_key=content_key, tumor_labels=tumor_labels, library_key=library_key,
+        spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
+        min_tumor_fraction=min_tumor_fraction,
+    )  # fmt: skip
+    w = np.empty(adata.n_obs)
+    for name, idx in samples(adata, library_key=library_key):
+        w[idx] = per_sample[name]["margin_halfwidth_um"]
+    labels = np.where(signed <= -w, 0, np.where(np.abs(signed) < w, 1, 2))
+    target = adata.copy() if copy else adata
+    target.obs[key_added] = pd.Categorical.from_codes(labels, categories=list(COMPARTMENTS))
+    target.obs[DISTANCE_KEY] = signed
+    target.obs[TUMOR_CONTENT_KEY] = smooth
+    target.uns[key_added] = {
+        "params": {**params, "library_key": library_key or "", "spatial_key": spatial_key},
         "samples": per_sample,
         "distance_key": DISTANCE_KEY,
     }

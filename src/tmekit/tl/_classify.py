@@ -12,6 +12,7 @@ from tmekit._constants import COMPARTMENT_KEY, PHENOTYPE_KEY, SPATIAL_KEY
 from tmekit.sp._common import samples
 from tmekit.sp._compartments import compartments
 from tmekit.sp._infiltration import CONTACT_RADIUS_UM, metrics_from_sums, tile_tables
+from tmekit.sp._spots import CONTENT_KEY, is_spot_data, spot_metrics, spot_tables
 from tmekit.tl._expression import classify_expression
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class PhenotypeRule:
     thresholds: dict[str, float]
     reads: tuple[str, ...]
     decide: Callable[[pd.DataFrame, Mapping[str, float]], np.ndarray] = field(repr=False)
+    data: str = "cells"  # "cells" (single-cell positions) or "spots" (Visium-like spot content)
 
 
 def _keren(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
@@ -58,6 +60,19 @@ def _cd8_density(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
     out[np.isnan(core) | (np.isnan(margin) & ~(core > t["core_cd8_per_mm2"]))] = "indeterminate"
     return out
 
+
+def _spot_cd8(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
+    core, margin = m["fraction_cd8_core"].to_numpy(), m["fraction_cd8_margin"].to_numpy()
+    out = np.where(
+        core > t["core_cd8_fraction"], "inflamed", np.where(margin > t["margin_cd8_fraction"], "excluded", "desert")
+    ).astype(object)
+    out[np.isnan(core) | (np.isnan(margin) & ~(core > t["core_cd8_fraction"]))] = "indeterminate"
+    return out
+
+
+#: Cells per mm^2 used to turn the CD8 density thresholds into spot fractions (carcinoma cellularity,
+#: ~16 um between cell centres; the tumour density of tk.datasets.synthetic_tissue).
+NOMINAL_CELLS_PER_MM2 = 4000.0
 
 RULES: dict[str, PhenotypeRule] = {
     "keren2018": PhenotypeRule(
@@ -83,6 +98,24 @@ RULES: dict[str, PhenotypeRule] = {
         reads=("density_cd8_core", "density_cd8_margin", "area_core_mm2", "area_margin_mm2"),
         decide=_cd8_density,
     ),
+    "spot_cd8": PhenotypeRule(
+        name="spot_cd8",
+        description=(
+            "Spot data: the cd8_density rule on deconvolved spot content. Inflamed when the mean CD8 T fraction "
+            "of tumour-core spots > 0.025; else excluded when that of invasive-margin spots > 0.05; else "
+            "desert. The fractions are the CD8 densities of cd8_density (100 and 200 per mm^2) divided by "
+            "a nominal 4,000 cells per mm^2."
+        ),
+        source="J Immunother Cancer 2024;12:e009550 thresholds (as cd8_density) over a nominal carcinoma "
+        "cellularity of 4,000 cells/mm^2; spot content from tk.sp.spot_content.",
+        thresholds={
+            "core_cd8_fraction": 100.0 / NOMINAL_CELLS_PER_MM2,
+            "margin_cd8_fraction": 200.0 / NOMINAL_CELLS_PER_MM2,
+        },
+        reads=("fraction_cd8_core", "fraction_cd8_margin", "n_spots_core", "n_spots_margin"),
+        decide=_spot_cd8,
+        data="spots",
+    ),
 }
 
 
@@ -97,7 +130,7 @@ def classify(
     adata: AnnData,
     *,
     mode: str = "spatial",
-    rules: str = "cd8_density",
+    rules: str | None = None,
     library_key: str | None = None,
     cell_type_key: str | None = None,
     tumor_labels: Sequence[str] | str | None = None,
@@ -105,10 +138,12 @@ def classify(
     cd8_labels: Sequence[str] | None = None,
     t_labels: Sequence[str] | None = None,
     spatial_key: str = SPATIAL_KEY,
-    microns_per_unit: float = 1.0,
+    microns_per_unit: float | None = None,
     thresholds: Mapping[str, float] | None = None,
     min_tumor_cells: int = 50,
     min_tumor_area: float = 0.005,
+    min_tumor_spots: int = 5,
+    content_key: str = CONTENT_KEY,
     contact_radius: float = CONTACT_RADIUS_UM,
     n_boot: int = 200,
     rng: np.random.Generator | int | None = 0,
@@ -204,10 +239,17 @@ def classify(
     if mode != "spatial":
         msg = f"Unknown mode={mode!r}: use 'spatial' (cells with coordinates) or 'expression' (bulk/pseudobulk)."
         raise ValueError(msg)
+    spots = is_spot_data(adata) and cell_type_key is None
+    rules = rules or ("spot_cd8" if spots else "cd8_density")
     if rules not in RULES:
         msg = f"Unknown rule set {rules!r}. Available: {sorted(RULES)}."
         raise ValueError(msg)
     rule = RULES[rules]
+    if (rule.data == "spots") != spots:
+        fit = sorted(r for r, v in RULES.items() if v.data == ("spots" if spots else "cells"))
+        kind = "spot data (no cell types to count)" if spots else "single cells with `cell_type_key`"
+        msg = f"Rule set {rules!r} is for {rule.data}, but this is {kind}: use one of {fit}."
+        raise ValueError(msg)
     limits = dict(rule.thresholds)
     unknown = sorted(set(thresholds or {}) - set(limits))
     if unknown:
@@ -217,9 +259,21 @@ def classify(
     if not overwrite and (key_added in adata.uns or key_added in adata.obs):
         msg = f"`adata.uns[{key_added!r}]` or `adata.obs[{key_added!r}]` exists. Pass `overwrite=True` or `key_added=`."
         raise ValueError(msg)
+    if spots:
+        return _classify_spots(
+            adata, rule=rule, limits=limits, library_key=library_key, content_key=content_key,
+            groups={"tumor": tumor_labels, "immune": immune_labels, "cd8": cd8_labels, "t": t_labels},
+            spatial_key=spatial_key, microns_per_unit=microns_per_unit, min_tumor_spots=min_tumor_spots,
+            n_boot=n_boot, rng=rng, key_added=key_added,
+        )  # fmt: skip
     if cell_type_key is None:
-        msg = "`cell_type_key` is required: the obs column with cell types (or run `tk.tl.annotate` first)."
+        msg = (
+            "`cell_type_key` is required: the obs column with cell types (or run `tk.tl.annotate` first). "
+            "Spot data (Visium) are recognised by obs['array_row'/'array_col'], uns['tmekit_spots'] or "
+            "obsm['tmekit_spot_content']."
+        )
         raise ValueError(msg)
+    microns_per_unit = 1.0 if microns_per_unit is None else microns_per_unit
     tumor, immune, cd8 = (
         _labels("tumor_labels", tumor_labels),
         _labels("immune_labels", immune_labels),
@@ -258,16 +312,24 @@ def classify(
             "sample": name, "phenotype": call, "confidence": confidence, "rules": rules, "mode": "spatial",
             "inferred": False, "reason": reason, **{f"threshold_{k}": v for k, v in limits.items()}, **metrics, **extra,
         })  # fmt: skip
+    params = {
+        "mode": mode, "rules": rules, "description": rule.description, "source": rule.source,
+        "n_boot": int(n_boot), "min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
+        "contact_radius_um": float(contact_radius), "library_key": library_key or "",
+    }  # fmt: skip
+    return _store(adata, rows, params, library_key=library_key, key_added=key_added)
+
+
+def _store(
+    adata: AnnData, rows: list[dict[str, Any]], params: dict[str, Any], *, library_key: str | None, key_added: str
+) -> pd.DataFrame:
+    """Write the per-sample table to uns and each sample's call to obs; return the table."""
     table = pd.DataFrame(rows).set_index("sample")
     table["phenotype"] = pd.Categorical(table["phenotype"], categories=list(PHENOTYPES))
     adata.uns[key_added] = {
         "table": table.assign(phenotype=table["phenotype"].astype(str)),
-        "params": {
-            "mode": mode, "rules": rules, "description": rule.description, "source": rule.source,
-            "n_boot": int(n_boot), "min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
-            "contact_radius_um": float(contact_radius), "library_key": library_key or "",
-        },
-    }  # fmt: skip
+        "params": params,
+    }
     sample_of = np.empty(adata.n_obs, dtype=object)
     for name, idx in samples(adata, library_key=library_key):
         sample_of[idx] = name
@@ -275,3 +337,61 @@ def classify(
         table["phenotype"].astype(str).reindex(sample_of).to_numpy(), categories=list(PHENOTYPES)
     )
     return table
+
+
+def _classify_spots(
+    adata: AnnData,
+    *,
+    rule: PhenotypeRule,
+    limits: dict[str, float],
+    library_key: str | None,
+    content_key: str,
+    groups: dict[str, Any],
+    spatial_key: str,
+    microns_per_unit: float | None,
+    min_tumor_spots: int,
+    n_boot: int,
+    rng: np.random.Generator | int | None,
+    key_added: str,
+) -> pd.DataFrame:
+    """Spot data: compartments on the spot graph, mean group fractions per compartment, the spot rule."""
+    if COMPARTMENT_KEY not in adata.obs:
+        compartments(
+            adata, mode="spots", content_key=content_key, tumor_labels=groups["tumor"], library_key=library_key,
+            spatial_key=spatial_key, microns_per_unit=microns_per_unit,
+        )  # fmt: skip
+    per_sample = adata.uns.get(COMPARTMENT_KEY, {}).get("samples", {})
+    tables = spot_tables(
+        adata, content_key=content_key, groups=groups, compartment_key=COMPARTMENT_KEY, library_key=library_key
+    )
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rows: list[dict[str, Any]] = []
+    for name, frame in tables.items():
+        point = spot_metrics(frame.sum().to_frame().T)
+        call = str(rule.decide(point, limits)[0])
+        metrics = point.iloc[0].to_dict()
+        extra = dict(per_sample.get(name, {}))
+        n_tumour = int(extra.get("n_tumor_spots", 0))
+        reason = ""
+        if n_tumour < min_tumor_spots:
+            reason = f"only {n_tumour} tumour spots (< min_tumor_spots={min_tumor_spots})"
+        elif call == "indeterminate":
+            reason = f"a metric {list(rule.reads)} could not be computed (e.g. no tumour-core spots)"
+        if reason:
+            call, confidence = "indeterminate", 0.0
+        else:
+            weights = gen.multinomial(len(frame), np.full(len(frame), 1 / len(frame)), size=n_boot)
+            boot = spot_metrics(pd.DataFrame(weights @ frame.to_numpy(float), columns=frame.columns))
+            confidence = float(np.mean(rule.decide(boot, limits) == call))
+        rows.append({
+            "sample": name, "phenotype": call, "confidence": confidence, "rules": rule.name, "mode": "spatial",
+            "data": "spots", "inferred": False, "reason": reason, **{f"threshold_{k}": v for k, v in limits.items()},
+            **metrics, **extra,
+        })  # fmt: skip
+    params = {
+        "mode": "spatial", "data": "spots", "rules": rule.name, "description": rule.description,
+        "source": rule.source, "n_boot": int(n_boot), "min_tumor_spots": int(min_tumor_spots),
+        "content_key": content_key, "library_key": library_key or "",
+        "bootstrap": "spots resampled with replacement",
+    }  # fmt: skip
+    return _store(adata, rows, params, library_key=library_key, key_added=key_added)
