@@ -251,3 +251,29 @@ def test_pseudo_visium_from_xenium_matches_the_single_cell_region(shared_data, r
     cell_call = tk.tl.classify(cells, cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"],
                                immune_labels=immune, cd8_labels=["CD8 T"]).phenotype.iloc[0]  # fmt: skip
     assert tk.tl.classify(spots).phenotype.iloc[0] == cell_call == "desert"
+
+
+def test_square_bins_use_four_neighbours_and_their_own_pitch():
+    """Binned data (e.g. Visium HD 16 um bins): a square grid, pitch measured from the coordinates."""
+    from tmekit.sp._spots import grid_neighbours, spot_graph
+
+    side = 30
+    xy = np.array([(i, j) for j in range(side) for i in range(side)], dtype=float)  # 1 unit = one 16 um bin
+    assert grid_neighbours(xy) == 4
+    degree = np.asarray(spot_graph(xy).sum(axis=1)).ravel()
+    assert degree.max() == 4
+    tumour = (xy[:, 0] < 15).astype(float)  # left half is tumour
+    content = pd.DataFrame(
+        {"Epithelial": tumour, "CD8 T": 0.0, "Other": 1 - tumour}, index=[f"b{i}" for i in range(len(xy))]
+    )
+    bins = ad.AnnData(obs=pd.DataFrame({"array_row": xy[:, 1], "array_col": xy[:, 0]}, index=content.index))
+    bins.obsm["spatial"] = xy
+    bins.obsm["tmekit_spot_content"] = content
+    bins.uns["tmekit_spot_content"] = {"groups": {"tumor": ["Epithelial"], "immune": ["CD8 T"], "cd8": ["CD8 T"]}}
+    tk.sp.compartments(bins, microns_per_unit=16.0)
+    params = bins.uns["tmekit_compartment"]["params"]
+    assert params["pitch_um"] == 16.0
+    d = bins.obs["tmekit_tumor_distance"].to_numpy()
+    np.testing.assert_allclose(d[xy[:, 0] == 14], -8.0)  # last tumour column: half a bin inside the boundary
+    np.testing.assert_allclose(d[xy[:, 0] == 15], 8.0)
+    np.testing.assert_allclose(d[xy[:, 0] == 10], -(5 * 16 - 8.0))

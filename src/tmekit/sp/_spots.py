@@ -348,8 +348,22 @@ def group_content(adata: AnnData, *, content_key: str, groups: Mapping[str, Sequ
     return pd.DataFrame(out, index=adata.obs_names)
 
 
+def grid_neighbours(xy: np.ndarray) -> int:
+    """6 for a hexagonal grid (Visium), 4 for a square one (binned data): neighbours at the smallest distance."""
+    if len(xy) < 8:
+        return 6
+    d, _ = cKDTree(xy).query(xy, k=7)
+    return 4 if np.median((d[:, 1:] <= d[:, [1]] * 1.05).sum(axis=1)) <= 4 else 6
+
+
+def measured_pitch(xy_um: np.ndarray) -> float:
+    """Centre-to-centre distance of neighbouring spots (median nearest-neighbour distance)."""
+    d, _ = cKDTree(xy_um).query(xy_um, k=2)
+    return float(np.median(d[:, 1]))
+
+
 def spot_graph(xy_units: np.ndarray) -> sp.csr_matrix:
-    """Spot adjacency from squidpy's grid graph (six neighbours on a hexagonal Visium grid)."""
+    """Spot adjacency from squidpy's grid graph (6 neighbours on a hexagonal Visium grid, 4 on square bins)."""
     import squidpy as sq
 
     light = ad.AnnData(obs=pd.DataFrame(index=np.arange(len(xy_units)).astype(str)))
@@ -358,7 +372,8 @@ def spot_graph(xy_units: np.ndarray) -> sp.csr_matrix:
     level = squidpy_log.level
     squidpy_log.setLevel(max(level, logging.WARNING))
     try:
-        graph = sq.gr.spatial_neighbors(light, coord_type="grid", n_neighs=6, n_rings=1, copy=True)[0]
+        n_neighs = grid_neighbours(xy_units)
+        graph = sq.gr.spatial_neighbors(light, coord_type="grid", n_neighs=n_neighs, n_rings=1, copy=True)[0]
     finally:
         squidpy_log.setLevel(level)
     return sp.csr_matrix(graph)
@@ -431,6 +446,8 @@ def spot_compartments(
     mpu, diameter, pitch = spot_scale(adata, microns_per_unit=microns_per_unit)
     units = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=1.0)
     xy = units * mpu
+    if SPOTS_KEY not in adata.uns and adata.n_obs > 1:
+        pitch = measured_pitch(xy)  # Visium: ~100 um; binned data: the bin size
     tumour = group_content(adata, content_key=content_key, groups={"tumor": tumor_labels})["tumor"].to_numpy()
     smooth = np.full(adata.n_obs, np.nan)
     signed = np.full(adata.n_obs, np.nan)
