@@ -63,6 +63,8 @@ def main() -> int:
     hgnc = pd.read_csv(args.hgnc, sep="\t", dtype=str, keep_default_na=False)
     approved = set(hgnc["symbol"])
     aliases = safe_aliases(hgnc)
+    orthologs = pd.read_csv(ROOT / "signatures" / "orthologs" / "human_mouse.tsv.gz", sep="\t", dtype=str)
+    mouse_symbols = set(orthologs["mouse_symbol"])
     lib = ROOT / "signatures"
     reg = pd.read_csv(lib / "registry.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert tuple(reg.columns) == REGISTRY_COLUMNS, list(reg.columns)
@@ -71,10 +73,13 @@ def main() -> int:
         path = lib / "sets" / f"{row['name']}.tsv"
         table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         assert tuple(table.columns) == SET_COLUMNS, (path, list(table.columns))
+        mouse = row["species"] == "mouse"
+        known, what = (mouse_symbols, "a mouse symbol of the ortholog table") if mouse else (approved, "an HGNC symbol")
         for gene in table["gene"]:
-            if gene not in approved and f"{gene} is not an HGNC symbol" not in row["notes"]:
-                errors.append(f"{row['name']}: {gene} is not an approved HGNC symbol")
-        table["aliases"] = ["|".join(aliases.get(g, [])) for g in table["gene"]]
+            if gene not in known and f"{gene} is not {what}" not in row["notes"]:
+                errors.append(f"{row['name']}: {gene} is not {what}")
+        # HGNC aliases are human: mouse sets carry none
+        table["aliases"] = ["" if mouse else "|".join(aliases.get(g, [])) for g in table["gene"]]
         weighted = "yes" if (table["weight"] != "").any() else "no"
         rows = [
             (g, d, float(w) if w else None)

@@ -55,7 +55,7 @@ def test_every_set_carries_provenance(row):
         assert re.fullmatch(r"\d{7,8}", row["pmid"])
     assert row["verified"] in VERIFICATION_LEVELS
     assert row["verified_against"], "say what was checked, or that nothing could be"
-    assert row["species"] == "human"
+    assert row["species"] == ("mouse" if "_mouse_" in row["name"] else "human")
     assert row["gene_id_type"] == "symbol"
     assert row["version"]
 
@@ -163,7 +163,8 @@ def test_library_genes_present_in_the_wu2021_matrix(wu_counts):
     present = set(wu_counts.var_names)
     assert len(present) == 29_733
     absent = set()
-    for name, sig in {n: tk.signatures.get(n) for n in REGISTRY["name"]}.items():
+    human = REGISTRY.loc[REGISTRY["species"] == "human", "name"]
+    for name, sig in {n: tk.signatures.get(n) for n in human}.items():
         for gene in sig.genes:
             if gene not in present and not any(a in present for a in sig.aliases.get(gene, ())):
                 absent.add((name, gene))
@@ -183,11 +184,24 @@ def test_every_gene_is_an_approved_hgnc_symbol_and_aliases_are_safe(shared_data)
     with gzip.open(shared_data / "reference" / "hgnc_symbols.tsv.gz", "rt") as fh:
         hgnc = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False)
     approved = set(hgnc["symbol"])
-    for name in REGISTRY["name"]:
+    for name in REGISTRY.loc[REGISTRY["species"] == "human", "name"]:
         sig = tk.signatures.get(name)
         assert set(sig.genes) <= approved, (name, set(sig.genes) - approved)
         for gene, aliases in sig.aliases.items():
             assert not set(aliases) & approved, (name, gene, set(aliases) & approved)
+
+
+def test_mouse_sets_use_mouse_symbols_of_the_ortholog_table():
+    mouse_symbols = set(tk.signatures.orthologs()["mouse_symbol"])
+    names = REGISTRY.loc[REGISTRY["species"] == "mouse", "name"].tolist()
+    assert sorted(names) == ["m2_macrophage_mouse_murray2011", "mhc1_mouse_curated", "mhc2_mouse_curated"]
+    for name in names:
+        sig = tk.signatures.get(name)
+        assert sig.species == "mouse" and not any(sig.aliases.values())
+        assert set(sig.genes) <= mouse_symbols, (name, set(sig.genes) - mouse_symbols)
+    # the mouse-only M2 markers the issue names, next to Mrc1; no H2-Ea (no I-E in C57BL/6 mice)
+    assert {"Arg1", "Retnla", "Chil3", "Mrc1"} <= set(tk.signatures.get("m2_macrophage_mouse_murray2011").genes)
+    assert "H2-Ea" not in tk.signatures.get("mhc2_mouse_curated").genes
 
 
 def test_library_is_shipped_in_the_wheel(tmp_path):
@@ -196,6 +210,7 @@ def test_library_is_shipped_in_the_wheel(tmp_path):
     wheel = Path(next(iter(WheelBuilder(str(REPO)).build(directory=str(tmp_path), versions=["standard"]))))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "tmekit/_signatures/registry.tsv" in names
+    assert "tmekit/_signatures/orthologs/human_mouse.tsv.gz" in names  # read by translate / species="auto"
     assert {f"tmekit/_signatures/sets/{n}.tsv" for n in REGISTRY["name"]} <= names
     assert "tmekit/datasets/data/wu2021_cid4465_tnbc.h5ad" in names
     assert "tmekit/tl/models/imvigor210_cd8_phenotype.json" in names  # the calibrated phenotype model

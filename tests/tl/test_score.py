@@ -176,8 +176,11 @@ def test_ensembl_and_mouse_objects_get_the_cause():
         tk.tl.score(ens, "ifng6_ayers2017")
     mouse_genes = ["Ifng", "Stat1", "Cxcl9", "Cxcl10", "Ido1", "H2-Ab1", "Actb", "Ptprc"]
     mouse = ad.AnnData(np.ones((2, 8), dtype=np.float32), var=pd.DataFrame(index=mouse_genes))
-    with pytest.raises(ValueError, match=r"mouse symbols.*orthologs"):
-        tk.tl.score(mouse, "ifng6_ayers2017")
+    with pytest.raises(ValueError, match=r"mouse symbols.*species='auto'"):
+        tk.tl.score(mouse, "ifng6_ayers2017", species="human")  # forced: no translation
+    with pytest.warns(tk.MissingGenesWarning, match=r"missing \['H2-Ea'\].*not expressed in this strain"):
+        tk.tl.score(mouse, "ifng6_ayers2017")  # auto: translated through orthologs
+    assert mouse.uns["tmekit_scores"]["translations"]["ifng6_ayers2017"]["genes"]["HLA-DRA"] == "H2-Ea"
 
 
 def test_duplicated_gene_column_is_an_error():

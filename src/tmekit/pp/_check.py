@@ -335,14 +335,17 @@ def _gene_problems(report_fields: dict[str, Any], var: pd.DataFrame) -> list[Pro
         problems.append(Problem("ensembl_ids", "error", msg))
     if species == "mouse":
         msg = (
-            f"Gene names look like mouse symbols (e.g. {list(var.index[:3])}); the tmekit library is human. "
-            "Do not upper-case mouse names: translate the signatures with their orthologs instead."
+            f"Gene names look like mouse symbols (e.g. {list(var.index[:3])}). Scoring translates the human sets "
+            "through orthologs by itself: `tk.tl.score(adata, signatures)` (species='auto'; logged and recorded in "
+            "uns), or see one set with `tk.signatures.translation_table('ifng6_ayers2017')`. Mouse-specific sets: "
+            "m2_macrophage_mouse_murray2011, mhc1_mouse_curated, mhc2_mouse_curated. Do not upper-case mouse names."
         )
-        problems.append(Problem("mouse_symbols", "error", msg))
+        problems.append(Problem("mouse_symbols", "info", msg))
     elif species == "mixed":
         msg = (
             "Gene names mix human-style (CD8A) and mouse-style (Cd8a) symbols. Check that the object holds one "
-            "species and that var_names were not partly upper-cased."
+            "species and that var_names were not partly upper-cased; if you know the species, score with "
+            "`tk.tl.score(adata, signatures, species='mouse')` (or 'human')."
         )
         problems.append(Problem("mixed_species", "error", msg))
     return problems

@@ -12,6 +12,21 @@ from __future__ import annotations
 from tmekit.signatures._gmt import read_gmt, write_gmt
 from tmekit.signatures._library import from_dict, get, headline, library_root, resolve
 from tmekit.signatures._library import list_signatures as list
+from tmekit.signatures._orthologs import OrthologError, orthologs, translate, translation_table
 from tmekit.signatures._signature import Signature
 
-__all__ = ["Signature", "from_dict", "get", "headline", "library_root", "list", "read_gmt", "resolve", "write_gmt"]
+__all__ = [
+    "OrthologError",
+    "Signature",
+    "from_dict",
+    "get",
+    "headline",
+    "library_root",
+    "list",
+    "orthologs",
+    "read_gmt",
+    "resolve",
+    "translate",
+    "translation_table",
+    "write_gmt",
+]

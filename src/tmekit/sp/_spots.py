@@ -8,6 +8,7 @@ on the spot graph (squidpy's hexagonal grid graph).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import warnings
@@ -22,12 +23,15 @@ from scipy.optimize import nnls
 from scipy.spatial import cKDTree
 
 from tmekit._arrays import get_matrix, iter_row_blocks
+from tmekit._constants import LOGGER_NAME
 from tmekit.sp._compartments import margin_halfwidth
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from anndata import AnnData
+
+logger = logging.getLogger(LOGGER_NAME)
 
 __all__ = [
     "CONTENT_KEY",
@@ -200,6 +204,7 @@ def spot_content(
     min_genes: int = 20,
     key_added: str = CONTENT_KEY,
     overwrite: bool = False,
+    species: str = "auto",
 ) -> pd.DataFrame:
     """Estimate each spot's cell-type fractions (tumour, immune, CD8 T, ...) from its counts.
 
@@ -218,6 +223,9 @@ def spot_content(
     reference) and RCTD (R only) model more but do not fit a no-GPU, no-R install; decoupler and
     scanpy give enrichment scores, not fractions.
 
+    Mouse spots (``species="auto"`` detects them) read a human reference through the mouse orthologs of its
+    genes (one-to-one or best-supported partner; :func:`tmekit.signatures.translation_table`).
+
     Writes ``obsm[key_added]`` (spots x reference types, fractions summing to 1; NaN for spots with no
     counts on the genes) and ``uns[key_added]`` (genes used, reference source, groups, method) and
     returns the table.
@@ -233,6 +241,7 @@ def spot_content(
         msg = "No spots: the object is empty."
         raise ValueError(msg)
     _require_counts(X, "spot " + (f"layer {layer!r}" if layer else "X"))
+    ref = _reference_in_species(ref, pd.Index(spots.var_names), species=species)
     genes = ref.profiles.columns[ref.profiles.columns.isin(spots.var_names)]
     if len(genes) < min_genes:
         msg = (
@@ -280,6 +289,28 @@ def spot_content(
         "median_residual": float(np.nanmedian(residual)) if np.isfinite(residual).any() else float("nan"),
     }
     return table
+
+
+def _reference_in_species(ref: SpotReference, var_names: pd.Index, *, species: str) -> SpotReference:
+    """The reference with its genes renamed to the spots' species (mouse spots, human reference)."""
+    from tmekit.signatures._orthologs import translation_table
+    from tmekit.signatures._signature import Signature
+    from tmekit.tl._score import data_species
+
+    target = data_species(var_names, species)
+    genes = list(ref.profiles.columns)
+    if target != "mouse" or sum(g in set(var_names) for g in genes) > len(genes) / 2:
+        return ref
+    table = translation_table(Signature(name="reference", genes_up=genes), to="mouse")
+    rename = {h: m for h, m in table["translated"].items() if m and "|" not in m}
+    keep = [g for g in genes if g in rename and list(rename.values()).count(rename[g]) == 1]
+    profiles = ref.profiles[keep].rename(columns=rename)
+    library = ref.library_size * ref.profiles[keep].sum(axis=1)  # counts per cell on the kept genes
+    logger.info("human spot reference read through %d mouse orthologs of its %d genes", len(keep), len(genes))
+    return dataclasses.replace(
+        ref, profiles=profiles.div(profiles.sum(axis=1), axis=0), library_size=library,
+        source=f"{ref.source} (through mouse orthologs of {len(keep)} of its {len(genes)} genes)",
+    )  # fmt: skip
 
 
 def is_spot_data(adata: AnnData) -> bool:

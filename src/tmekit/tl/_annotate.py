@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ def annotate(
     key_added: str = CELL_TYPE_KEY,
     overwrite: bool = False,
     copy: bool = False,
+    species: str = "auto",
 ) -> AnnData | None:
     """Marker-based cell types with an ``unassigned`` class when no marker set clearly wins.
 
@@ -87,6 +89,9 @@ def annotate(
         ``uns[key_added]`` the parameters and the sets used or left out.
     overwrite, copy
         Replace existing results; return a new object instead of writing into ``adata``.
+    species
+        ``"auto"`` (from the gene names), ``"human"`` or ``"mouse"``: mouse data get the human marker sets
+        translated through orthologs (:func:`tmekit.signatures.translate`).
 
     Returns
     -------
@@ -100,7 +105,7 @@ def annotate(
         raise ValueError(msg)
     if markers is None:
         markers = list(list_signatures(category="cell_identity").index)
-    sigs = resolve(markers)
+    sigs = _translated(resolve(markers), pd.Index(adata.var_names), species=species)
     present = set(adata.var_names)
     coverage = {
         s.name: sum(g in present or any(a in present for a in s.aliases.get(g, ())) for g in s.genes) / s.n_genes
@@ -122,7 +127,7 @@ def annotate(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingGenesWarning)  # partial coverage already reported above
         result = score(target, used, layer=layer, max_rank=rank_limit, min_overlap=min_overlap, key_added=score_key,
-                       overwrite=True, copy=True)  # fmt: skip
+                       overwrite=True, copy=True, species=species)  # fmt: skip
     scores = result.obsm[score_key]
     labels = {s.name: CELL_TYPE_LABELS.get(s.name, s.name) for s in used}
     sub_names = {c for kids in SUBTYPES.values() for c in kids}
@@ -156,3 +161,24 @@ def _assign(scores: pd.DataFrame, labels: Mapping[str, str], *, min_score: float
     second = values[np.arange(len(values)), order[:, 1]] if values.shape[1] > 1 else np.zeros(len(values))
     names = np.array([labels[c] for c in scores.columns], dtype=object)
     return np.where((best >= min_score) & (best - second >= min_margin), names[order[:, 0]], UNASSIGNED)
+
+
+def _translated(sigs: list[Signature], var_names: pd.Index, *, species: str) -> list[Signature]:
+    """Marker sets in the data's species.
+
+    Mouse data get the human markers through orthologs; sets too thin to translate are kept as they are and
+    then left out by the coverage check.
+    """
+    from tmekit.signatures._orthologs import SPECIES, OrthologError, translate
+    from tmekit.tl._score import data_species
+
+    target = data_species(var_names, species)
+    if target not in SPECIES:
+        return sigs
+    out = []
+    for sig in sigs:
+        if sig.species in SPECIES and sig.species != target:
+            with contextlib.suppress(OrthologError):
+                sig = translate(sig, to=target, min_overlap=0.0)
+        out.append(sig)
+    return out

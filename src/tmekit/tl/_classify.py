@@ -154,6 +154,7 @@ def classify(
     layer: str | None = None,
     sample_key: str | None = None,
     min_overlap: float = 0.5,
+    species: str = "auto",
 ) -> pd.DataFrame:
     """Call each sample inflamed, excluded, desert or indeterminate, with a confidence and the evidence.
 
@@ -225,6 +226,11 @@ def classify(
     min_overlap
         Expression mode: minimum ``gene_coverage`` (default 0.5: at least half of the model's evidence
         computable), else ``indeterminate``.
+    species
+        Expression mode: ``"auto"``, ``"human"`` or ``"mouse"``. Mouse data are read through the mouse
+        orthologs of the (human) model's genes, standardised against the same human reference: the call
+        is then a cross-species transfer (``species`` column says so) and less certain than on human data.
+        Spatial mode reads cell types or spot content and needs no species.
 
     Returns
     -------
@@ -234,7 +240,7 @@ def classify(
     if mode == "expression":
         return classify_expression(
             adata, model=model, scale=scale, layer=layer, sample_key=sample_key,  # type: ignore[arg-type]
-            min_overlap=min_overlap, key_added=key_added, overwrite=overwrite,
+            min_overlap=min_overlap, key_added=key_added, overwrite=overwrite, species=species,
         )  # fmt: skip
     if mode != "spatial":
         msg = f"Unknown mode={mode!r}: use 'spatial' (cells with coordinates) or 'expression' (bulk/pseudobulk)."

@@ -324,6 +324,7 @@ def classify_expression(
     min_overlap: float = 0.5,
     key_added: str = PHENOTYPE_KEY,
     overwrite: bool = False,
+    species: str = "auto",
 ) -> pd.DataFrame:
     """Expression mode of :func:`tmekit.tl.classify` (see there)."""
     if not 0 < min_overlap <= 1:
@@ -348,7 +349,9 @@ def classify_expression(
         layer_used = None
     else:
         layer_used = layer
-    std, scales = _standardised(samples, fitted, layer=layer_used, scale=scale)
+    model_view, species_used, renamed = _in_model_species(samples, fitted, layer=layer_used, species=species)
+    std, scales = _standardised(model_view, fitted, layer=None if model_view is not samples else layer_used,
+                                scale=scale)  # fmt: skip
     feats, coverage = expression_features(std, fitted.features)
     prob = fitted.predict_proba(feats.fillna(0.0))
     importance = fitted.importance
@@ -366,6 +369,7 @@ def classify_expression(
             "inferred": True,
             "cohort_relative": scale == "cohort",
             "model": fitted.name,
+            "species": species_used,
             "input_scale": scales,
             "gene_coverage": evidence,
             "reason": np.where(
@@ -406,6 +410,8 @@ def classify_expression(
         "scale": scale,
         "min_overlap": min_overlap,
         "missing_genes": {f: list(m) for f, m in lost.items()},
+        "species": species_used,
+        "orthologs": renamed,
     }
     if pseudobulk:
         adata.obs[key_added] = pd.Categorical(
@@ -415,6 +421,38 @@ def classify_expression(
     else:
         adata.obs[key_added] = table["phenotype"].to_numpy()
     return table
+
+
+def _in_model_species(
+    samples: AnnData, model: PhenotypeModel, *, layer: str | None, species: str
+) -> tuple[AnnData, str, dict[str, str]]:
+    """The samples as the (human) model reads them: mouse genes renamed to their human orthologs.
+
+    Only the model's genes with a well-supported one-to-one (or best one-to-many) mouse ortholog are renamed;
+    the expression values are not touched (a light object sharing the matrix).
+    """
+    from tmekit.signatures._orthologs import translation_table
+    from tmekit.signatures._signature import Signature
+    from tmekit.tl._score import data_species
+
+    found = data_species(pd.Index(samples.var_names), species)
+    if found != "mouse":
+        return samples, found, {}
+    table = translation_table(Signature(name=model.name, genes_up=model.genes), to="mouse")
+    to_human = {m: h for h, m in table["translated"].items() if m and "|" not in m}
+    names = pd.Index([to_human.get(str(g), str(g)) for g in samples.var_names])
+    if names.has_duplicates:  # a human model gene already present under its own name: keep the mouse gene's
+        names = pd.Index(
+            [
+                str(g) if dup else n
+                for g, n, dup in zip(samples.var_names, names, names.duplicated(keep=False), strict=True)
+            ]
+        )
+    light = ad.AnnData(X=get_matrix(samples, layer=layer), obs=pd.DataFrame(index=samples.obs_names.copy()),
+                       var=pd.DataFrame(index=names))  # fmt: skip
+    renamed = {m: h for m, h in to_human.items() if m in set(samples.var_names)}
+    log.info("mouse data: %d model genes read through their mouse orthologs", len(renamed))
+    return light, "mouse (orthologs of the human model genes)", renamed
 
 
 #: Not read by the model: per-sample rank (UCell) scores shown with the call, for the T-effector vs TGF-beta

@@ -55,10 +55,18 @@ def diagnose_missing(var_names: pd.Index, missing: set[str]) -> str:
         )
     species = detect_species(names)
     lowered = {n.lower() for n in names}
-    if species in {"mouse", "mixed"} or (missing and sum(g.lower() in lowered for g in missing) > len(missing) / 2):
+    human_style = [g for g in missing if g == g.upper()]
+    case_only = missing and sum(g.lower() in lowered for g in missing) > len(missing) / 2
+    if (species in {"mouse", "mixed"} and len(human_style) > len(missing) / 2) or case_only:
         return (
-            "var_names look like mouse symbols (e.g. 'Cd8a'), and the library is human. Translate the signatures "
-            "through orthologs; do not upper-case the gene names."
+            "var_names look like mouse symbols (e.g. 'Cd8a') and these are human genes. Let tmekit translate them "
+            "through orthologs: `tk.tl.score(adata, signatures, species='auto')` (or species='mouse'; see "
+            "`tk.signatures.translation_table(name)`); do not upper-case the gene names."
+        )
+    if species == "mouse":
+        return (
+            "these mouse genes (orthologs of the signature's genes) are not in var_names: filtered out, not "
+            "expressed in this strain (e.g. H2-Ea in C57BL/6), or named differently."
         )
     if len(var_names) < 5_000:
         return (

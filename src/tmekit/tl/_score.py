@@ -136,6 +136,7 @@ def score(
     control_genes: Mapping[str, Sequence[str]] | None = None,
     use_aliases: bool = True,
     lazy: bool = False,
+    species: str = "auto",
 ) -> AnnData | None:
     """Score every cell (or spot, or sample) with gene signatures.
 
@@ -185,6 +186,13 @@ def score(
         they must not include the signature's own genes.
     use_aliases
         Match genes whose data use a previous symbol (e.g. ``CTGF`` for ``CCN2``).
+    species
+        Species of the data: ``"auto"`` (detected from the gene names, as :func:`tmekit.pp.check` does),
+        ``"human"`` or ``"mouse"``. Signatures of the other species (the library is human, apart from its
+        ``*_mouse`` sets) are translated through well-supported orthologs
+        (:func:`tmekit.signatures.translate`: no guessing by case; genes without an ortholog reported);
+        the translation is logged and recorded per signature in ``uns[key_added]["translations"]``.
+        Gene names that mix human and mouse styles are an error.
     lazy
         Only for a dask ``X``: leave the scores as a dask array (one task per row chunk) in
         ``obsm[key_added]`` instead of computing them; ``.compute()`` (on a ``dask.distributed``
@@ -240,6 +248,7 @@ def score(
             f"`n_jobs` must be between 1 and {numba.config.NUMBA_NUM_THREADS} (the cores numba can use), got {n_jobs}."
         )
         raise ValueError(msg)
+    sigs, translations = _species_sets(sigs, pd.Index(adata.var_names), species=species, min_overlap=min_overlap)
     matched = match_signatures(sigs, pd.Index(adata.var_names), min_overlap=min_overlap, use_aliases=use_aliases)
     weighted = [s.name for s in sigs if s.is_weighted]
     if weighted and not spec.supports_weights:
@@ -270,8 +279,58 @@ def score(
     else:
         target.obsm[key_added] = pd.DataFrame(scores, index=target.obs_names.copy(), columns=[s.name for s in sigs])
     target.uns[key_added] = _provenance(spec, matched, state, params=params, array_type=array_type_name(X))
+    target.uns[key_added]["translations"] = translations
     logger.info("scored %d signatures on %d cells with method %r", len(sigs), adata.n_obs, method)
     return target if copy else None
+
+
+def data_species(var_names: pd.Index, species: str) -> str:
+    """``"human"``, ``"mouse"`` or ``"unknown"`` for the data; mixed gene names and unknown species are errors."""
+    from tmekit.pp._check import detect_species
+
+    if species not in {"auto", "human", "mouse"}:
+        msg = f"Unknown species={species!r}: use 'auto' (detect from gene names), 'human' or 'mouse'."
+        raise ValueError(msg)
+    if species != "auto":
+        return species
+    found = detect_species(var_names.astype(str).tolist())
+    if found == "mixed":
+        msg = (
+            "Gene names mix human-style (CD8A) and mouse-style (Cd8a) symbols, so the species cannot be told. Check "
+            "that the object holds one species and that var_names were not partly upper-cased; if you know it, "
+            "pass species='human' or species='mouse'."
+        )
+        raise ValueError(msg)
+    return found
+
+
+def _species_sets(
+    sigs: list[Signature], var_names: pd.Index, *, species: str, min_overlap: float
+) -> tuple[list[Signature], dict[str, Any]]:
+    """Signatures in the data's species: others are translated through orthologs (logged, recorded)."""
+    from tmekit.signatures._orthologs import SPECIES, translate, translation_table
+
+    target = data_species(var_names, species)
+    if target not in SPECIES:
+        return sigs, {}
+    out, record = [], {}
+    for sig in sigs:
+        if sig.species == target or sig.species not in SPECIES:
+            out.append(sig)
+            continue
+        table = translation_table(sig, to=target)
+        out.append(translate(sig, to=target, min_overlap=min_overlap))
+        lost = table.index[table["translated"] == ""].tolist()
+        record[sig.name] = {
+            "from": sig.species,
+            "to": target,
+            "genes": {g: t for g, t in table["translated"].items() if t},
+            "no_ortholog": lost,
+            "caveats": [c for c in table["caveat"] if c],
+        }
+        logger.info("translated %r from %s to %s orthologs (%d genes without one)", sig.name, sig.species, target,
+                    len(lost))  # fmt: skip
+    return out, record
 
 
 def _score_chunk(spec: ScoringMethod, state: Any, block: Any, start: int, *, source: str, n_threads: int) -> np.ndarray:
