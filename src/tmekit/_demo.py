@@ -74,7 +74,7 @@ def run_demo(
         sc.pp.normalize_total(wu, target_sum=1e4)
         sc.pp.log1p(wu)
         update("Wu 2021: scoring the signature library")
-        tk.tl.score(wu, list(tk.signatures.list().index), method="rank")
+        tk.tl.score(wu, list(tk.signatures.list().query("species == 'human'").index), method="rank")
         tk.tl.annotate(wu)
         update("Wu 2021: expression-based call (pseudobulk)")
         wu_call = tk.tl.classify(wu, mode="expression", sample_key="sample_id", layer="counts")

@@ -177,6 +177,9 @@ def score(
     layer: Annotated[str | None, typer.Option(help="Layer to score instead of X.")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Rows per chunk.")] = None,
     min_overlap: Annotated[float, typer.Option(help="Share of each signature's genes that must be present.")] = 0.5,
+    species: Annotated[
+        str, typer.Option(help="auto, human or mouse: sets of the other species go through orthologs.")
+    ] = "auto",
     force: Force = False,
 ) -> None:
     """Score every cell with library or GMT signatures; writes obsm/uns['tmekit_scores']."""
@@ -189,7 +192,8 @@ def score(
         adata = tk.io.read_h5ad(path, backed="r")
         with _progress(f"scoring {adata.n_obs:,} cells"), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", tk.TmekitWarning)
-            tk.tl.score(adata, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap)  # type: ignore[arg-type]
+            tk.tl.score(adata, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap,  # type: ignore[arg-type]
+                        species=species)  # fmt: skip
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
         _write_results(path, output, adata, {"obsm": [SCORES_KEY], "uns": [SCORES_KEY]}, force=force)

@@ -159,7 +159,7 @@ def test_report_from_files(workdir):
         (["check", "nowhere.h5ad"], "does not exist"),
         (["check", "notes.h5ad"], "not an .h5ad file"),
         (["score", "wu.h5ad", "-o", "wu.h5ad"], "already exists"),
-        (["score", "wu.h5ad", "-o", "x.h5ad", "--gmt", "mouse.gmt"], "mouse"),
+        (["score", "wu.h5ad", "-o", "x.h5ad", "--gmt", "mouse.gmt"], "species='mouse'"),
         (["classify", "wu.h5ad", "--mode", "spatial", "-o", "s.csv", "--cell-type-key", "cell_type_major",
           "--tumor-labels", "Cancer Epithelial", "--immune-labels", "T-cells", "--cd8-labels", "T-cells"],
          "no coordinates"),
@@ -167,6 +167,7 @@ def test_report_from_files(workdir):
           "--cell-type-key", "cell_type", "--tumor-labels", "Tumor", "--immune-labels", "CD8T",
           "--cd8-labels", "CD8T"], "Tumor"),
         (["classify", "bulk.h5ad", "--mode", "bulk", "-o", "b.csv"], "Unknown mode"),
+        (["score", "wu.h5ad", "-o", "x.h5ad", "--species", "rat"], "Unknown species='rat'"),
     ],
 )  # fmt: skip
 def test_bad_input_gives_a_message_and_exit_code_2(workdir, args, message):

@@ -57,6 +57,12 @@ def diagnose_missing(var_names: pd.Index, missing: set[str]) -> str:
     lowered = {n.lower() for n in names}
     human_style = [g for g in missing if g == g.upper()]
     case_only = missing and sum(g.lower() in lowered for g in missing) > len(missing) / 2
+    if case_only and species == "human" and len(human_style) <= len(missing) / 2:
+        return (
+            "the signature's genes are written as mouse symbols (e.g. 'Cd8a') and the data are human. Declare the "
+            "set as mouse so tmekit translates it through orthologs: `tk.signatures.Signature(name, genes_up=[...], "
+            "species='mouse')`; do not change the case of gene names."
+        )
     if (species in {"mouse", "mixed"} and len(human_style) > len(missing) / 2) or case_only:
         return (
             "var_names look like mouse symbols (e.g. 'Cd8a') and these are human genes. Let tmekit translate them "
