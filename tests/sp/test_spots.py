@@ -277,3 +277,21 @@ def test_square_bins_use_four_neighbours_and_their_own_pitch():
     np.testing.assert_allclose(d[xy[:, 0] == 14], -8.0)  # last tumour column: half a bin inside the boundary
     np.testing.assert_allclose(d[xy[:, 0] == 15], 8.0)
     np.testing.assert_allclose(d[xy[:, 0] == 10], -(5 * 16 - 8.0))
+
+
+def test_plots_and_report_on_spot_data(synthetic, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    spots = synthetic["excluded", 0].copy()
+    table = tk.tl.classify(spots)
+    fig = tk.pl.compartments(spots)
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("all: spot compartments")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["tumour core", "invasive margin", "stroma"]
+    assert len(ax.collections) >= 3  # one disc collection per compartment (+ the boundary)
+    fig = tk.pl.infiltration(table)
+    assert "CD8 T fraction" in fig.axes[0].get_xlabel()
+    out = tk.report.html({"spots": spots}, tmp_path / "spots.html")
+    text = out.read_text() if hasattr(out, "read_text") else (tmp_path / "spots.html").read_text()
+    assert "spot_cd8" in text and "excluded" in text

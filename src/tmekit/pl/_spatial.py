@@ -40,7 +40,7 @@ def compartments(
     point_size: float = 4.0,
     ax: Axes | None = None,
 ) -> Figure:
-    """Cells of one sample coloured by compartment, with the tumour boundary drawn.
+    """Cells (or spots) of one sample coloured by compartment, with the tumour boundary drawn.
 
     Needs :func:`tmekit.sp.compartments` first; coordinates are shown in micrometres.
     """
@@ -58,6 +58,8 @@ def compartments(
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=params["microns_per_unit"])[idx]
     fig, ax = _axes(ax)
     comp = adata.obs[compartment_key].to_numpy()[idx]
+    if params.get("mode") == "spots":
+        return _spot_compartments(adata, xy, idx, comp, name=name, info=info, ax=ax, fig=fig)
     for label in COMPARTMENTS:
         sel = comp == label
         ax.scatter(xy[sel, 0], xy[sel, 1], s=point_size, c=COMPARTMENT_COLORS[label], label=label, linewidths=0)
@@ -80,11 +82,41 @@ def compartments(
     return fig
 
 
+def _spot_compartments(
+    adata: AnnData, xy: np.ndarray, idx: np.ndarray, comp: np.ndarray, *, name: str, info: dict, ax: Axes, fig: Figure
+) -> Figure:
+    """Spots as discs of their real diameter, coloured by compartment; boundary = the signed-distance zero line."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Circle
+    from matplotlib.tri import Triangulation
+
+    params, s = info["params"], info["samples"][name]
+    radius = params["spot_diameter_um"] / 2
+    for label in COMPARTMENTS:
+        sel = comp == label
+        patches = [Circle((x, y), radius) for x, y in xy[sel]]
+        ax.add_collection(PatchCollection(patches, facecolor=COMPARTMENT_COLORS[label], edgecolor="none"))
+        ax.scatter([], [], c=COMPARTMENT_COLORS[label], label=label)
+    signed = adata.obs[info["distance_key"]].to_numpy()[idx]
+    if np.isfinite(signed).all() and (signed < 0).any() and (signed > 0).any() and len(xy) >= 3:
+        ax.tricontour(Triangulation(xy[:, 0], xy[:, 1]), signed, levels=[0.0], colors="black", linewidths=1.2)
+    pad = params["pitch_um"]
+    ax.set_xlim(xy[:, 0].min() - pad, xy[:, 0].max() + pad)
+    ax.set_ylim(xy[:, 1].min() - pad, xy[:, 1].max() + pad)
+    ax.set_aspect("equal")
+    ax.set_title(f"{name}: spot compartments (margin +/- {s['margin_halfwidth_um']:.0f} um)")
+    ax.set_xlabel("x (um)")
+    ax.set_ylabel("y (um)")
+    ax.legend(loc="upper right", fontsize="small", frameon=True)
+    return fig
+
+
 def infiltration(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     """Per-sample metrics of a :func:`tmekit.tl.classify` table against its rule's thresholds.
 
     ``cd8_density``: CD8 density in the tumour core (x) and invasive margin (y); ``keren2018``:
-    immune-cell density (x) and mixing score (y). Points are coloured by the call; the dashed
+    immune-cell density (x) and mixing score (y); ``spot_cd8``: mean CD8 T fraction of core (x) and
+    margin (y) spots. Points are coloured by the call; the dashed
     lines are the thresholds used.
     """
     rules = set(table["rules"])
@@ -93,7 +125,12 @@ def infiltration(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
         raise ValueError(msg)
     rule = rules.pop()
     fig, ax = _axes(ax)
-    if rule == "cd8_density":
+    if rule == "spot_cd8":
+        x, y = "fraction_cd8_core", "fraction_cd8_margin"
+        vx, hy = table["threshold_core_cd8_fraction"].iloc[0], table["threshold_margin_cd8_fraction"].iloc[0]
+        ax.set_xlabel("mean CD8 T fraction, tumour-core spots")
+        ax.set_ylabel("mean CD8 T fraction, invasive-margin spots")
+    elif rule == "cd8_density":
         x, y = "density_cd8_core", "density_cd8_margin"
         vx, hy = table["threshold_core_cd8_per_mm2"].iloc[0], table["threshold_margin_cd8_per_mm2"].iloc[0]
         ax.set_xlabel("CD8 T cells per mm^2, tumour core")
