@@ -151,6 +151,18 @@ def translate(
     >>> tk.signatures.translate("ifng6_ayers2017").genes_up
     ('Ifng', 'Stat1', 'Cxcl9', 'Cxcl10', 'Ido1', 'H2-Ea')
     """
+    return translate_with_table(signature, to=to, tiers=tiers, one_to_many=one_to_many, min_overlap=min_overlap)[0]
+
+
+def translate_with_table(
+    signature: Signature | str,
+    *,
+    to: Literal["mouse", "human"] = "mouse",
+    tiers: Sequence[str] = TIERS,
+    one_to_many: Literal["best", "all", "drop"] = "best",
+    min_overlap: float = 0.5,
+) -> tuple[Signature, pd.DataFrame]:
+    """:func:`translate` and the :func:`translation_table` it was built from (one lookup for both)."""
     sig = get(signature) if isinstance(signature, str) else signature
     table = translation_table(sig, to=to, tiers=tiers, one_to_many=one_to_many)
     kept = table[table["translated"] != ""]
@@ -182,8 +194,8 @@ def translate(
     caveats = [c for c in table["caveat"] if c]
     if caveats:
         note += "; strain caveats: " + "; ".join(caveats)
-    logger.info("%s -> %s: %d of %d genes translated", sig.name, to, len(kept), len(table))
-    return dataclasses.replace(
+    logger.info("%s -> %s: %d of %d genes translated (no ortholog: %s)", sig.name, to, len(kept), len(table), lost)
+    translated = dataclasses.replace(
         sig,
         genes_up=tuple(up),
         genes_down=tuple(down),
@@ -193,3 +205,4 @@ def translate(
         verified=f"translated ({sig.verified})",
         notes="; ".join(n for n in (sig.notes, note) if n),
     )
+    return translated, table

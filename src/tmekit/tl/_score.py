@@ -308,7 +308,7 @@ def _species_sets(
     sigs: list[Signature], var_names: pd.Index, *, species: str, min_overlap: float
 ) -> tuple[list[Signature], dict[str, Any]]:
     """Signatures in the data's species: others are translated through orthologs (logged, recorded)."""
-    from tmekit.signatures._orthologs import SPECIES, translate, translation_table
+    from tmekit.signatures._orthologs import SPECIES, translate_with_table
 
     target = data_species(var_names, species)
     if target not in SPECIES:
@@ -318,18 +318,15 @@ def _species_sets(
         if sig.species == target or sig.species not in SPECIES:
             out.append(sig)
             continue
-        table = translation_table(sig, to=target)
-        out.append(translate(sig, to=target, min_overlap=min_overlap))
-        lost = table.index[table["translated"] == ""].tolist()
+        translated, table = translate_with_table(sig, to=target, min_overlap=min_overlap)  # logs the translation
+        out.append(translated)
         record[sig.name] = {
             "from": sig.species,
             "to": target,
             "genes": {g: t for g, t in table["translated"].items() if t},
-            "no_ortholog": lost,
+            "no_ortholog": table.index[table["translated"] == ""].tolist(),
             "caveats": [c for c in table["caveat"] if c],
         }
-        logger.info("translated %r from %s to %s orthologs (%d genes without one)", sig.name, sig.species, target,
-                    len(lost))  # fmt: skip
     return out, record
 
 
