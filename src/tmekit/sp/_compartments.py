@@ -190,11 +190,52 @@ def compartments(
         msg = f"`adata.obs`/`uns` already has {existing}. Pass `overwrite=True` to replace, or `key_added=`."
         raise ValueError(msg)
     if spots:
-        return _spot_compartments(
+        from tmekit.sp._spots import spot_compartments
+
+        smooth, signed, per_sample, params = spot_compartments(
             adata, content_key=content_key, tumor_labels=tumor_labels, library_key=library_key,
             spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
-            min_tumor_fraction=min_tumor_fraction, key_added=key_added, copy=copy,
+            min_tumor_fraction=min_tumor_fraction,
         )  # fmt: skip
+        extra_obs = {TUMOR_CONTENT_KEY: smooth}
+    else:
+        signed, per_sample, params = _cell_compartments(
+            adata, cell_type_key=cell_type_key, tumor_labels=tumor_labels, library_key=library_key,
+            spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
+            pixel_size=pixel_size, bandwidth=bandwidth, min_tumor_fraction=min_tumor_fraction,
+        )  # fmt: skip
+        extra_obs = {}
+    w = np.empty(adata.n_obs)
+    for name, idx in samples(adata, library_key=library_key):
+        w[idx] = per_sample[name]["margin_halfwidth_um"]
+    labels = np.where(signed <= -w, 0, np.where(np.abs(signed) < w, 1, 2))
+    target = adata.copy() if copy else adata
+    target.obs[key_added] = pd.Categorical.from_codes(labels, categories=list(COMPARTMENTS))
+    target.obs[DISTANCE_KEY] = signed
+    for column, values in extra_obs.items():
+        target.obs[column] = values
+    target.uns[key_added] = {
+        "params": {**params, "library_key": library_key or "", "spatial_key": spatial_key},
+        "samples": per_sample,
+        "distance_key": DISTANCE_KEY,
+    }
+    return target if copy else None
+
+
+def _cell_compartments(
+    adata: AnnData,
+    *,
+    cell_type_key: str | None,
+    tumor_labels: Sequence[str] | str | None,
+    library_key: str | None,
+    spatial_key: str,
+    microns_per_unit: float | None,
+    margin_width: float | None,
+    pixel_size: float | None,
+    bandwidth: float | None,
+    min_tumor_fraction: float,
+) -> tuple[np.ndarray, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per cell: signed distance (um) to the tumour boundary; per sample: summary; and the parameters."""
     if cell_type_key is None or tumor_labels is None:
         msg = (
             "Single-cell compartments need `cell_type_key=` (obs column of cell types) and `tumor_labels=`. "
@@ -214,60 +255,11 @@ def compartments(
         info.update(n_cells=len(idx), n_tumor_cells=int(tumour[idx].sum()))
         signed[idx] = d
         per_sample[name] = info
-    w_cell = np.empty(adata.n_obs)
-    for name, idx in samples(adata, library_key=library_key):
-        w_cell[idx] = per_sample[name]["margin_halfwidth_um"]
-    labels = np.where(signed <= -w_cell, 0, np.where(np.abs(signed) < w_cell, 1, 2))
-    target = adata.copy() if copy else adata
-    target.obs[key_added] = pd.Categorical.from_codes(labels, categories=list(COMPARTMENTS))
-    target.obs[DISTANCE_KEY] = signed
-    target.uns[key_added] = {
-        "params": {
-            "cell_type_key": cell_type_key,
-            "tumor_labels": list([tumor_labels] if isinstance(tumor_labels, str) else tumor_labels),
-            "library_key": library_key or "",
-            "spatial_key": spatial_key,
-            "microns_per_unit": float(microns_per_unit),
-            "min_tumor_fraction": float(min_tumor_fraction),
-            "mode": "cells",
-        },
-        "samples": per_sample,
-        "distance_key": DISTANCE_KEY,
+    params = {
+        "mode": "cells",
+        "cell_type_key": cell_type_key,
+        "tumor_labels": list([tumor_labels] if isinstance(tumor_labels, str) else tumor_labels),
+        "microns_per_unit": float(microns_per_unit),
+        "min_tumor_fraction": float(min_tumor_fraction),
     }
-    return target if copy else None
-
-
-def _spot_compartments(
-    adata: AnnData,
-    *,
-    content_key: str,
-    tumor_labels: Sequence[str] | str | None,
-    library_key: str | None,
-    spatial_key: str,
-    microns_per_unit: float | None,
-    margin_width: float | None,
-    min_tumor_fraction: float,
-    key_added: str,
-    copy: bool,
-) -> AnnData | None:
-    from tmekit.sp._spots import spot_compartments
-
-    smooth, signed, per_sample, params = spot_compartments(
-        adata, content_key=content_key, tumor_labels=tumor_labels, library_key=library_key,
-        spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
-        min_tumor_fraction=min_tumor_fraction,
-    )  # fmt: skip
-    w = np.empty(adata.n_obs)
-    for name, idx in samples(adata, library_key=library_key):
-        w[idx] = per_sample[name]["margin_halfwidth_um"]
-    labels = np.where(signed <= -w, 0, np.where(np.abs(signed) < w, 1, 2))
-    target = adata.copy() if copy else adata
-    target.obs[key_added] = pd.Categorical.from_codes(labels, categories=list(COMPARTMENTS))
-    target.obs[DISTANCE_KEY] = signed
-    target.obs[TUMOR_CONTENT_KEY] = smooth
-    target.uns[key_added] = {
-        "params": {**params, "library_key": library_key or "", "spatial_key": spatial_key},
-        "samples": per_sample,
-        "distance_key": DISTANCE_KEY,
-    }
-    return target if copy else None
+    return signed, per_sample, params
