@@ -258,7 +258,9 @@ def classify(
         if h5ad is not None:
             extra = {"uns": [PHENOTYPE_KEY] + (["tmekit_compartment"] if mode == "spatial" else [])}
             if mode == "spatial" and CONTENT_KEY in adata.obsm:
-                extra.update(obsm=[CONTENT_KEY], uns=[*extra["uns"], CONTENT_KEY])
+                extra.update(
+                    obsm=[CONTENT_KEY], uns=[*extra["uns"], *([CONTENT_KEY] if CONTENT_KEY in adata.uns else [])]
+                )
             _write_results(path, h5ad, adata, extra, force=force)
         counts = table["phenotype"].astype(str).value_counts().to_dict()
         _say(f"{len(table)} samples: {counts} -> {output}")

@@ -186,3 +186,12 @@ def test_quiet_prints_nothing_on_success(workdir):
                cwd=workdir)  # fmt: skip
     assert done.returncode == 0
     assert done.stdout == ""
+
+
+def test_arguments_of_the_other_mode_are_refused():
+    bulk = tk.datasets.imvigor210_bulk()
+    with pytest.raises(ValueError, match=r"\['library_key', 'rules'\] apply to mode='spatial' only"):
+        tk.tl.classify(bulk, mode="expression", scale="zscore", rules="keren2018", library_key="x")
+    keren = tk.datasets.keren2018_mibi()
+    with pytest.raises(ValueError, match=r"\['sample_key'\] apply to mode='expression' only"):
+        tk.tl.classify(keren, sample_key="patient_id", **KEREN_LABELS)

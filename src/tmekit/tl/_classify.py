@@ -119,6 +119,36 @@ RULES: dict[str, PhenotypeRule] = {
 }
 
 
+def _refuse_other_mode_arguments(mode: str, *, spatial: Mapping[str, object], expression: Mapping[str, object]) -> None:
+    """Arguments of the other mode would be silently ignored: say so instead."""
+    other = expression if mode == "spatial" else spatial if mode == "expression" else {}
+    given = sorted(k for k, v in other.items() if v is not None)
+    if given:
+        kind = "expression" if mode == "spatial" else "spatial"
+        msg = f"{given} apply to mode={kind!r} only and would be ignored with mode={mode!r}: drop them."
+        raise ValueError(msg)
+
+
+def _bootstrap_confidence(
+    frame: pd.DataFrame,
+    metrics: Callable[[pd.DataFrame], pd.DataFrame],
+    rule: PhenotypeRule,
+    limits: Mapping[str, float],
+    call: str,
+    *,
+    gen: np.random.Generator,
+    n_boot: int,
+) -> float:
+    """Share of ``n_boot`` bootstrap replicates that give ``call``.
+
+    Rows of ``frame`` (tiles or spots) are resampled with replacement and the metrics recomputed from the
+    weighted sums.
+    """
+    weights = gen.multinomial(len(frame), np.full(len(frame), 1 / len(frame)), size=n_boot)
+    boot = metrics(pd.DataFrame(weights @ frame.to_numpy(float), columns=frame.columns))
+    return float(np.mean(rule.decide(boot, limits) == call))
+
+
 def _labels(name: str, value: Sequence[str] | str | None) -> list[str]:
     if value is None:
         msg = f"`{name}` is required for mode='spatial' (labels of `obs[cell_type_key]`)."
@@ -237,6 +267,14 @@ def classify(
     DataFrame, one row per sample: ``phenotype``, ``confidence``, ``rules``, ``mode``, ``inferred``
     (False: read from positions), ``reason`` (why indeterminate), the rule's thresholds and every metric.
     """
+    _refuse_other_mode_arguments(
+        mode,
+        spatial={"rules": rules, "library_key": library_key, "cell_type_key": cell_type_key,
+                 "tumor_labels": tumor_labels, "immune_labels": immune_labels, "cd8_labels": cd8_labels,
+                 "t_labels": t_labels, "thresholds": thresholds, "microns_per_unit": microns_per_unit},
+        expression={"model": model, "sample_key": sample_key, "layer": layer,
+                    "scale": None if scale == "auto" else scale, "species": None if species == "auto" else species},
+    )  # fmt: skip
     if mode == "expression":
         return classify_expression(
             adata, model=model, scale=scale, layer=layer, sample_key=sample_key,  # type: ignore[arg-type]
@@ -311,9 +349,7 @@ def classify(
         if reason:
             call, confidence = "indeterminate", 0.0
         else:
-            weights = gen.multinomial(len(frame), np.full(len(frame), 1 / len(frame)), size=n_boot)
-            boot = metrics_from_sums(pd.DataFrame(weights @ frame.to_numpy(float), columns=frame.columns))
-            confidence = float(np.mean(rule.decide(boot, limits) == call))
+            confidence = _bootstrap_confidence(frame, metrics_from_sums, rule, limits, call, gen=gen, n_boot=n_boot)
         rows.append({
             "sample": name, "phenotype": call, "confidence": confidence, "rules": rules, "mode": "spatial",
             "inferred": False, "reason": reason, **{f"threshold_{k}": v for k, v in limits.items()}, **metrics, **extra,
@@ -386,9 +422,7 @@ def _classify_spots(
         if reason:
             call, confidence = "indeterminate", 0.0
         else:
-            weights = gen.multinomial(len(frame), np.full(len(frame), 1 / len(frame)), size=n_boot)
-            boot = spot_metrics(pd.DataFrame(weights @ frame.to_numpy(float), columns=frame.columns))
-            confidence = float(np.mean(rule.decide(boot, limits) == call))
+            confidence = _bootstrap_confidence(frame, spot_metrics, rule, limits, call, gen=gen, n_boot=n_boot)
         rows.append({
             "sample": name, "phenotype": call, "confidence": confidence, "rules": rule.name, "mode": "spatial",
             "data": "spots", "inferred": False, "reason": reason, **{f"threshold_{k}": v for k, v in limits.items()},
