@@ -15,6 +15,7 @@ from tmekit._constants import SPATIAL_KEY
 from tmekit.datasets._synthetic import synthetic_tissue
 from tmekit.sp._common import coordinates_um, samples
 from tmekit.sp._spots import SPOTS_KEY, VISIUM_PITCH_UM, VISIUM_SPOT_DIAMETER_UM, default_spot_reference
+from tmekit.tl._aggregate import _check_counts
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -87,15 +88,8 @@ def pseudo_visium(
         msg = f"Need 0 < spot_diameter <= pitch, got spot_diameter={spot_diameter}, pitch={pitch}."
         raise ValueError(msg)
     xy = coordinates_um(cells, spatial_key=spatial_key, microns_per_unit=microns_per_unit)
-    X = get_matrix(cells, layer=layer)
-    X = X if sp.issparse(X) else sp.csr_matrix(np.asarray(X))
-    X = sp.csr_matrix(X)
-    if X.nnz and (X.data.min() < 0 or not np.all(X.data == np.round(X.data))):
-        msg = (
-            "pseudo_visium sums raw counts, but the matrix has negative or non-integer values (log-normalised?). "
-            "Pass `layer=` naming the raw counts layer."
-        )
-        raise ValueError(msg)
+    X = sp.csr_matrix(get_matrix(cells, layer=layer))
+    _check_counts(X, 0, "adata.X" if layer is None else f"adata.layers[{layer!r}]", what="pseudo_visium")
     if cell_type_key is not None and cell_type_key not in cells.obs:
         msg = f"`cells.obs[{cell_type_key!r}]` not found; pass `cell_type_key=None` or an existing column."
         raise KeyError(msg)
@@ -119,13 +113,7 @@ def pseudo_visium(
              "n_cells": n_per_spot[kept]},
             index=ids,
         )  # fmt: skip
-        part = {"X": agg @ X[idx[member]], "obs": obs, "xy": centres[kept]}
-        if cell_type_key is not None:
-            types = cells.obs[cell_type_key].astype(str).to_numpy()[idx[member]]
-            part["types"] = pd.crosstab(pd.Series(spot_of, name="spot"), pd.Series(types, name="type")).set_axis(
-                [ids[i] for i in sorted(set(spot_of))], axis=0
-            )
-        parts.append(part)
+        parts.append({"X": agg @ X[idx[member]], "obs": obs, "xy": centres[kept]})
         assignment.append(pd.DataFrame({"cell": cells.obs_names[idx[member]], "spot": np.asarray(ids)[spot_of]}))
     out = ad.AnnData(
         X=sp.vstack([p["X"] for p in parts], format="csr").astype(np.float32),
@@ -133,15 +121,16 @@ def pseudo_visium(
         var=pd.DataFrame(index=cells.var_names.copy()),
     )
     out.obsm["spatial"] = np.concatenate([p["xy"] for p in parts])
+    cell_table = pd.concat(assignment, ignore_index=True)
     if cell_type_key is not None:
+        types = cells.obs[cell_type_key].astype(str).reindex(cell_table["cell"]).to_numpy()
         categories = list(pd.Series(cells.obs[cell_type_key]).astype("category").cat.categories.astype(str))
-        counts = pd.concat([p["types"] for p in parts]).reindex(index=out.obs_names, columns=categories)
-        counts = counts.fillna(0).astype(int)
-        counts.columns.name = None
-        counts.index.name = None
+        counts = pd.crosstab(cell_table["spot"].to_numpy(), types).reindex(
+            index=out.obs_names, columns=categories, fill_value=0
+        )
+        counts.index.name = counts.columns.name = None
         out.obsm["cell_type_counts"] = counts
         out.obsm["cell_type_fractions"] = counts.div(counts.sum(axis=1), axis=0)
-    cell_table = pd.concat(assignment, ignore_index=True)
     out.uns[SPOTS_KEY] = {
         "source": "tk.datasets.pseudo_visium",
         "spot_diameter_um": float(spot_diameter),

@@ -109,27 +109,24 @@ def spot_reference(
     fewer than ``min_cells`` cells are dropped (their profile would be noise). ``genes`` default to
     the cell-identity signature genes of the library.
     """
+    from tmekit.tl._aggregate import _sample_codes, _sum_by_sample
+
     if cell_type_key not in cells.obs:
         msg = f"`cells.obs[{cell_type_key!r}]` not found: the reference needs a cell-type column."
         raise KeyError(msg)
     X = get_matrix(cells, layer=layer)
-    _require_counts(X, "the reference" + (f" layer {layer!r}" if layer else " X"))
     wanted = pd.Index(identity_genes() if genes is None else list(genes))
     keep = wanted[wanted.isin(cells.var_names)].unique()
     if len(keep) < 2:
         msg = f"Only {len(keep)} of the {len(wanted)} reference genes are in `cells.var_names`; use gene symbols."
         raise ValueError(msg)
-    labels = cells.obs[cell_type_key].astype(str).to_numpy()
-    counts = cells.obs[cell_type_key].astype(str).value_counts()
-    types = [t for t in counts.index if counts[t] >= min_cells]
-    column = cells.var_names.get_indexer(keep)
-    sums = pd.DataFrame(0.0, index=types, columns=keep)
-    for start, stop, block in iter_row_blocks(X):
-        sub = block[:, column]
-        sub = sub.toarray() if sp.issparse(sub) else np.asarray(sub, dtype=np.float64)
-        frame = pd.DataFrame(sub, columns=keep).groupby(labels[start:stop]).sum()
-        sums = sums.add(frame.reindex(index=types, fill_value=0.0), fill_value=0.0)
-    n_cells = counts[types].astype(int)
+    codes, names = _sample_codes(cells, cell_type_key)
+    where = "the reference's " + (f"layer {layer!r}" if layer else "X")
+    all_sums, _ = _sum_by_sample(X, codes, len(names), chunk_size=None, source=where, what="a reference profile")
+    n_cells = pd.Series(np.bincount(codes, minlength=len(names)), index=names.astype(str))
+    sums = pd.DataFrame(all_sums[:, cells.var_names.get_indexer(keep)], index=n_cells.index, columns=keep)
+    types = [t for t in n_cells.sort_values(ascending=False, kind="stable").index if n_cells[t] >= min_cells]
+    sums, n_cells = sums.loc[types], n_cells[types]
     library = sums.sum(axis=1) / n_cells
     if (library <= 0).any():
         empty = library.index[library <= 0].tolist()

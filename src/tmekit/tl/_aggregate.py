@@ -41,19 +41,19 @@ def _sample_codes(adata: AnnData, sample_key: str) -> tuple[np.ndarray, pd.Index
     return codes.astype(np.int64), pd.Index(np.asarray(cat.categories)[present], name=sample_key)
 
 
-def _check_counts(block: np.ndarray | sp.csr_matrix, start: int, source: str) -> None:
+def _check_counts(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, what: str = "pseudobulk") -> None:
     values = block.data if sp.issparse(block) else np.asarray(block).ravel()
     if values.size == 0:
         return
     if not np.isfinite(values).all():
         msg = (
-            f"{source} contains NaN/infinite values (rows from {start}). Pseudobulk sums would be undefined: "
+            f"{source} contains NaN/infinite values (rows from {start}). {what} sums would be undefined: "
             "fix or remove those cells (`tk.pp.check(adata)` lists them)."
         )
         raise ValueError(msg)
     if values.min() < 0 or not np.array_equal(values, np.round(values)):
         msg = (
-            f"{source} does not hold raw counts (found negative or non-integer values): pseudobulk sums raw "
+            f"{source} does not hold raw counts (found negative or non-integer values): {what} sums raw "
             "counts. Pass `layer=` naming the counts layer (e.g. `layer='counts'`), or aggregate "
             "`adata.raw.to_adata()` if the counts are in `.raw`."
         )
@@ -61,14 +61,14 @@ def _check_counts(block: np.ndarray | sp.csr_matrix, start: int, source: str) ->
 
 
 def _sum_by_sample(
-    X: object, codes: np.ndarray, n_samples: int, *, chunk_size: int | None, source: str
+    X: object, codes: np.ndarray, n_samples: int, *, chunk_size: int | None, source: str, what: str = "pseudobulk"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Summed counts (samples x genes, float64) and detected genes per cell, streamed over row chunks."""
     n_vars = X.shape[1]  # type: ignore[attr-defined]
     sums = np.zeros((n_samples, n_vars), dtype=np.float64)
     totals = np.zeros(codes.size, dtype=np.float64)
     for start, stop, block in iter_row_blocks(X, chunk_size=chunk_size):
-        _check_counts(block, start, source)
+        _check_counts(block, start, source, what=what)
         rows = codes[start:stop]
         indicator = sp.csr_matrix(
             (np.ones(stop - start), (rows, np.arange(stop - start))), shape=(n_samples, stop - start)
