@@ -41,6 +41,10 @@ def test_cohort_workflow_end_to_end(shared_data, tmp_path):
     assert set(table["phenotype"]) <= {"inflamed", "excluded", "desert", "indeterminate"}
     assert not table.loc[table["dataset"] == "keren_mibi", "inferred"].any()
     assert table.loc[table["dataset"] == "imvigor_bladder", "inferred"].all()
+    # the sheet's per-sample options reach the command line: --scale log2, --rules cd8_density
+    assert table.loc[table["dataset"] == "imvigor_bladder", "input_scale"].eq("log2").all()
+    assert table.loc[table["dataset"] == "keren_mibi", "rules"].eq("cd8_density").all()
+    assert not (results / "wu_cid4465" / "scored.h5ad").exists()  # the intermediate copy is temporary
     page = (results / "report.html").read_text()
     assert all(f'<section id="{s}">' in page for s in tk.report.SECTIONS)
     for sample in ("wu_cid4465", "keren_mibi", "imvigor_bladder"):

@@ -53,18 +53,14 @@ def run_demo(
 ) -> Path:
     """Score and classify three bundled real datasets and write ``outdir/report.html``.
 
-    1. Wu 2021 TNBC tumour (scRNA-seq): input check, all library signatures scored per cell (rank),
-       marker-based cell typing, and the expression-based call of its pseudobulk.
+    1. Wu 2021 TNBC tumour (scRNA-seq): input check, all human library signatures scored per cell (rank),
+       and the expression-based call of its pseudobulk (score groups: the authors' cell types).
     2. Keren 2018 MIBI-TOF, 4 patients: tumour compartments and the spatial call (CD8-density rules).
     3. IMvigor210, 348 bulk tumours (z-scores): the expression-based call per tumour.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    target = outdir / "report.html"
-    if target.exists() and not force:
-        msg = f"{target} already exists. Pass --force to replace it, or choose another --outdir."
-        raise FileExistsError(msg)
-    caught_all: list[str] = []
+    target = tk.io.check_output_path(outdir / "report.html", overwrite=force, how_to_replace="Pass --force")
     with progress("demo") as update, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", tk.TmekitWarning)
         update("Wu 2021 TNBC (scRNA-seq): checking")
@@ -75,7 +71,6 @@ def run_demo(
         sc.pp.log1p(wu)
         update("Wu 2021: scoring the signature library")
         tk.tl.score(wu, list(tk.signatures.list().query("species == 'human'").index), method="rank")
-        tk.tl.annotate(wu)
         update("Wu 2021: expression-based call (pseudobulk)")
         wu_call = tk.tl.classify(wu, mode="expression", sample_key="sample_id", layer="counts")
 

@@ -32,6 +32,17 @@ def check_output_path(path: str | Path, *, overwrite: bool, how_to_replace: str 
     return path
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: done once, at import, not per write (another thread could
+    # create a file in the window where the mask is 0).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def _atomic_target(path: Path, *, overwrite: bool) -> Generator[Path, None, None]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else remove it."""
@@ -39,9 +50,7 @@ def _atomic_target(path: Path, *, overwrite: bool) -> Generator[Path, None, None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp_path.chmod(0o666 & ~umask)  # mkstemp makes the file private (0600); the result gets normal permissions
+    tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes the file private (0600); the result gets normal permissions
     try:
         yield tmp_path
         tmp_path.replace(path)
