@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 import warnings
 
 import anndata as ad
@@ -40,8 +42,15 @@ def _assert_blocks_equal(blocks, X, size):
 @pytest.mark.parametrize("size", [1, 64, 333, 700, 5000])
 def test_backed_h5ad_blocks(wu_small, h5ad_path, size, reuse_buffers):
     backed = ad.read_h5ad(h5ad_path, backed="r")
-    _assert_blocks_equal(iter_row_blocks(backed.X, chunk_size=size, reuse_buffers=reuse_buffers), wu_small.X, size)
+    blocks = iter_row_blocks(backed.X, chunk_size=size, reuse_buffers=reuse_buffers)
+    first = next(blocks)
+    assert _reader_threads()  # the direct read-ahead path, not anndata's row slicing
+    _assert_blocks_equal(itertools.chain([first], blocks), wu_small.X, size)
     backed.file.close()
+
+
+def _reader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("tmekit-read") and t.is_alive()]
 
 
 def test_zarr_group_blocks(wu_small, tmp_path):
@@ -64,7 +73,9 @@ def test_abandoned_iteration_releases_the_file(h5ad_path):
     backed = ad.read_h5ad(h5ad_path, backed="r")
     blocks = iter_row_blocks(backed.X, chunk_size=50, reuse_buffers=True)
     next(blocks)
+    assert _reader_threads()
     blocks.close()  # the reader thread finishes its pending block and stops
+    assert not _reader_threads()
     backed.file.close()
     with h5py.File(h5ad_path, "r+"):  # nothing still holds the file open
         pass

@@ -121,6 +121,8 @@ def test_classify_spatial_and_expression(workdir):
     assert bulk.returncode == 0, bulk.stderr
     calls = pd.read_csv(workdir / "bulk.csv", index_col=0)
     assert len(calls) == 348 and calls["inferred"].all()
+    expected = tk.tl.classify(tk.datasets.imvigor210_bulk(), mode="expression", scale="zscore")  # --scale arrives
+    assert calls["phenotype"].tolist() == expected["phenotype"].astype(str).tolist()
     cells = run("classify", "wu.h5ad", "--mode", "expression", "--sample-key", "sample_id", "-o", "wu.csv",
                 cwd=workdir)  # fmt: skip
     assert cells.returncode == 0, cells.stderr

@@ -176,8 +176,7 @@ def test_mouse_data_through_annotation_and_expression_classification(wu_pair, wu
     covered = [g for g in model_genes if g in strict]
     assert len(covered) >= 0.9 * len(model_genes)
     assert th["phenotype"].tolist() == tm["phenotype"].tolist()
-    if len(covered) == len(model_genes):
-        np.testing.assert_allclose(tm["p_inflamed"], th["p_inflamed"], rtol=1e-12)
+    np.testing.assert_allclose(tm["p_inflamed"], th["p_inflamed"], atol=0.01)  # measured 0.902 vs 0.904 (GZMB lost)
 
 
 def test_mouse_spots_use_the_reference_through_orthologs(strict):

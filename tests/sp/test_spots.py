@@ -72,6 +72,8 @@ def test_pseudo_visium_refuses_log_data():
 def test_synthetic_spots_are_seeded_and_carry_their_composition():
     a, b = tk.datasets.synthetic_spots("excluded", rng=3), tk.datasets.synthetic_spots("excluded", rng=3)
     assert (a.X != b.X).nnz == 0
+    other = tk.datasets.synthetic_spots("excluded", rng=4)
+    assert other.shape != a.shape or (other.X != a.X).nnz > 0  # the seed is used
     assert a.uns["synthetic_tissue"]["expected"] == "excluded"
     assert a.n_obs > 300 and set(a.obsm["cell_type_counts"].columns) >= {"Tumour", "CD8T", "Stroma"}
 
@@ -294,4 +296,4 @@ def test_plots_and_report_on_spot_data(synthetic, tmp_path):
     assert "CD8 T fraction" in fig.axes[0].get_xlabel()
     out = tk.report.html({"spots": spots}, tmp_path / "spots.html")
     text = out.read_text() if hasattr(out, "read_text") else (tmp_path / "spots.html").read_text()
-    assert "spot_cd8" in text and "excluded" in text
+    assert "spot_cd8" in text and "excluded: 1" in text and "inflamed: 0" in text  # the call, counted

@@ -8,7 +8,7 @@ import anndata as ad
 import numpy as np
 import pytest
 import zarr
-from dask.distributed import Client, LocalCluster
+from dask.distributed import Client, LocalCluster, get_task_stream
 
 import tmekit as tk
 
@@ -47,8 +47,12 @@ def test_runs_on_a_local_dask_cluster(wu_lognorm, store):
         LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
-        tk.tl.score(lazy, SETS, method="mean", rng=0)  # chunks are read and materialised by the cluster's workers
+        with get_task_stream(client) as stream:
+            tk.tl.score(lazy, SETS, method="mean", rng=0)  # chunks are read and materialised by the cluster's workers
         assert len(client.scheduler_info()["workers"]) == 2
+        on_workers = {t["worker"] for t in stream.data}
+        assert len(stream.data) >= 2 * lazy_x.numblocks[0]  # every chunk, read for the gene means and the scores
+        assert on_workers <= set(client.scheduler_info()["workers"]) and on_workers
     np.testing.assert_array_equal(lazy.obsm["tmekit_scores"].to_numpy(), ref.obsm["tmekit_scores"].to_numpy())
 
 
@@ -58,17 +62,31 @@ def test_lazy_scores_stay_lazy_until_computed_on_a_cluster(wu_lognorm, store, me
 
     ref = wu_lognorm.copy()
     tk.tl.score(ref, SETS, method=method, rng=0)
+    reads: list[int] = []
+
+    def counted(block):
+        reads.append(block.shape[0])  # every chunk read from the store passes here
+        return block
+
     lazy_x = ad.experimental.read_elem_lazy(zarr.open_group(store, mode="r")["X"], chunks=(300, -1))
+    lazy_x = lazy_x.map_blocks(counted, dtype=lazy_x.dtype, meta=lazy_x._meta)
     lazy = ad.AnnData(X=lazy_x, obs=wu_lognorm.obs.copy(), var=wu_lognorm.var.copy())
     tk.tl.score(lazy, SETS, method=method, rng=0, lazy=True)
     scores = lazy.obsm["tmekit_scores"]
     assert isinstance(scores, da.Array)  # nothing computed yet: a task graph, one task per row chunk
     assert scores.shape == (wu_lognorm.n_obs, len(SETS)) and scores.numblocks[0] == 6
+    if method == "rank":
+        assert reads == []  # nothing read from the store yet
+    else:
+        assert len(reads) >= 6  # mean reads every chunk once, now, for its gene means (documented)
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
-        Client(cluster),
+        Client(cluster) as client,
+        get_task_stream(client) as stream,
     ):
         computed = scores.compute()
+    scored = [t for t in stream.data if t["key"][0].startswith("one_chunk")]
+    assert len(scored) == 6  # one scoring task per row chunk, run by the cluster's workers at compute time
     np.testing.assert_array_equal(computed, ref.obsm["tmekit_scores"].to_numpy())
     assert list(lazy.uns["tmekit_scores"]["signatures"]) == SETS
     with pytest.raises(TypeError, match="needs a dask array"):
