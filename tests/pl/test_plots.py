@@ -37,7 +37,10 @@ def test_violin_spatial_and_phenotype_plots(scored):
     tissue = tk.datasets.synthetic_tissue("inflamed", rng=0)
     tissue.obsm["tmekit_scores"] = pd.DataFrame({"toy": np.arange(tissue.n_obs, dtype=float)}, index=tissue.obs_names)
     fig2 = tk.pl.score_spatial(tissue, "toy")
-    assert len(fig2.axes[0].collections[0].get_offsets()) == tissue.n_obs
+    dots = fig2.axes[0].collections[0]
+    assert len(dots.get_offsets()) == tissue.n_obs
+    np.testing.assert_array_equal(dots.get_offsets(), tissue.obsm["spatial"])  # each cell at its position ...
+    np.testing.assert_array_equal(dots.get_array(), np.arange(tissue.n_obs))  # ... coloured by its own score
     table = tk.tl.classify(tissue, cell_type_key="cell_type", tumor_labels=["Tumour"], immune_labels=["CD8T"],
                            cd8_labels=["CD8T"])  # fmt: skip
     fig3 = tk.pl.phenotypes(table)
@@ -54,4 +57,9 @@ def test_teff_ftbrs_plane():
     fig = tk.pl.teff_ftbrs(calls)
     assert len(fig.axes[0].collections) == calls["phenotype"].nunique()
     assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 348
+    for dots, label in zip(fig.axes[0].collections, [t.get_text() for t in fig.axes[0].get_legend().get_texts()],
+                           strict=True):  # fmt: skip
+        sel = calls["phenotype"].astype(str) == label.split(" ")[0]
+        expected = calls.loc[sel, ["score_cd8_teff", "score_pan_ftbrs"]].to_numpy()
+        np.testing.assert_allclose(dots.get_offsets(), expected)  # x = T-effector, y = pan-F-TBRS
     plt.close(fig)
