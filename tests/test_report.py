@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +27,26 @@ def demo_dir(tmp_path_factory):
     assert done.returncode == 0, done.stderr
     assert f"Report written to {folder / 'report.html'}" in done.stdout.replace("\n", "")
     (folder / "stdout.txt").write_text(done.stdout)
+    (folder / "stderr.txt").write_text(done.stderr)
     return folder
+
+
+def test_demo_shows_only_tmekit_warnings(demo_dir):
+    """No third-party deprecation or template noise in what the user reads: the terminal and the report."""
+    printed = (demo_dir / "stdout.txt").read_text() + (demo_dir / "stderr.txt").read_text()
+    printed = re.sub(r"\x1b\[[0-9;]*m", "", printed)  # rich colours its log lines
+    noise = re.compile(r"\b(FutureWarning|DeprecationWarning|PendingDeprecationWarning|SyntaxWarning)\b|^\s*INFO\b")
+    assert not [line for line in printed.splitlines() if noise.search(line)]  # nor squidpy's per-graph INFO line
+    page = (demo_dir / "report.html").read_text()
+    section = page[page.index('<section id="warnings">') : page.index("</section>", page.index('id="warnings"'))]
+    notes = re.findall(r"<div class='warn'>(.*?)</div>", section)
+    assert notes  # the demo does warn: missing genes, weights the rank method cannot use
+    for note in notes:
+        category = re.match(r"(\w+Warning): ", html.unescape(note))
+        if category:  # a caught warning: only tmekit's own categories are listed
+            cls = getattr(tk, category.group(1), None)
+            assert isinstance(cls, type) and issubclass(cls, tk.TmekitWarning), note
+    assert "MissingGenesWarning: Scoring with the genes found" in html.unescape(section)
 
 
 def test_demo_summary_puts_each_module_where_the_biology_says(demo_dir):

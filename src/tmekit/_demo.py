@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import scanpy as sc
 
 import tmekit as tk
 from tmekit._constants import HEADLINE_SIGNATURES, SCORES_KEY
+from tmekit._warnings import collect_tmekit_warnings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -61,26 +61,26 @@ def run_demo(
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     target = tk.io.check_output_path(outdir / "report.html", overwrite=force, how_to_replace="Pass --force")
-    with progress("demo") as update, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", tk.TmekitWarning)
-        update("Wu 2021 TNBC (scRNA-seq): checking")
-        wu = tk.datasets.wu2021_cid4465()
-        check = tk.pp.check(wu)
-        wu.layers["counts"] = wu.X.copy()  # the demo owns this object: log-normalise X, keep the counts
-        sc.pp.normalize_total(wu, target_sum=1e4)
-        sc.pp.log1p(wu)
-        update("Wu 2021: scoring the signature library")
-        tk.tl.score(wu, list(tk.signatures.list().query("species == 'human'").index), method="rank")
-        update("Wu 2021: expression-based call (pseudobulk)")
-        wu_call = tk.tl.classify(wu, mode="expression", sample_key="sample_id", layer="counts")
+    with progress("demo") as update:
+        with collect_tmekit_warnings() as caught:
+            update("Wu 2021 TNBC (scRNA-seq): checking")
+            wu = tk.datasets.wu2021_cid4465()
+            check = tk.pp.check(wu)
+            wu.layers["counts"] = wu.X.copy()  # the demo owns this object: log-normalise X, keep the counts
+            sc.pp.normalize_total(wu, target_sum=1e4)
+            sc.pp.log1p(wu)
+            update("Wu 2021: scoring the signature library")
+            tk.tl.score(wu, list(tk.signatures.list().query("species == 'human'").index), method="rank")
+            update("Wu 2021: expression-based call (pseudobulk)")
+            wu_call = tk.tl.classify(wu, mode="expression", sample_key="sample_id", layer="counts")
 
-        update("Keren 2018 MIBI (4 patients): compartments and spatial call")
-        keren = tk.datasets.keren2018_mibi()
-        keren_call = tk.tl.classify(keren, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
+            update("Keren 2018 MIBI (4 patients): compartments and spatial call")
+            keren = tk.datasets.keren2018_mibi()
+            keren_call = tk.tl.classify(keren, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
 
-        update("IMvigor210 (348 bulk tumours): expression-based calls")
-        bulk = tk.datasets.imvigor210_bulk()
-        bulk_call = tk.tl.classify(bulk, mode="expression", scale="zscore")  # the file holds per-gene z-scores
+            update("IMvigor210 (348 bulk tumours): expression-based calls")
+            bulk = tk.datasets.imvigor210_bulk()
+            bulk_call = tk.tl.classify(bulk, mode="expression", scale="zscore")  # the file holds per-gene z-scores
 
         update("writing the report")
         caught_all = [f"{w.category.__name__}: {w.message}" for w in caught]

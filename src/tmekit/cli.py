@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import tmekit as tk
 from tmekit._constants import PHENOTYPE_KEY, SCORES_KEY
+from tmekit._warnings import collect_tmekit_warnings
 from tmekit.sp._spots import CONTENT_KEY
 
 if TYPE_CHECKING:
@@ -145,8 +145,7 @@ def signatures_export(
     with _user_errors():
         _new_output(gmt, force=force)
         chosen = _split(names) or list(tk.signatures.list().index)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", tk.TmekitWarning)
+        with collect_tmekit_warnings() as caught:
             tk.signatures.write_gmt([tk.signatures.get(n) for n in chosen], gmt, overwrite=force)
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
@@ -190,8 +189,7 @@ def score(
             raise ValueError(msg)
         chosen: object = gmt if gmt else (_split(signatures) or [s.name for s in tk.signatures.headline()])
         adata = tk.io.read_h5ad(path, backed="r")
-        with _progress(f"scoring {adata.n_obs:,} cells"), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", tk.TmekitWarning)
+        with _progress(f"scoring {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
             tk.tl.score(adata, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap,  # type: ignore[arg-type]
                         species=species)  # fmt: skip
         for w in caught:
@@ -233,8 +231,7 @@ def classify(
             if path_out is not None:
                 _new_output(path_out, force=force)
         adata = tk.io.read_h5ad(path, backed="r")
-        with _progress(f"classifying ({mode})"), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", tk.TmekitWarning)
+        with _progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
             if mode == "spatial":
                 if "spatial" not in adata.obsm:
                     msg = (

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
@@ -13,6 +11,7 @@ from scipy.spatial import cKDTree
 from tmekit._constants import COMPARTMENT_KEY, SPATIAL_KEY
 from tmekit.sp._common import coordinates_um, label_mask, samples
 from tmekit.sp._compartments import DISTANCE_KEY, sample_geometry
+from tmekit.sp._graphs import contact_edges
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,27 +25,6 @@ _COMP = ("core", "margin", "stroma")
 #: Default contact radius for the mixing score: cells whose centres are within 20 um "touch" (SPIAT's
 #: default radius; Keren et al. counted touching cells in the segmentation, ~2 cell radii apart).
 CONTACT_RADIUS_UM = 20.0
-
-
-def _contact_edges(xy_units: np.ndarray, lib: np.ndarray, radius_units: float) -> tuple[np.ndarray, np.ndarray]:
-    """Undirected contact pairs (i < j) from squidpy's radius graph, built per sample."""
-    # squidpy pulls in spatialdata, dask and zarr: imported here so `import tmekit` stays light.
-    import squidpy as sq
-
-    light = ad.AnnData(obs=pd.DataFrame({"lib": pd.Categorical(lib)}, index=np.arange(len(lib)).astype(str)))
-    light.obsm["spatial"] = xy_units
-    # squidpy announces every graph it builds at INFO level; tmekit builds one per call, so keep that quiet.
-    squidpy_log = logging.getLogger("spatialdata._logging")
-    level = squidpy_log.level
-    squidpy_log.setLevel(max(level, logging.WARNING))
-    try:
-        built = sq.gr.spatial_neighbors(light, coord_type="generic", radius=radius_units, library_key="lib", copy=True)
-    finally:
-        squidpy_log.setLevel(level)
-    graph = built[0]  # (connectivities, distances)
-    coo = graph.tocoo()
-    keep = coo.row < coo.col
-    return coo.row[keep], coo.col[keep]
 
 
 def tile_tables(
@@ -88,7 +66,7 @@ def tile_tables(
     groups = list(samples(adata, library_key=library_key))
     for k, (_, idx) in enumerate(groups):
         lib[idx] = k
-    rows, cols = _contact_edges(xy / microns_per_unit, lib, contact_radius / microns_per_unit)
+    rows, cols = contact_edges(xy / microns_per_unit, lib, contact_radius / microns_per_unit)
     out = {}
     for name, idx in groups:
         info = adata.uns[compartment_key]["samples"].get(name)

@@ -15,7 +15,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -25,6 +24,7 @@ from scipy.spatial import cKDTree
 from tmekit._arrays import get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME
 from tmekit.sp._compartments import margin_halfwidth
+from tmekit.sp._graphs import grid_graph
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -392,19 +392,7 @@ def measured_pitch(xy_um: np.ndarray) -> float:
 
 def spot_graph(xy_units: np.ndarray) -> sp.csr_matrix:
     """Spot adjacency from squidpy's grid graph (6 neighbours on a hexagonal Visium grid, 4 on square bins)."""
-    import squidpy as sq
-
-    light = ad.AnnData(obs=pd.DataFrame(index=np.arange(len(xy_units)).astype(str)))
-    light.obsm["spatial"] = xy_units
-    squidpy_log = logging.getLogger("spatialdata._logging")
-    level = squidpy_log.level
-    squidpy_log.setLevel(max(level, logging.WARNING))
-    try:
-        n_neighs = grid_neighbours(xy_units)
-        graph = sq.gr.spatial_neighbors(light, coord_type="grid", n_neighs=n_neighs, n_rings=1, copy=True)[0]
-    finally:
-        squidpy_log.setLevel(level)
-    return sp.csr_matrix(graph)
+    return grid_graph(xy_units, n_neighs=grid_neighbours(xy_units))
 
 
 def spot_geometry(
