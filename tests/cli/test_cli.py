@@ -44,13 +44,18 @@ def run_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           check=False)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli")
-    shutil.copyfile(DATA / "wu2021_cid4465_tnbc.h5ad", folder / "wu.h5ad")
-    shutil.copyfile(DATA / "keren2018_mibi_4patients.h5ad", folder / "keren.h5ad")
-    shutil.copyfile(DATA / "imvigor210_bulk_subset.h5ad", folder / "bulk.h5ad")
-    return folder
+@pytest.fixture
+def workdir(tmp_path):
+    """A folder of this test's own with copies of the bundled files: no test reads what another one wrote."""
+    shutil.copyfile(DATA / "wu2021_cid4465_tnbc.h5ad", tmp_path / "wu.h5ad")
+    shutil.copyfile(DATA / "keren2018_mibi_4patients.h5ad", tmp_path / "keren.h5ad")
+    shutil.copyfile(DATA / "imvigor210_bulk_subset.h5ad", tmp_path / "bulk.h5ad")
+    return tmp_path
+
+
+KEREN_ARGS = ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
+              "--immune-labels", ",".join(KEREN_LABELS["immune_labels"]), "--cd8-labels", "CD8T",
+              "--microns-per-unit", str(800 / 2048)]  # fmt: skip
 
 
 def test_console_script_is_declared_and_runs(workdir):
@@ -105,11 +110,8 @@ def test_score_writes_scores_without_touching_the_input(workdir):
 
 
 def test_classify_spatial_and_expression(workdir):
-    labels = ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
-              "--immune-labels", ",".join(KEREN_LABELS["immune_labels"]), "--cd8-labels", "CD8T",
-              "--microns-per-unit", str(800 / 2048)]  # fmt: skip
     done = run("classify", "keren.h5ad", "--mode", "spatial", "-o", "keren.csv", "--h5ad", "keren_called.h5ad",
-               *labels, cwd=workdir)  # fmt: skip
+               *KEREN_ARGS, cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(workdir / "keren.csv", index_col=0)
     adata = tk.datasets.keren2018_mibi()
@@ -147,6 +149,9 @@ def test_classify_spot_data(workdir):
 
 def test_report_from_files(workdir):
     assert run("score", "wu.h5ad", "-o", "wu_rep.h5ad", cwd=workdir).returncode == 0
+    called = run("classify", "keren.h5ad", "--mode", "spatial", "-o", "keren.csv", "--h5ad", "keren_called.h5ad",
+                 *KEREN_ARGS, cwd=workdir)  # fmt: skip
+    assert called.returncode == 0, called.stderr
     done = run("report", "wu_rep.h5ad", "keren_called.h5ad", "-o", "cohort.html", "--groupby", "cell_type_major",
                cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr
