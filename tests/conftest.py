@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
@@ -95,3 +98,41 @@ ARRAY_TYPES = {
 def array_type(request):
     """``(name, converter)`` for each array type; numeric functions must give identical results on all."""
     return request.param, ARRAY_TYPES[request.param]
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None = None
+
+
+class Cli:
+    """The `tmekit` command line: ``cli(*args, cwd=...)`` in-process (Typer's runner), ``cli.subprocess`` for real."""
+
+    def __call__(self, *args: str, cwd: Path) -> CliResult:
+        from typer.testing import CliRunner
+
+        from tmekit.cli import app
+
+        old = Path.cwd()
+        os.chdir(cwd)
+        try:
+            result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+        finally:
+            os.chdir(old)
+        return CliResult(result.exit_code, result.stdout, result.stderr, result.exception)
+
+    @staticmethod
+    def subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        """`python -m tmekit ...` runs exactly what the `tmekit` console script runs (tmekit.cli:main)."""
+        env = {**os.environ, "COLUMNS": "200", "MPLBACKEND": "Agg"}
+        return subprocess.run([sys.executable, "-m", "tmekit", *args], cwd=cwd, capture_output=True, text=True,
+                              env=env, check=False)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    """Run the `tmekit` command line on files in a folder (see :class:`Cli`)."""
+    return Cli()

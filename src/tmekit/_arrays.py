@@ -30,7 +30,11 @@ def get_matrix(adata: AnnData, *, layer: str | None) -> Any:
     """``adata.X`` or ``adata.layers[layer]``, with a clear error when missing. Never copies."""
     if layer is None:
         if adata.X is None:
-            msg = "`adata.X` is empty (None). Pass `layer=` naming the layer that holds expression values."
+            where = f"its layers are {list(adata.layers)}" if len(adata.layers) else "it has no layers either"
+            msg = (
+                "`adata.X` is empty (None): the object holds no expression matrix there (positions and cell types "
+                f"only?), and {where}. Pass `layer=` naming the layer with expression values."
+            )
             raise ValueError(msg)
         return adata.X
     if layer not in adata.layers:

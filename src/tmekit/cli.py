@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -20,7 +22,7 @@ from tmekit._warnings import collect_tmekit_warnings
 from tmekit.sp._spots import CONTENT_KEY
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable, Generator, Sequence
 
     from anndata import AnnData
 
@@ -42,11 +44,33 @@ USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeErr
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file (never an input).")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace tmekit results already in the input object.")]
+
+
+def _cli_option_names() -> set[str]:
+    """Every option name of every command (``key_added`` for ``--key-added``)."""
+    commands = [c.callback for c in app.registered_commands + signatures_app.registered_commands if c.callback]
+    return {name for f in commands for name in inspect.signature(f).parameters}
+
+
+def _in_cli_terms(message: str) -> str:
+    """API advice in command-line terms: "`overwrite=True`" -> "`--overwrite`", "`key_added=`" -> "`--key-added`"."""
+    names = _cli_option_names()
+
+    def option(found: re.Match[str]) -> str:
+        name, value = found.group(1), found.group(2)
+        if name not in names:
+            return found.group(0)
+        flag = "--" + name.replace("_", "-")
+        return f"`{flag}`" if value in {"True", ""} else f"`{flag} {value.strip(chr(39))}`"
+
+    return re.sub(r"`(\w+)=([^`\s]*)`", option, message)
 
 
 def _fail(error: BaseException) -> None:
     message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    message = _in_cli_terms(message)
     err.print(f"[bold red]tmekit: error[/bold red]: {message}")
     if not _STATE["debug"]:
         err.print("(run with --debug to see the traceback)", style="dim")
@@ -80,12 +104,22 @@ def _say(text: str) -> None:
         out.print(text)
 
 
-def _new_output(path: Path, *, force: bool) -> None:
-    tk.io.check_output_path(path, overwrite=force, how_to_replace="Pass --force")
+def _new_outputs(*paths: Path | None, inputs: Sequence[Path], force: bool) -> None:
+    """Check every output before any work: writable, not an input, not existing unless --force, all distinct."""
+    given = [p for p in paths if p is not None]
+    for i, path in enumerate(given):
+        tk.io.check_output_path(path, overwrite=force, how_to_replace="Pass --force", inputs=inputs)
+        if any(path.resolve() == other.resolve() for other in given[:i]):
+            msg = f"Two outputs name the same file {str(path)!r}: give each output its own path."
+            raise ValueError(msg)
 
 
-def _write_results(source: Path, target: Path, adata: AnnData, keys: dict[str, list[str]], *, force: bool) -> None:
-    """Copy ``source`` and add the new obs columns / obsm / uns entries, never loading X (atomic rename)."""
+def _text_writer(text: str) -> Callable[[Path], None]:
+    return lambda tmp: tmp.write_text(text, encoding="utf-8")
+
+
+def _results_writer(source: Path, adata: AnnData, keys: dict[str, list[str]]) -> Callable[[Path], None]:
+    """A writer that copies ``source`` and adds the new obs columns / obsm / uns entries, never loading X."""
 
     def write(tmp: Path) -> None:
         shutil.copyfile(source, tmp)
@@ -98,7 +132,7 @@ def _write_results(source: Path, target: Path, adata: AnnData, keys: dict[str, l
                     del group[key]
                 ad.io.write_elem(group, key, value)
 
-    tk.io.atomic_write(target, write, overwrite=force)
+    return write
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -143,7 +177,7 @@ def signatures_export(
 ) -> None:
     """Write signatures to a GMT file (up genes; one line per set)."""
     with _user_errors():
-        _new_output(gmt, force=force)
+        _new_outputs(gmt, inputs=[], force=force)
         chosen = _split(names) or list(tk.signatures.list().index)
         with collect_tmekit_warnings() as caught:
             tk.signatures.write_gmt([tk.signatures.get(n) for n in chosen], gmt, overwrite=force)
@@ -157,12 +191,13 @@ def signatures_export(
 def check(
     path: Annotated[Path, typer.Argument(help="Input .h5ad file.")],
     layer: Annotated[str | None, typer.Option(help="Layer to check instead of X.")] = None,
+    library_key: Annotated[str | None, typer.Option(help="obs column of samples (for the cells' spacing).")] = None,
 ) -> None:
-    """Input report: counts vs log data, gene IDs, species, NaN, empty cells, signature coverage."""
+    """Input report: counts vs log data, gene IDs, species, NaN, empty cells, positions, signature coverage."""
     with _user_errors():
         adata = tk.io.read_h5ad(path, backed="r")
         with _progress(f"checking {path.name}"):
-            report = tk.pp.check(adata, layer=layer)
+            report = tk.pp.check(adata, layer=layer, library_key=library_key)
         out.print(str(report))
 
 
@@ -179,11 +214,13 @@ def score(
     species: Annotated[
         str, typer.Option(help="auto, human or mouse: sets of the other species go through orthologs.")
     ] = "auto",
+    key_added: Annotated[str, typer.Option(help="obsm/uns key for the scores.")] = SCORES_KEY,
+    overwrite: Overwrite = False,
     force: Force = False,
 ) -> None:
     """Score every cell with library or GMT signatures; writes obsm/uns['tmekit_scores']."""
     with _user_errors():
-        _new_output(output, force=force)
+        _new_outputs(output, inputs=[path, *([gmt] if gmt else [])], force=force)
         if signatures and gmt:
             msg = "Give --signatures or --gmt, not both."
             raise ValueError(msg)
@@ -191,11 +228,12 @@ def score(
         adata = tk.io.read_h5ad(path, backed="r")
         with _progress(f"scoring {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
             tk.tl.score(adata, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap,  # type: ignore[arg-type]
-                        species=species)  # fmt: skip
+                        species=species, key_added=key_added, overwrite=overwrite)  # fmt: skip
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
-        _write_results(path, output, adata, {"obsm": [SCORES_KEY], "uns": [SCORES_KEY]}, force=force)
-        _say(f"scored {adata.obsm[SCORES_KEY].shape[1]} signatures on {adata.n_obs:,} cells -> {output}")
+        keys = {"obsm": [key_added], "uns": [key_added]}
+        tk.io.atomic_write_many({output: _results_writer(path, adata, keys)}, overwrite=force, inputs=[path])
+        _say(f"scored {adata.obsm[key_added].shape[1]} signatures on {adata.n_obs:,} cells -> {output}")
 
 
 # ------------------------------------------------------------------------------------ classify
@@ -223,13 +261,13 @@ def classify(
         str | None, typer.Option(help="Layer with raw counts (expression with --sample-key; spot deconvolution).")
     ] = None,
     h5ad: Annotated[Path | None, typer.Option(help="Also write the input with the calls added.")] = None,
+    key_added: Annotated[str, typer.Option(help="uns/obs key for the calls.")] = PHENOTYPE_KEY,
+    overwrite: Overwrite = False,
     force: Force = False,
 ) -> None:
     """Call each sample inflamed / excluded / desert / indeterminate and write the evidence table."""
     with _user_errors():
-        for path_out in (output, h5ad):
-            if path_out is not None:
-                _new_output(path_out, force=force)
+        _new_outputs(output, h5ad, inputs=[path], force=force)
         adata = tk.io.read_h5ad(path, backed="r")
         with _progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
             if mode == "spatial":
@@ -245,20 +283,23 @@ def classify(
                 table = tk.tl.classify(
                     adata, mode="spatial", rules=rules, library_key=library_key, cell_type_key=cell_type_key,
                     tumor_labels=_split(tumor_labels), immune_labels=_split(immune_labels),
-                    cd8_labels=_split(cd8_labels), microns_per_unit=microns_per_unit,
+                    cd8_labels=_split(cd8_labels), microns_per_unit=microns_per_unit, key_added=key_added,
+                    overwrite=overwrite,
                 )  # fmt: skip
             else:
-                table = tk.tl.classify(adata, mode=mode, sample_key=sample_key, layer=layer, scale=scale)
+                table = tk.tl.classify(adata, mode=mode, sample_key=sample_key, layer=layer, scale=scale,
+                                       key_added=key_added, overwrite=overwrite)  # fmt: skip
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
-        tk.io.atomic_write_text(output, table.to_csv(), overwrite=force)
+        writers = {output: _text_writer(table.to_csv())}
         if h5ad is not None:
-            extra = {"uns": [PHENOTYPE_KEY] + (["tmekit_compartment"] if mode == "spatial" else [])}
+            extra = {"uns": [key_added] + (["tmekit_compartment"] if mode == "spatial" else [])}
             if mode == "spatial" and CONTENT_KEY in adata.obsm:
                 extra.update(
                     obsm=[CONTENT_KEY], uns=[*extra["uns"], *([CONTENT_KEY] if CONTENT_KEY in adata.uns else [])]
                 )
-            _write_results(path, h5ad, adata, extra, force=force)
+            writers[h5ad] = _results_writer(path, adata, extra)
+        tk.io.atomic_write_many(writers, overwrite=force, inputs=[path])  # the table and the object, or neither
         counts = table["phenotype"].astype(str).value_counts().to_dict()
         _say(f"{len(table)} samples: {counts} -> {output}")
 
@@ -275,9 +316,7 @@ def report(
 ) -> None:
     """One self-contained HTML report for a cohort of files (or one multi-sample file)."""
     with _user_errors():
-        for path_out in (output, table):
-            if path_out is not None:
-                _new_output(path_out, force=force)
+        _new_outputs(output, table, inputs=paths, force=force)
         objects = {}
         stems = [p.stem for p in paths]
         # files named alike (e.g. a workflow's <sample>/called.h5ad) are named after their folder
@@ -289,9 +328,11 @@ def report(
                 update(f"reading {p.name}")
                 objects[name] = tk.io.read_h5ad(p, backed="r")
             update("drawing the report")
-            tk.report.html(objects, output, title=title, groupby=groupby, overwrite=force)
+            writers = {output: _text_writer(tk.report.html(objects, title=title, groupby=groupby))}
         if table is not None:
-            tk.io.atomic_write_text(table, tk.report.cohort_table(objects).to_csv(), overwrite=force)
+            writers[table] = _text_writer(tk.report.cohort_table(objects).to_csv())
+        tk.io.atomic_write_many(writers, overwrite=force, inputs=paths)
+        if table is not None:
             _say(f"cohort table: {table.resolve()}")
         _say(f"report: {output.resolve()}")
 

@@ -4,25 +4,54 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import h5py
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 
     from anndata import AnnData
 
-__all__ = ["atomic_write", "atomic_write_text", "check_output_path", "read_h5ad", "write_h5ad"]
+__all__ = ["atomic_write", "atomic_write_many", "atomic_write_text", "check_output_path", "read_h5ad", "write_h5ad"]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-def check_output_path(path: str | Path, *, overwrite: bool, how_to_replace: str = "Pass `overwrite=True`") -> Path:
-    """Raise a clear error unless ``path`` can be written: its folder exists and, unless ``overwrite``, it does not."""
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (after symlinks and relative parts; hard links too once both exist)."""
+    if a.exists() and b.exists():
+        return a.samefile(b)
+    return a.resolve() == b.resolve()
+
+
+def check_output_path(
+    path: str | Path,
+    *,
+    overwrite: bool,
+    how_to_replace: str = "Pass `overwrite=True`",
+    inputs: Iterable[str | Path | None] = (),
+) -> Path:
+    """Raise a clear error unless ``path`` can be written.
+
+    Its folder must exist; unless ``overwrite``, it must not exist; and it may never be one of ``inputs``
+    (the same file after symlinks), with or without ``overwrite``: tmekit does not replace the data it reads.
+    """
     path = Path(path)
+    for source in inputs:
+        if source is not None and _same_file(path, Path(source)):
+            msg = (
+                f"Refusing to write {str(path)!r}: it is the input file {str(source)!r}, which would be lost "
+                "(even with overwrite/--force). Choose another output path."
+            )
+            raise ValueError(msg)
     if path.exists() and not overwrite:
         msg = f"{str(path)!r} already exists. {how_to_replace} to replace it, or choose another path."
         raise FileExistsError(msg)
@@ -41,35 +70,126 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+#: Temporary files are named ``.<target>.tmekit-<host>-<pid>-<random>.tmp`` so that a later write can tell
+#: which are tmekit's and whether the process that made them is gone (killed before it could clean up).
+_TMP_TAG = "tmekit"
+_TMP_RE = re.compile(rf"^\..+\.{_TMP_TAG}-(?P<host>[^-]+)-(?P<pid>\d+)-[^.]+\.tmp$")
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+_STALE_SECONDS = 24 * 3600  # temporaries of another host: removed once they are a day old
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete tmekit temporaries in ``folder`` left by processes that died mid-write (SIGKILL, power loss)."""
+    now = time.time()
+    for entry in folder.iterdir():
+        found = _TMP_RE.match(entry.name)
+        if not found or not entry.is_file():
+            continue
+        same_host = found["host"] == _HOST
+        with contextlib.suppress(OSError):
+            stale = not _alive(int(found["pid"])) if same_host else now - entry.stat().st_mtime > _STALE_SECONDS
+            if stale:
+                entry.unlink()
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
-def _atomic_target(path: Path, *, overwrite: bool) -> Generator[Path, None, None]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``, else remove it."""
-    path = check_output_path(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _cleanup_on_sigterm() -> Generator[None, None, None]:
+    """While a temporary exists, turn SIGTERM into SystemExit so that ``finally`` removes it.
+
+    Only in the main thread and only when nobody else handles SIGTERM (the default handler would kill the
+    process without running any cleanup); the previous handler is restored afterwards.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _temporary_beside(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_TMP_TAG}-{_HOST}-{os.getpid()}-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes the file private (0600); the result gets normal permissions
-    try:
-        yield tmp_path
-        tmp_path.replace(path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    return tmp_path
+
+
+@contextlib.contextmanager
+def _atomic_targets(
+    paths: Sequence[Path], *, overwrite: bool, inputs: Iterable[str | Path | None] = ()
+) -> Generator[list[Path], None, None]:
+    """Temporary paths beside each of ``paths``; when the block succeeds all are renamed into place, else none."""
+    inputs = list(inputs)
+    resolved = [check_output_path(p, overwrite=overwrite, inputs=inputs) for p in paths]
+    for i, a in enumerate(resolved):
+        for b in resolved[:i]:
+            if _same_file(a, b):
+                msg = f"Two outputs name the same file {str(a)!r}: give each output its own path."
+                raise ValueError(msg)
+    for folder in {p.parent.resolve() for p in resolved}:
+        _remove_stale_temporaries(folder)
+    temporaries: list[Path] = []
+    with _cleanup_on_sigterm():
+        try:
+            temporaries.extend(_temporary_beside(p) for p in resolved)
+            yield temporaries
+            for tmp, path in zip(temporaries, resolved, strict=True):
+                tmp.replace(path)
+        finally:
+            for tmp in temporaries:
+                tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    with _atomic_target(path, overwrite=overwrite) as tmp:
+    with _atomic_targets([Path(path)], overwrite=overwrite) as (tmp,):
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
-def atomic_write(path: Path, writer: Callable[[Path], object], *, overwrite: bool = False) -> Path:
-    """Call ``writer(tmp_path)`` and move the result onto ``path`` only if it succeeded."""
-    with _atomic_target(path, overwrite=overwrite) as tmp:
+def atomic_write(
+    path: Path, writer: Callable[[Path], object], *, overwrite: bool = False, inputs: Iterable[str | Path] = ()
+) -> Path:
+    """Call ``writer(tmp_path)`` and move the result onto ``path`` only if it succeeded (never onto an input)."""
+    with _atomic_targets([Path(path)], overwrite=overwrite, inputs=inputs) as (tmp,):
         writer(tmp)
     return Path(path)
+
+
+def atomic_write_many(
+    writers: Mapping[str | Path, Callable[[Path], object]],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+) -> list[Path]:
+    """Write several files as one: every ``writer(tmp_path)`` runs first, then all are renamed; on any failure, none.
+
+    For commands whose outputs belong together (a table and the object it came from): a user never finds one
+    without the other. No output may be one of ``inputs`` or name the same file as another output.
+    """
+    paths = [Path(p) for p in writers]
+    with _atomic_targets(paths, overwrite=overwrite, inputs=inputs) as temporaries:
+        for tmp, writer in zip(temporaries, writers.values(), strict=True):
+            writer(tmp)
+    return paths
 
 
 def _check_h5ad_path(path: Path) -> None:
@@ -96,8 +216,11 @@ def _check_h5ad_path(path: Path) -> None:
             "tmekit reads AnnData .h5ad files, e.g. written by `adata.write_h5ad(path)`."
         )
         raise ValueError(msg)
-    with h5py.File(path, "r") as fh:
-        keys = set(fh.keys())
+    try:
+        with h5py.File(path, "r") as fh:
+            keys = set(fh.keys())
+    except OSError as err:
+        raise ValueError(_damaged(path, err)) from err
     if not {"obs", "var"} <= keys:
         hint = " It looks like a 10x Genomics .h5: read it with `scanpy.read_10x_h5(path)`." if "matrix" in keys else ""
         msg = (
@@ -105,6 +228,16 @@ def _check_h5ad_path(path: Path) -> None:
             f"an .h5ad has 'obs' and 'var').{hint}"
         )
         raise ValueError(msg)
+
+
+def _damaged(path: Path, err: BaseException) -> str:
+    found = re.search(r"eof = (\d+).*stored_eof = (\d+)", str(err))
+    if found:
+        have, want = (int(v) for v in found.groups())
+        what = f"it is truncated: {have:,} of its {want:,} bytes are there (an interrupted copy or download?)"
+    else:
+        what = f"HDF5 cannot read it ({err})"
+    return f"{str(path)!r} is damaged: {what}. Copy or write the file again; nothing was read from it."
 
 
 def read_h5ad(path: str | Path, *, backed: Literal["r", "r+"] | None = None) -> AnnData:
@@ -125,9 +258,14 @@ def read_h5ad(path: str | Path, *, backed: Literal["r", "r+"] | None = None) -> 
 
     path = Path(path)
     _check_h5ad_path(path)
+    with h5py.File(path, "r") as fh:
+        has_x = "X" in fh
     try:
-        return ad.read_h5ad(path, backed=backed)
+        # anndata cannot open a file without X backed; such files (positions and cell types only) are small
+        return ad.read_h5ad(path, backed=backed if has_x else None)
     except (OSError, KeyError, TypeError) as err:
+        if "truncated" in str(err) or "corrupt" in str(err).lower():
+            raise ValueError(_damaged(path, err)) from err
         msg = (
             f"{str(path)!r} is an HDF5 file but not a readable AnnData .h5ad ({type(err).__name__}: {err}). "
             "Was it written by anndata (`adata.write_h5ad`)? Other HDF5 layouts (10x .h5, loom) have their own "
@@ -137,5 +275,14 @@ def read_h5ad(path: str | Path, *, backed: Literal["r", "r+"] | None = None) -> 
 
 
 def write_h5ad(adata: AnnData, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``adata`` to ``path`` atomically: a failed write never leaves a half-written file."""
-    return atomic_write(Path(path), lambda tmp: adata.write_h5ad(tmp), overwrite=overwrite)
+    """Write ``adata`` to ``path`` atomically: a failed write never leaves a half-written file.
+
+    A backed object cannot be written onto the file it is read from; written elsewhere it is then backed by
+    the new file, as after ``adata.write_h5ad(path)`` in anndata (and stays usable).
+    """
+    path = Path(path)
+    backing = [adata.filename] if adata.isbacked else []
+    atomic_write(path, lambda tmp: adata.write_h5ad(tmp), overwrite=overwrite, inputs=backing)
+    if adata.isbacked and not adata.is_view:
+        adata.file.filename = path  # anndata pointed the object at the temporary file, now renamed to `path`
+    return path

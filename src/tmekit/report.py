@@ -30,6 +30,7 @@ __all__ = ["SECTIONS", "cohort_table", "html"]
 #: Section ids, in page order (every report has all of them; a section without content says why).
 SECTIONS = ("overview", "evidence", "scores", "spatial", "expression", "provenance", "warnings")
 _MAX_MAPS = 12
+_MIN_MAP_CELLS = 3  # fewer cells than this make no map: the sample is listed as not drawn
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1rem 2rem;
@@ -144,16 +145,24 @@ def _scores(objects: Mapping[str, AnnData], groupby: Mapping[str, str]) -> str:
 
 
 def _spatial(objects: Mapping[str, AnnData]) -> str:
-    maps = []
+    maps, skipped = [], []
     for name, adata in objects.items():
         if COMPARTMENT_KEY not in adata.obs or COMPARTMENT_KEY not in adata.uns:
             continue
-        for sample in list(adata.uns[COMPARTMENT_KEY]["samples"])[:_MAX_MAPS]:
+        per_sample = adata.uns[COMPARTMENT_KEY]["samples"]
+        for sample in list(per_sample)[:_MAX_MAPS]:
+            n_cells = int(per_sample[sample].get("n_cells", per_sample[sample].get("n_spots", _MIN_MAP_CELLS)))
+            if n_cells < _MIN_MAP_CELLS:
+                skipped.append(f"{name} {sample} ({n_cells} cell{'' if n_cells == 1 else 's'})")
+                continue
             _fig, ax = plt.subplots(figsize=(5, 5))
             maps.append(_figure(compartments(adata, sample, ax=ax), f"{name} {sample}: compartments and boundary"))
-    if not maps:
+        if len(per_sample) > _MAX_MAPS:
+            skipped.append(f"{name}: {len(per_sample) - _MAX_MAPS} more samples (the first {_MAX_MAPS} are drawn)")
+    if not maps and not skipped:
         return "<p class='note'>No spatial samples in this cohort.</p>"
-    return "<div class='grid'>" + "".join(maps) + "</div>"
+    note = f"<p class='note'>Not drawn: {_html.escape('; '.join(skipped))}.</p>" if skipped else ""
+    return note + "<div class='grid'>" + "".join(maps) + "</div>"
 
 
 def _expression(calls: pd.DataFrame) -> str:

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 import tmekit as tk
 from tmekit._demo import KEREN_LABELS
-from tmekit.cli import app
 
 DATA = Path(tk.__file__).parent / "datasets" / "data"
-
-
-class Result:
-    def __init__(self, returncode: int, stdout: str, stderr: str, exception: BaseException | None = None):
-        self.returncode, self.stdout, self.stderr, self.exception = returncode, stdout, stderr, exception
-
-
-def run(*args: str, cwd: Path) -> Result:
-    """Invoke the Typer app in-process (Typer's runner), in ``cwd``."""
-    runner = CliRunner()
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
-    finally:
-        os.chdir(old)
-    return Result(result.exit_code, result.stdout, result.stderr, result.exception)
-
-
-def run_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """`python -m tmekit ...` runs exactly what the `tmekit` console script runs (tmekit.cli:main)."""
-    env = {**os.environ, "COLUMNS": "200", "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, "-m", "tmekit", *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          check=False)  # fmt: skip
 
 
 @pytest.fixture
@@ -58,46 +29,46 @@ KEREN_ARGS = ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--
               "--microns-per-unit", str(800 / 2048)]  # fmt: skip
 
 
-def test_console_script_is_declared_and_runs(workdir):
+def test_console_script_is_declared_and_runs(cli, workdir):
     import tomllib
 
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["tmekit"] == "tmekit.cli:main"
-    done = run_subprocess("classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "sub.csv",
+    done = cli.subprocess("classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "sub.csv",
                           cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert len(pd.read_csv(workdir / "sub.csv")) == 348
-    bad = run_subprocess("check", "nowhere.h5ad", cwd=workdir)
+    bad = cli.subprocess("check", "nowhere.h5ad", cwd=workdir)
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_signatures_commands(workdir):
-    listed = run("signatures", "list", cwd=workdir)
+def test_signatures_commands(cli, workdir):
+    listed = cli("signatures", "list", cwd=workdir)
     assert listed.returncode == 0
     assert "ifng6_ayers2017" in listed.stdout and "exhaustion_core_curated" in listed.stdout
-    shown = run("signatures", "show", "IFN-gamma pathway", cwd=workdir)
+    shown = cli("signatures", "show", "IFN-gamma pathway", cwd=workdir)
     assert shown.returncode == 0
     assert all(g in shown.stdout for g in ("IFNG", "STAT1", "CXCL9", "CXCL10", "IDO1", "HLA-DRA"))
     assert "10.1172/JCI91190" in shown.stdout
-    assert run("signatures", "export", "--gmt", "lib.gmt", cwd=workdir).returncode == 0
+    assert cli("signatures", "export", "--gmt", "lib.gmt", cwd=workdir).returncode == 0
     sets = tk.signatures.read_gmt(workdir / "lib.gmt")
     assert len(sets) == len(tk.signatures.list())
-    again = run("signatures", "export", "--gmt", "lib.gmt", cwd=workdir)
+    again = cli("signatures", "export", "--gmt", "lib.gmt", cwd=workdir)
     assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
-    missing = run("signatures", "show", "no_such_set", cwd=workdir)
+    missing = cli("signatures", "show", "no_such_set", cwd=workdir)
     assert missing.returncode == 2 and "No signature named" in missing.stderr
     assert "Traceback" not in missing.stderr
 
 
-def test_check_reports_raw_counts(workdir):
-    done = run("check", "wu.h5ad", cwd=workdir)
+def test_check_reports_raw_counts(cli, workdir):
+    done = cli("check", "wu.h5ad", cwd=workdir)
     assert done.returncode == 0
     assert "raw_counts" in done.stdout and "1,564 cells" in done.stdout
 
 
-def test_score_writes_scores_without_touching_the_input(workdir):
+def test_score_writes_scores_without_touching_the_input(cli, workdir):
     before = (workdir / "wu.h5ad").read_bytes()
-    done = run("score", "wu.h5ad", "-o", "wu_scored.h5ad", "--signatures", "ifng6_ayers2017,cd8_teff_mariathasan2018",
+    done = cli("score", "wu.h5ad", "-o", "wu_scored.h5ad", "--signatures", "ifng6_ayers2017,cd8_teff_mariathasan2018",
                "--chunk-size", "300", cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (workdir / "wu.h5ad").read_bytes() == before
@@ -109,8 +80,8 @@ def test_score_writes_scores_without_touching_the_input(workdir):
     assert (scored.X != expected.X).nnz == 0  # X carried over unchanged
 
 
-def test_classify_spatial_and_expression(workdir):
-    done = run("classify", "keren.h5ad", "--mode", "spatial", "-o", "keren.csv", "--h5ad", "keren_called.h5ad",
+def test_classify_spatial_and_expression(cli, workdir):
+    done = cli("classify", "keren.h5ad", "--mode", "spatial", "-o", "keren.csv", "--h5ad", "keren_called.h5ad",
                *KEREN_ARGS, cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(workdir / "keren.csv", index_col=0)
@@ -119,23 +90,23 @@ def test_classify_spatial_and_expression(workdir):
     assert table["phenotype"].tolist() == expected["phenotype"].astype(str).tolist()
     called = ad.read_h5ad(workdir / "keren_called.h5ad")
     assert "tmekit_phenotype" in called.uns and "tmekit_compartment" in called.obs
-    bulk = run("classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "bulk.csv", cwd=workdir)
+    bulk = cli("classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "bulk.csv", cwd=workdir)
     assert bulk.returncode == 0, bulk.stderr
     calls = pd.read_csv(workdir / "bulk.csv", index_col=0)
     assert len(calls) == 348 and calls["inferred"].all()
     expected = tk.tl.classify(tk.datasets.imvigor210_bulk(), mode="expression", scale="zscore")  # --scale arrives
     assert calls["phenotype"].tolist() == expected["phenotype"].astype(str).tolist()
-    cells = run("classify", "wu.h5ad", "--mode", "expression", "--sample-key", "sample_id", "-o", "wu.csv",
+    cells = cli("classify", "wu.h5ad", "--mode", "expression", "--sample-key", "sample_id", "-o", "wu.csv",
                 cwd=workdir)  # fmt: skip
     assert cells.returncode == 0, cells.stderr
     assert pd.read_csv(workdir / "wu.csv", index_col=0).index.tolist() == ["CID4465"]
 
 
-def test_classify_spot_data(workdir):
+def test_classify_spot_data(cli, workdir):
     """Visium-like spots: deconvolved with the bundled reference, then the spot rule set."""
     spots = tk.datasets.synthetic_spots("excluded", rng=0)
     spots.write_h5ad(workdir / "spots.h5ad")
-    done = run("classify", "spots.h5ad", "--mode", "spatial", "-o", "spots.csv", "--h5ad", "spots_called.h5ad",
+    done = cli("classify", "spots.h5ad", "--mode", "spatial", "-o", "spots.csv", "--h5ad", "spots_called.h5ad",
                cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(workdir / "spots.csv", index_col=0)
@@ -143,16 +114,16 @@ def test_classify_spot_data(workdir):
     called = ad.read_h5ad(workdir / "spots_called.h5ad")
     assert "tmekit_spot_content" in called.obsm and "tmekit_spot_content" in called.uns
     assert (called.obs["tmekit_phenotype"] == "excluded").all()
-    wrong = run("classify", "spots.h5ad", "--mode", "spatial", "--rules", "keren2018", "-o", "x.csv", cwd=workdir)
+    wrong = cli("classify", "spots.h5ad", "--mode", "spatial", "--rules", "keren2018", "-o", "x.csv", cwd=workdir)
     assert wrong.returncode == 2 and "spot_cd8" in wrong.stderr
 
 
-def test_report_from_files(workdir):
-    assert run("score", "wu.h5ad", "-o", "wu_rep.h5ad", cwd=workdir).returncode == 0
-    called = run("classify", "keren.h5ad", "--mode", "spatial", "-o", "keren.csv", "--h5ad", "keren_called.h5ad",
+def test_report_from_files(cli, workdir):
+    assert cli("score", "wu.h5ad", "-o", "wu_rep.h5ad", cwd=workdir).returncode == 0
+    called = cli("classify", "keren.h5ad", "--mode", "spatial", "-o", "keren.csv", "--h5ad", "keren_called.h5ad",
                  *KEREN_ARGS, cwd=workdir)  # fmt: skip
     assert called.returncode == 0, called.stderr
-    done = run("report", "wu_rep.h5ad", "keren_called.h5ad", "-o", "cohort.html", "--groupby", "cell_type_major",
+    done = cli("report", "wu_rep.h5ad", "keren_called.h5ad", "-o", "cohort.html", "--groupby", "cell_type_major",
                cwd=workdir)  # fmt: skip
     assert done.returncode == 0, done.stderr
     page = (workdir / "cohort.html").read_text()
@@ -165,7 +136,8 @@ def test_report_from_files(workdir):
     [
         (["check", "nowhere.h5ad"], "does not exist"),
         (["check", "notes.h5ad"], "not an .h5ad file"),
-        (["score", "wu.h5ad", "-o", "wu.h5ad"], "already exists"),
+        (["score", "wu.h5ad", "-o", "wu.h5ad"], "it is the input file"),
+        (["score", "wu.h5ad", "-o", "new.h5ad", "--signatures", "ifng6_ayers2017", "--gmt", "x.gmt"], "not both"),
         (["score", "wu.h5ad", "-o", "x.h5ad", "--gmt", "mouse.gmt"], "species='mouse'"),
         (["classify", "wu.h5ad", "--mode", "spatial", "-o", "s.csv", "--cell-type-key", "cell_type_major",
           "--tumor-labels", "Cancer Epithelial", "--immune-labels", "T-cells", "--cd8-labels", "T-cells"],
@@ -177,19 +149,19 @@ def test_report_from_files(workdir):
         (["score", "wu.h5ad", "-o", "x.h5ad", "--species", "rat"], "Unknown species='rat'"),
     ],
 )  # fmt: skip
-def test_bad_input_gives_a_message_and_exit_code_2(workdir, args, message):
+def test_bad_input_gives_a_message_and_exit_code_2(cli, workdir, args, message):
     (workdir / "notes.h5ad").write_text("gene,value\nCD8A,1\n")
     (workdir / "mouse.gmt").write_text("mouse_t\tdesc\tCd8a\tCd3e\tGzmb\tPrf1\n")
-    done = run(*args, cwd=workdir)
+    done = cli(*args, cwd=workdir)
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr and "--debug" in done.stderr
-    debug = run("--debug", *args, cwd=workdir)
+    debug = cli("--debug", *args, cwd=workdir)
     assert debug.returncode != 0 and debug.exception is not None  # --debug lets the exception (traceback) through
 
 
-def test_quiet_prints_nothing_on_success(workdir):
-    done = run("--quiet", "classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "quiet.csv",
+def test_quiet_prints_nothing_on_success(cli, workdir):
+    done = cli("--quiet", "classify", "bulk.h5ad", "--mode", "expression", "--scale", "zscore", "-o", "quiet.csv",
                cwd=workdir)  # fmt: skip
     assert done.returncode == 0
     assert done.stdout == ""

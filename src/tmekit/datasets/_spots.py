@@ -51,7 +51,7 @@ def pseudo_visium(
     layer: str | None = None,
     library_key: str | None = None,
     spatial_key: str = SPATIAL_KEY,
-    microns_per_unit: float = 1.0,
+    microns_per_unit: float | None = None,
     spot_diameter: float = VISIUM_SPOT_DIAMETER_UM,
     pitch: float = VISIUM_PITCH_UM,
     min_cells: int = 1,
@@ -72,8 +72,11 @@ def pseudo_visium(
         (``obsm["cell_type_counts"]``, ``obsm["cell_type_fractions"]``): its true composition.
     library_key
         ``obs`` column naming samples; each gets its own grid.
-    microns_per_unit, spot_diameter, pitch
-        Coordinate scale, spot diameter and centre-to-centre distance, in micrometres.
+    microns_per_unit
+        Micrometres per coordinate unit; ``None``: the coordinates are micrometres (checked against the cells'
+        spacing, see :func:`tmekit.sp.compartments`).
+    spot_diameter, pitch
+        Spot diameter and centre-to-centre distance, in micrometres.
     min_cells
         Keep spots with at least this many cells.
 
@@ -87,7 +90,7 @@ def pseudo_visium(
     if spot_diameter <= 0 or pitch < spot_diameter:
         msg = f"Need 0 < spot_diameter <= pitch, got spot_diameter={spot_diameter}, pitch={pitch}."
         raise ValueError(msg)
-    xy = coordinates_um(cells, spatial_key=spatial_key, microns_per_unit=microns_per_unit)
+    xy = coordinates_um(cells, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
     X = sp.csr_matrix(get_matrix(cells, layer=layer))
     _check_counts(X, 0, "adata.X" if layer is None else f"adata.layers[{layer!r}]", what="pseudo_visium")
     if cell_type_key is not None and cell_type_key not in cells.obs:

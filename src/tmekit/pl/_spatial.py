@@ -55,7 +55,7 @@ def compartments(
         msg = f"Sample {name!r} not found; samples are {list(groups)[:20]}."
         raise KeyError(msg)
     idx = groups[name]
-    xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=params["microns_per_unit"])[idx]
+    xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=params["microns_per_unit"], cells=False)[idx]
     fig, ax = _axes(ax)
     comp = adata.obs[compartment_key].to_numpy()[idx]
     if params.get("mode") == "spots":
@@ -69,8 +69,9 @@ def compartments(
         xy, tumour[idx], halfwidth=s["margin_halfwidth_um"], pixel_um=s["pixel_um"], bandwidth_um=s["bandwidth_um"],
         min_tumor_fraction=params["min_tumor_fraction"],
     )  # fmt: skip
-    if np.isfinite(geom.signed_grid).any():
-        ny, nx = geom.signed_grid.shape
+    grid = geom.signed_grid
+    if min(grid.shape) >= 2 and np.isfinite(grid).any() and (grid < 0).any() and (grid > 0).any():
+        ny, nx = grid.shape
         gx = geom.origin[0] + (np.arange(nx) + 0.5) * geom.pixel_um
         gy = geom.origin[1] + (np.arange(ny) + 0.5) * geom.pixel_um
         ax.contour(gx, gy, geom.signed_grid, levels=[0.0], colors="black", linewidths=1.2)

@@ -13,6 +13,8 @@ import scipy.sparse as sp
 
 from tmekit._arrays import array_type_name, get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME
+from tmekit.pp._positions import check_positions
+from tmekit.pp._problem import Problem
 from tmekit.signatures._library import load_library
 
 if TYPE_CHECKING:
@@ -35,18 +37,6 @@ _MOUSE_MARKERS = ("Actb", "Gapdh", "Ptprc", "B2m", "Malat1", "Cd74", "Eef1a1", "
 _SYMBOL_COLUMNS = ("gene_symbols", "gene_symbol", "gene_name", "gene_names", "symbol", "feature_name", "gene")
 _MAX_LOG_VALUE = 50.0  # log1p/log2 expression essentially never exceeds this; CPM/TPM values do
 _SAMPLE_ROWS = 2_000
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding of :func:`check`: a short code, how serious it is, and what to do."""
-
-    code: str
-    severity: Literal["error", "warning", "info"]
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.severity}] {self.code}: {self.message}"
 
 
 @dataclass
@@ -73,6 +63,7 @@ class CheckReport:
     symbol_column: str | None
     signature_overlap: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
+    coordinates: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -97,6 +88,12 @@ class CheckReport:
             f"  library:  {len(ov)} signatures, {full} fully covered, median coverage "
             f"{(ov['fraction'].median() if len(ov) else float('nan')):.0%}",
         ]
+        if self.coordinates.get("key"):
+            c = self.coordinates
+            lines.append(
+                f"  position: obsm[{c['key']!r}], {c['n_nan']} cells without coordinates, median spacing "
+                f"{c['spacing']:.3g} units ({c['implied']})"
+            )
         lines += [f"  {p}" for p in self.problems] or ["  no problems found"]
         return "\n".join(lines)
 
@@ -308,9 +305,17 @@ def _value_problems(kind: ValueKind, detail: str, st: _Stats, source: str) -> li
     elif kind == "scaled":
         msg = (
             f"{source} is {detail}. Per-gene scaling makes every score depend on the other cells/samples in the "
-            "object. Score unscaled log-normalised data (e.g. `layer=` naming it, or `adata.raw`)."
+            "object, and `tk.tl.score` refuses negative values. Score unscaled log-normalised data (e.g. `layer=` "
+            "naming it, or `adata.raw`)."
         )
         problems.append(Problem("scaled_values", "warning", msg))
+    elif kind == "log_normalized" and st.n_negative:
+        msg = (
+            f"{source} has {st.n_negative:,} negative values ({detail}). Cell scores (`tk.tl.score`) need "
+            "non-negative expression (counts or log1p of normalised counts) and refuse these; bulk log2(x + small "
+            "offset) values like these are fine for `tk.tl.classify(mode='expression')`."
+        )
+        problems.append(Problem("negative_values", "warning", msg))
     elif kind == "binary":
         problems.append(Problem("binary_values", "info", f"{source}: {detail}."))
     elif kind == "empty":
@@ -351,7 +356,14 @@ def _gene_problems(report_fields: dict[str, Any], var: pd.DataFrame) -> list[Pro
     return problems
 
 
-def check(adata: AnnData, *, layer: str | None = None, chunk_size: int | None = None) -> CheckReport:
+def check(
+    adata: AnnData,
+    *,
+    layer: str | None = None,
+    chunk_size: int | None = None,
+    spatial_key: str = "spatial",
+    library_key: str | None = None,
+) -> CheckReport:
     """Inspect an AnnData before scoring: value type, gene IDs, species, bad values, signature coverage.
 
     Streams the matrix in row chunks (dense, sparse, backed or dask) and never modifies ``adata``.
@@ -364,6 +376,10 @@ def check(adata: AnnData, *, layer: str | None = None, chunk_size: int | None = 
         Check ``adata.layers[layer]`` instead of ``X``.
     chunk_size
         Rows per chunk (default: about 8 million stored values per chunk).
+    spatial_key, library_key
+        Positions in ``obsm[spatial_key]`` (when present) are checked too: cells without coordinates, and the
+        median distance between neighbouring cells (within each sample of ``obs[library_key]``), which tells
+        whether they are micrometres (segmented cells lie 2.5-15 um apart) or need ``microns_per_unit``.
 
     Returns
     -------
@@ -378,12 +394,13 @@ def check(adata: AnnData, *, layer: str | None = None, chunk_size: int | None = 
     >>> report.value_kind
     'raw_counts'
     """
-    X = get_matrix(adata, layer=layer)
+    no_matrix = layer is None and adata.X is None  # positions and cell types only (a MIBI/IMC cell table)
+    X = None if no_matrix else get_matrix(adata, layer=layer)
     source = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     n_obs, n_vars = adata.n_obs, adata.n_vars
     st = _Stats(n_vars=n_vars)
     sample = np.unique(np.linspace(0, max(n_obs - 1, 0), num=min(n_obs, _SAMPLE_ROWS)).astype(np.int64))
-    if n_obs and n_vars:
+    if n_obs and n_vars and X is not None:
         for start, stop, block in iter_row_blocks(X, chunk_size=chunk_size):
             local = sample[(sample >= start) & (sample < stop)] - start
             st.add(block, local)
@@ -397,10 +414,19 @@ def check(adata: AnnData, *, layer: str | None = None, chunk_size: int | None = 
     dup_var = sorted(set(var_names[var_names.duplicated()]))
     n_dup_obs = int(pd.Index(adata.obs_names).duplicated().sum())
     problems = []
-    if n_obs == 0 or n_vars == 0:
+    if n_obs == 0 or (n_vars == 0 and not no_matrix):
         msg = f"The object is empty ({n_obs} cells x {n_vars} genes). Check the filtering that produced it."
         problems.append(Problem("empty_object", "error", msg))
-    problems += _value_problems(kind, detail, st, source)
+    if no_matrix:
+        kind, detail = "empty", "no expression matrix (X is None)"
+        layers = f"; layers: {list(adata.layers)}" if adata.layers else ""
+        msg = (
+            f"The object has no expression matrix (X is None{layers}). Spatial calls from cell types and positions "
+            "work without one; scoring needs expression values (`layer=` naming a layer that holds them)."
+        )
+        problems.append(Problem("no_matrix", "info", msg))
+    else:
+        problems += _value_problems(kind, detail, st, source)
     problems += _gene_problems(gene_fields, adata.var)
     if st.empty_cells:
         msg = (
@@ -421,12 +447,14 @@ def check(adata: AnnData, *, layer: str | None = None, chunk_size: int | None = 
     if n_dup_obs:
         msg = f"{n_dup_obs} cell names occur more than once; fix with `adata.obs_names_make_unique()`."
         problems.append(Problem("duplicated_cells", "warning", msg))
+    coordinates, position_problems = check_positions(adata, spatial_key=spatial_key, library_key=library_key)
+    problems += position_problems
     overlap = _overlap_table(var_names, list(load_library().values()))
     report = CheckReport(
         n_obs=n_obs,
         n_vars=n_vars,
         source=source,
-        array_type=array_type_name(X),
+        array_type="none" if X is None else array_type_name(X),
         value_kind=kind,
         value_detail=detail,
         min_value=float(st.min_value) if np.isfinite(st.min_value) else float("nan"),
@@ -440,6 +468,7 @@ def check(adata: AnnData, *, layer: str | None = None, chunk_size: int | None = 
         n_duplicated_obs_names=n_dup_obs,
         signature_overlap=overlap,
         problems=problems,
+        coordinates=coordinates,
         **gene_fields,
     )
     logger.info("%s", report)

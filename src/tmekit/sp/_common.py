@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from tmekit._units import check_cell_units
+from tmekit._warnings import InputWarning
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -15,8 +21,19 @@ if TYPE_CHECKING:
 __all__ = ["coordinates_um", "label_mask", "samples"]
 
 
-def coordinates_um(adata: AnnData, *, spatial_key: str, microns_per_unit: float) -> np.ndarray:
-    """``obsm[spatial_key]`` as an (n, 2) float array in micrometres, with clear errors."""
+def coordinates_um(
+    adata: AnnData,
+    *,
+    spatial_key: str,
+    microns_per_unit: float | None,
+    library_key: str | None = None,
+    cells: bool = True,
+) -> np.ndarray:
+    """``obsm[spatial_key]`` as an (n, 2) float array in micrometres, with clear errors.
+
+    ``microns_per_unit=None``: the units were not stated and 1 is assumed. With ``cells=True`` the spacing
+    of the cells (within each sample of ``library_key``) is checked by :func:`check_cell_units`.
+    """
     if spatial_key not in adata.obsm:
         candidates = [k for k in adata.obsm if "spatial" in k.lower() or k.lower() in {"x_spatial", "coords"}]
         hint = f" Found {candidates}: pass `spatial_key={candidates[0]!r}`." if candidates else ""
@@ -35,10 +52,15 @@ def coordinates_um(adata: AnnData, *, spatial_key: str, microns_per_unit: float)
         bad = int((~np.isfinite(coords[:, :2])).any(axis=1).sum())
         msg = f"`adata.obsm[{spatial_key!r}]` has {bad} cells with NaN/infinite coordinates; remove them first."
         raise ValueError(msg)
-    if not microns_per_unit > 0:
-        msg = f"`microns_per_unit` must be positive, got {microns_per_unit}."
+    if microns_per_unit is not None and not (np.isfinite(microns_per_unit) and microns_per_unit > 0):
+        msg = f"`microns_per_unit` must be a positive number, got {microns_per_unit}."
         raise ValueError(msg)
-    return coords[:, :2] * float(microns_per_unit)
+    xy = coords[:, :2] * (1.0 if microns_per_unit is None else float(microns_per_unit))
+    if cells:
+        check_cell_units(
+            xy, (idx for _, idx in samples(adata, library_key=library_key)), microns_per_unit=microns_per_unit
+        )
+    return xy
 
 
 def samples(adata: AnnData, *, library_key: str | None) -> Iterator[tuple[str, np.ndarray]]:
@@ -54,8 +76,31 @@ def samples(adata: AnnData, *, library_key: str | None) -> Iterator[tuple[str, n
         yield str(name), np.flatnonzero(values == name)
 
 
+def _normalised(label: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", label.lower())
+
+
+def _looks_like(wanted: str, present: Iterable[str]) -> str | None:
+    """A present label that ``wanted`` is probably a misspelling of (case, spaces, Tumor/Tumour; not CD8/CD4)."""
+    key = _normalised(wanted)
+    digits = re.sub(r"\D", "", key)
+    for label in present:
+        other = _normalised(label)
+        if not key or not other or re.sub(r"\D", "", other) != digits:
+            continue
+        contained = len(min(key, other, key=len)) >= 3 and (key in other or other in key)
+        if key == other or contained or difflib.SequenceMatcher(None, key, other).ratio() >= 0.8:
+            return label
+    return None
+
+
 def label_mask(adata: AnnData, *, cell_type_key: str, labels: Iterable[str] | None, what: str) -> np.ndarray:
-    """Boolean mask of cells whose ``obs[cell_type_key]`` is one of ``labels``; unknown labels are an error."""
+    """Boolean mask of cells whose ``obs[cell_type_key]`` is one of ``labels``.
+
+    A label that no cell carries is a count of zero (a cold tumour has no CD8 T cells), announced with an
+    :class:`~tmekit.InputWarning` when no label of the group occurs at all. A label that looks like a
+    misspelling of one that does occur (``"Tumor"`` for ``"Tumour"``, ``"cd8t"`` for ``"CD8T"``) raises.
+    """
     if cell_type_key not in adata.obs:
         msg = (
             f"`adata.obs[{cell_type_key!r}]` not found. Pass `cell_type_key=` naming the cell-type column, or "
@@ -68,11 +113,21 @@ def label_mask(adata: AnnData, *, cell_type_key: str, labels: Iterable[str] | No
         msg = f"No {what} labels given. Pass `{what}_labels=[...]` with values of `obs[{cell_type_key!r}]`."
         raise ValueError(msg)
     present = set(column.unique())
-    unknown = sorted(set(wanted) - present)
-    if unknown:
+    absent = [w for w in wanted if w not in present]
+    others = sorted(present - set(wanted))
+    typos = {w: m for w in absent if (m := _looks_like(w, others))}
+    if typos:
+        fix = ", ".join(f"{w!r} -> {m!r}" for w, m in typos.items())
         msg = (
-            f"{what}_labels {unknown} do not occur in `adata.obs[{cell_type_key!r}]`. "
-            f"Its values are: {sorted(present)[:30]}."
+            f"{what}_labels {list(typos)} do not occur in `adata.obs[{cell_type_key!r}]`, which has similar labels "
+            f"({fix}): a misspelling? Its values are: {sorted(present)[:30]}."
         )
         raise ValueError(msg)
+    if len(absent) == len(wanted):
+        msg = (
+            f"No {what} cells: {what}_labels {wanted} do not occur in `adata.obs[{cell_type_key!r}]` (its values: "
+            f"{sorted(present)[:30]}). They are counted as zero cells; if such cells are there under another "
+            "label, pass that label."
+        )
+        warnings.warn(msg, InputWarning, stacklevel=4)
     return column.isin(wanted).to_numpy()

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import ndimage
 
 from tmekit._constants import COMPARTMENT_KEY, SPATIAL_KEY
+from tmekit._transaction import all_or_nothing
 from tmekit.sp._common import coordinates_um, label_mask, samples
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ WHOLE_SLIDE_HALFWIDTH_UM = 500.0
 #: On small fields the band scales with the field (1/16 of its shorter side) but never below 25 um,
 #: about 2-3 cell diameters (SPIAT's default margin is 5 cell layers, i.e. ~50 um for 10 um cells).
 MIN_HALFWIDTH_UM = 25.0
+#: Largest grid built per sample (about 64 bytes per pixel while the region is computed: ~2.6 GB). A 16 x 16 mm
+#: whole slide at the default 25 um pixels has 0.4 million.
+MAX_GRID_PIXELS = 4e7
 
 
 def margin_halfwidth(extent_um: float) -> float:
@@ -72,6 +76,15 @@ def sample_geometry(
     px = float(pixel_um) if pixel_um is not None else float(np.clip(shorter / 200.0, 2.0, 25.0))
     bw = float(bandwidth_um) if bandwidth_um is not None else max(2.0 * px, min(w, 30.0))
     shape = (np.floor(extent / px).astype(int) + 1)[::-1]  # rows = y, cols = x
+    n_pixels = float(np.prod(shape.astype(np.float64)))
+    if n_pixels > MAX_GRID_PIXELS:
+        msg = (
+            f"The tumour-region grid of this sample would have {n_pixels:.3g} pixels ({extent[0] / 1000:.4g} x "
+            f"{extent[1] / 1000:.4g} mm at {px:g} um per pixel, about {n_pixels * 64 / 1e9:.3g} GB); the limit is "
+            f"{MAX_GRID_PIXELS:.0e}. Pass a larger `pixel_size=` (um), or check `microns_per_unit`: a field this "
+            "large is usually coordinates in the wrong unit."
+        )
+        raise ValueError(msg)
     col, row = np.floor((xy - lo) / px).astype(int).T
     all_counts = np.zeros(shape)
     np.add.at(all_counts, (row, col), 1.0)
@@ -105,6 +118,7 @@ def sample_geometry(
     return signed, info, Geometry(signed_grid, tissue, px, lo, w)
 
 
+@all_or_nothing
 def compartments(
     adata: AnnData,
     *,
@@ -157,7 +171,10 @@ def compartments(
     spatial_key
         Coordinates key in ``obsm``.
     microns_per_unit
-        Micrometres per coordinate unit (e.g. 800/2048 for a 2048-pixel, 800 um MIBI field).
+        Micrometres per coordinate unit (e.g. 800/2048 for a 2048-pixel, 800 um MIBI field). ``None``: the
+        coordinates are taken as micrometres, but only if the cells are spaced as cells in tissue are (median
+        nearest-neighbour distance 2.5-15 um; typically 7-8 um); otherwise this raises and asks for the unit.
+        Stated units are checked too: a spacing below 0.5 um or above 150 um cannot be cells in micrometres.
     margin_width
         Half-width w of the invasive-margin band in micrometres. Default: Immunoscore's 500 um per
         side on whole slides, scaled to 1/16 of the shorter side of smaller fields (50 um for an
@@ -242,9 +259,8 @@ def _cell_compartments(
             "For spot data (Visium) pass `mode='spots'` after `tk.sp.spot_content(spots)`."
         )
         raise ValueError(msg)
-    microns_per_unit = 1.0 if microns_per_unit is None else microns_per_unit
-    xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit)
     tumour = label_mask(adata, cell_type_key=cell_type_key, labels=tumor_labels, what="tumor")
+    xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
     signed = np.full(adata.n_obs, np.nan)
     per_sample = {}
     for name, idx in samples(adata, library_key=library_key):
@@ -259,7 +275,8 @@ def _cell_compartments(
         "mode": "cells",
         "cell_type_key": cell_type_key,
         "tumor_labels": list([tumor_labels] if isinstance(tumor_labels, str) else tumor_labels),
-        "microns_per_unit": float(microns_per_unit),
+        "microns_per_unit": 1.0 if microns_per_unit is None else float(microns_per_unit),
+        "microns_per_unit_stated": microns_per_unit is not None,
         "min_tumor_fraction": float(min_tumor_fraction),
     }
     return signed, per_sample, params

@@ -17,12 +17,13 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.spatial import cKDTree
 
 if TYPE_CHECKING:
     from collections.abc import Generator
     from types import ModuleType
 
-__all__ = ["contact_edges", "grid_graph"]
+__all__ = ["MAX_EDGES", "contact_edges", "expected_edges", "grid_graph"]
 
 
 @functools.cache
@@ -62,8 +63,37 @@ def _light(xy_units: np.ndarray, lib: np.ndarray | None = None) -> ad.AnnData:
     return light
 
 
+#: Largest contact graph built (squidpy stores connectivities and distances: ~24 bytes per directed edge).
+MAX_EDGES = 2e8
+_EDGE_PROBES = 2_000
+
+
+def expected_edges(xy_units: np.ndarray, lib: np.ndarray, radius_units: float) -> float:
+    """Directed edges a radius graph would have, estimated from the neighbour counts of up to 2,000 cells per sample."""
+    total = 0.0
+    for code in np.unique(lib):
+        points = xy_units[lib == code]
+        probes = points[:: max(1, len(points) // _EDGE_PROBES)]
+        counts = cKDTree(points).query_ball_point(probes, r=radius_units, return_length=True)
+        total += (float(np.mean(counts)) - 1.0) * len(points)  # each probe counts itself
+    return total
+
+
 def contact_edges(xy_units: np.ndarray, lib: np.ndarray, radius_units: float) -> tuple[np.ndarray, np.ndarray]:
-    """Undirected contact pairs ``(i, j)``, ``i < j``: centres within ``radius_units``, built per sample ``lib``."""
+    """Undirected contact pairs ``(i, j)``, ``i < j``: centres within ``radius_units``, built per sample ``lib``.
+
+    The graph's size is estimated first: a graph too large for memory raises with its size instead of
+    exhausting the machine (a contact radius in the wrong unit, or coordinates that are).
+    """
+    edges = expected_edges(xy_units, lib, radius_units)
+    if edges > MAX_EDGES:
+        per_cell = edges / max(len(xy_units), 1)
+        msg = (
+            f"The contact graph would have about {edges:.3g} edges ({per_cell:.3g} neighbours per cell within the "
+            f"contact radius; cells in tissue touch a handful). The limit is {MAX_EDGES:.0e}. Check `contact_radius` "
+            "(micrometres) and `microns_per_unit`."
+        )
+        raise ValueError(msg)
     gr = _squidpy().gr  # imported first: importing spatialdata resets its logger's level
     with _quiet_squidpy_log():
         built = gr.spatial_neighbors_radius(

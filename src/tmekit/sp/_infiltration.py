@@ -37,7 +37,7 @@ def tile_tables(
     t_labels: Sequence[str] | None,
     library_key: str | None,
     spatial_key: str,
-    microns_per_unit: float,
+    microns_per_unit: float | None,
     compartment_key: str,
     contact_radius: float,
     tile_size: float | None,
@@ -53,7 +53,8 @@ def tile_tables(
         )
         raise KeyError(msg)
     cparams = adata.uns[compartment_key]["params"]
-    xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit)
+    xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
+    mpu = 1.0 if microns_per_unit is None else float(microns_per_unit)
     masks = {
         "tumor": label_mask(adata, cell_type_key=cell_type_key, labels=tumor_labels, what="tumor"),
         "cd8": label_mask(adata, cell_type_key=cell_type_key, labels=cd8_labels, what="cd8"),
@@ -66,7 +67,7 @@ def tile_tables(
     groups = list(samples(adata, library_key=library_key))
     for k, (_, idx) in enumerate(groups):
         lib[idx] = k
-    rows, cols = contact_edges(xy / microns_per_unit, lib, contact_radius / microns_per_unit)
+    rows, cols = contact_edges(xy / mpu, lib, contact_radius / mpu)
     out = {}
     for name, idx in groups:
         info = adata.uns[compartment_key]["samples"].get(name)
@@ -173,7 +174,7 @@ def infiltration(
     t_labels: Sequence[str] | None = None,
     library_key: str | None = None,
     spatial_key: str = SPATIAL_KEY,
-    microns_per_unit: float = 1.0,
+    microns_per_unit: float | None = None,
     compartment_key: str = COMPARTMENT_KEY,
     contact_radius: float = CONTACT_RADIUS_UM,
 ) -> pd.DataFrame:

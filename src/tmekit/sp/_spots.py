@@ -23,6 +23,8 @@ from scipy.spatial import cKDTree
 
 from tmekit._arrays import get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME
+from tmekit._transaction import all_or_nothing
+from tmekit._warnings import InputWarning
 from tmekit.sp._compartments import margin_halfwidth
 from tmekit.sp._graphs import grid_graph
 
@@ -44,6 +46,8 @@ __all__ = [
 ]
 
 CONTENT_KEY = "tmekit_spot_content"  # obsm (spots x cell types) and uns (method, genes, groups)
+#: Centre-to-centre distances of spot and bin grids: Visium HD 2 um bins to legacy ST's 200 um pitch, with room.
+SPOT_PITCH_UM = (1.0, 300.0)
 SPOTS_KEY = "tmekit_spots"  # uns of spot objects made by tmekit (diameter, pitch, units)
 VISIUM_SPOT_DIAMETER_UM = 55.0
 VISIUM_PITCH_UM = 100.0
@@ -193,6 +197,7 @@ def _require_counts(X: Any, what: str) -> None:
         raise ValueError(msg)
 
 
+@all_or_nothing
 def spot_content(
     spots: AnnData,
     *,
@@ -272,7 +277,7 @@ def spot_content(
     if n_empty:
         warnings.warn(
             f"{n_empty} spots have no counts on the {len(genes)} deconvolution genes; their content is NaN.",
-            UserWarning,
+            InputWarning,
             stacklevel=2,
         )
     spots.obsm[key_added] = table
@@ -342,7 +347,7 @@ def spot_scale(adata: AnnData, *, microns_per_unit: float | None) -> tuple[float
         warnings.warn(
             "Spot data without a scale: no uns['tmekit_spots'] and no Visium scalefactors in uns['spatial']; "
             "coordinates are taken as micrometres. Pass `microns_per_unit=` if they are pixels.",
-            UserWarning,
+            InputWarning,
             stacklevel=3,
         )
         microns_per_unit = 1.0
@@ -460,10 +465,18 @@ def spot_compartments(
     from tmekit.sp._common import coordinates_um, samples
 
     mpu, diameter, pitch = spot_scale(adata, microns_per_unit=microns_per_unit)
-    units = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=1.0)
+    units = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=1.0, cells=False)
     xy = units * mpu
     if SPOTS_KEY not in adata.uns and adata.n_obs > 1:
         pitch = measured_pitch(xy)  # Visium: ~100 um; binned data: the bin size
+    if not SPOT_PITCH_UM[0] <= pitch <= SPOT_PITCH_UM[1]:
+        msg = (
+            f"Spots are {pitch:.3g} um apart (centre to centre, with {mpu:g} um per coordinate unit); spot and bin "
+            f"grids are {SPOT_PITCH_UM[0]:g}-{SPOT_PITCH_UM[1]:g} um (Visium 100 um, Visium HD bins 2-16 um, legacy "
+            f"ST 200 um). Pass `microns_per_unit=` so that the pitch comes out right (Visium full-resolution pixels: "
+            "55 / spot_diameter_fullres from the scalefactors)."
+        )
+        raise ValueError(msg)
     tumour = group_content(adata, content_key=content_key, groups={"tumor": tumor_labels})["tumor"].to_numpy()
     smooth = np.full(adata.n_obs, np.nan)
     signed = np.full(adata.n_obs, np.nan)

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from tmekit._constants import CELL_TYPE_KEY
+from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
 from tmekit.signatures import list as list_signatures
 from tmekit.signatures import resolve
-from tmekit.tl._score import score
+from tmekit.tl._score import compute_scores
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -46,6 +47,7 @@ SUBTYPES = {"marker_t": ("marker_cd8_t", "marker_cd4_t", "marker_treg")}
 UNASSIGNED = "unassigned"
 
 
+@all_or_nothing
 def annotate(
     adata: AnnData,
     *,
@@ -126,9 +128,8 @@ def annotate(
     rank_limit = int(min(1500, adata.n_vars)) if max_rank is None else int(max_rank)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingGenesWarning)  # partial coverage already reported above
-        result = score(target, used, layer=layer, max_rank=rank_limit, min_overlap=min_overlap, key_added=score_key,
-                       overwrite=True, copy=True, species=species)  # fmt: skip
-    scores = result.obsm[score_key]
+        scores, _ = compute_scores(adata, used, layer=layer, max_rank=rank_limit, min_overlap=min_overlap,
+                                   species=species)  # fmt: skip
     labels = {s.name: CELL_TYPE_LABELS.get(s.name, s.name) for s in used}
     sub_names = {c for kids in SUBTYPES.values() for c in kids}
     top_names = [n for n in scores.columns if n not in sub_names]

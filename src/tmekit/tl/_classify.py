@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from tmekit._constants import COMPARTMENT_KEY, PHENOTYPE_KEY, SPATIAL_KEY
+from tmekit._transaction import all_or_nothing
 from tmekit.sp._common import samples
 from tmekit.sp._compartments import compartments
 from tmekit.sp._infiltration import CONTACT_RADIUS_UM, metrics_from_sums, tile_tables
 from tmekit.sp._spots import CONTENT_KEY, is_spot_data, spot_metrics, spot_tables
-from tmekit.tl._expression import classify_expression
+from tmekit.tl._expression import MIN_PSEUDOBULK_CELLS, MIN_PSEUDOBULK_COUNTS, classify_expression
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-    from tmekit.tl._expression import PhenotypeModel
+    from tmekit.tl._phenotype_model import PhenotypeModel
 
 __all__ = ["RULES", "PhenotypeRule", "classify"]
 
@@ -156,6 +157,7 @@ def _labels(name: str, value: Sequence[str] | str | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+@all_or_nothing
 def classify(
     adata: AnnData,
     *,
@@ -185,6 +187,8 @@ def classify(
     sample_key: str | None = None,
     min_overlap: float = 0.5,
     species: str = "auto",
+    min_cells: int | None = None,
+    min_counts: float | None = None,
 ) -> pd.DataFrame:
     """Call each sample inflamed, excluded, desert or indeterminate, with a confidence and the evidence.
 
@@ -222,6 +226,11 @@ def classify(
     a sample is ``indeterminate`` (confidence 0) when ``gene_coverage`` < ``min_overlap`` or a feature has
     no gene at all.
 
+    With ``sample_key``, a pseudobulk of fewer than ``min_cells`` cells (default 50) or ``min_counts`` counts
+    (default 100,000) is ``indeterminate``: the model reads genes such as CD8A, GZMB and CXCL9 that make up
+    about 1 in 10,000 counts of a tumour, so below that a sample's features rest on a handful of molecules.
+    Cell-level data without ``sample_key`` are refused (each cell would be called as a tumour).
+
     Parameters
     ----------
     adata
@@ -256,6 +265,8 @@ def classify(
     min_overlap
         Expression mode: minimum ``gene_coverage`` (default 0.5: at least half of the model's evidence
         computable), else ``indeterminate``.
+    min_cells, min_counts
+        Expression mode with ``sample_key``: the smallest pseudobulk (cells; summed counts) that is called.
     species
         Expression mode: ``"auto"``, ``"human"`` or ``"mouse"``. Mouse data are read through the mouse
         orthologs of the (human) model's genes, standardised against the same human reference: the call
@@ -272,13 +283,16 @@ def classify(
         spatial={"rules": rules, "library_key": library_key, "cell_type_key": cell_type_key,
                  "tumor_labels": tumor_labels, "immune_labels": immune_labels, "cd8_labels": cd8_labels,
                  "t_labels": t_labels, "thresholds": thresholds, "microns_per_unit": microns_per_unit},
-        expression={"model": model, "sample_key": sample_key, "layer": layer,
+        expression={"model": model, "sample_key": sample_key, "layer": layer, "min_cells": min_cells,
+                    "min_counts": min_counts,
                     "scale": None if scale == "auto" else scale, "species": None if species == "auto" else species},
     )  # fmt: skip
     if mode == "expression":
         return classify_expression(
             adata, model=model, scale=scale, layer=layer, sample_key=sample_key,  # type: ignore[arg-type]
             min_overlap=min_overlap, key_added=key_added, overwrite=overwrite, species=species,
+            min_cells=MIN_PSEUDOBULK_CELLS if min_cells is None else min_cells,
+            min_counts=MIN_PSEUDOBULK_COUNTS if min_counts is None else min_counts,
         )  # fmt: skip
     if mode != "spatial":
         msg = f"Unknown mode={mode!r}: use 'spatial' (cells with coordinates) or 'expression' (bulk/pseudobulk)."
@@ -317,7 +331,6 @@ def classify(
             "obsm['tmekit_spot_content']."
         )
         raise ValueError(msg)
-    microns_per_unit = 1.0 if microns_per_unit is None else microns_per_unit
     tumor, immune, cd8 = (
         _labels("tumor_labels", tumor_labels),
         _labels("immune_labels", immune_labels),

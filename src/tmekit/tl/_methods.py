@@ -148,9 +148,11 @@ def _draw_controls(
     exclude = np.zeros(len(ctx.var_names), dtype=bool)
     exclude[m.up + m.down] = True
     rng = _signature_rng(ctx.seed, f"{m.signature.name}/{direction}")
+    names = ctx.var_names.to_numpy().astype(str)
     chosen: set[int] = set()
     for cut in np.unique(cuts[genes]):
         pool = np.flatnonzero((cuts == cut) & ~exclude)
+        pool = pool[np.argsort(names[pool], kind="stable")]  # drawn by gene name: the column order does not matter
         if len(pool) > ctx.ctrl_size:
             pool = rng.choice(pool, size=ctx.ctrl_size, replace=False)
         chosen.update(int(i) for i in pool)
@@ -207,7 +209,7 @@ def _mean_prepare(ctx: ScoringContext) -> dict[str, Any]:
             cols += [s] * (len(genes) + len(ctrl))
             vals += list(sign * w / w.sum()) + [-sign / len(ctrl)] * len(ctrl)
             used_controls += ctrl
-        controls[m.signature.name] = list(ctx.var_names[sorted(set(used_controls))])
+        controls[m.signature.name] = sorted(str(g) for g in ctx.var_names[sorted(set(used_controls))])
     W = sp.csr_matrix((vals, (rows, cols)), shape=(len(ctx.var_names), len(ctx.matched)), dtype=np.float64)
     W.sum_duplicates()
     W.sort_indices()

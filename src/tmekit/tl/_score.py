@@ -14,6 +14,7 @@ import scipy.sparse as sp
 import tmekit
 from tmekit._arrays import array_type_name, default_chunk_size, get_matrix, iter_row_blocks, to_block
 from tmekit._constants import LOGGER_NAME, SCORES_KEY
+from tmekit._transaction import all_or_nothing
 from tmekit._warnings import WeightsDroppedWarning
 from tmekit.signatures import resolve
 from tmekit.tl._genes import MatchedSignature, match_signatures
@@ -27,11 +28,12 @@ if TYPE_CHECKING:
 
     from tmekit.signatures import Signature
 
-__all__ = ["score"]
+__all__ = ["compute_scores", "score"]
 
 logger = logging.getLogger(LOGGER_NAME)
 _BLOCKS_PER_THREAD = 4
 _VALUE_CHECK_ROWS = 1_000
+_FLOOR_GENES = 3  # a log floor is the minimum of at least this many genes
 
 
 def _seed(rng: np.random.Generator | int | None) -> int:
@@ -45,6 +47,16 @@ def _seed(rng: np.random.Generator | int | None) -> int:
     raise TypeError(msg)
 
 
+def _log_floor(csr: sp.csr_matrix) -> bool:
+    """Negative values that are log(x + offset) of non-negative data: the zeros of x share one floor value.
+
+    That floor is the minimum in many genes. Scaled data (``sc.pp.scale``, z-scores, residuals) map each gene's
+    zeros to a value of its own (-mean / sd), so their minimum sits in one gene; so does a stray negative value.
+    """
+    at_floor = csr.data == csr.data.min()
+    return np.unique(csr.indices[at_floor]).size >= _FLOOR_GENES
+
+
 def _clean_block(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, sort: bool) -> sp.csr_matrix:
     csr = sp.csr_matrix(block, dtype=np.float64) if not sp.issparse(block) else block
     if not np.isfinite(csr.data).all():
@@ -55,9 +67,33 @@ def _clean_block(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, 
             "undefined: replace them (e.g. with 0) or remove those cells; `tk.pp.check(adata)` lists them."
         )
         raise ValueError(msg)
+    if csr.data.size and csr.data.min() < 0 and not _log_floor(csr):
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+        cell = start + int(rows[int(np.argmax(csr.data < 0))])
+        msg = (
+            f"{source} has negative values ({csr.data.min():.3g} at the lowest; first in cell {cell}): expression "
+            "levels cannot be negative. Scaled or centred data (`sc.pp.scale` output, z-scores, "
+            "residuals) would be scored as if they were expression, and their scores depend on the other cells. Score "
+            "the log-normalised values or the counts instead: `layer=` naming them (e.g. `layer='counts'`), or "
+            "`adata.raw.to_adata()` if `sc.pp.scale` replaced X (next time keep them first: "
+            "`adata.layers['log1p'] = adata.X.copy()`). Log values with an offset below 1, such as log2(TPM + 0.001), "
+            "are accepted: their zeros pile up at one floor value."
+        )
+        raise ValueError(msg)
     if sort and not csr.has_sorted_indices:
         csr = csr.sorted_indices()  # a sorted copy: the caller's matrix is never touched
     return csr
+
+
+def _matrix_max(X: Any) -> float:
+    """Largest finite value of the whole matrix, streamed over row chunks."""
+    top = -np.inf
+    for _, _, block in iter_row_blocks(X):
+        values = block.data if sp.issparse(block) else np.asarray(block).ravel()
+        values = values[np.isfinite(values)]
+        if values.size:
+            top = max(top, float(values.max()))
+    return top
 
 
 def _check_log_data(X: Any, method: ScoringMethod, source: str) -> None:
@@ -67,8 +103,10 @@ def _check_log_data(X: Any, method: ScoringMethod, source: str) -> None:
     values = block.data if sp.issparse(block) else np.asarray(block).ravel()
     values = values[np.isfinite(values)]
     if values.size and values.max() > 1 and np.all(values == np.round(values)) and values.min() >= 0:
+        top = _matrix_max(X)  # only on the way to an error: the message quotes the true maximum
         msg = (
-            f"{source} looks like raw counts (non-negative integers up to {values.max():.0f}); method "
+            f"{source} looks like raw counts (its first {min(_VALUE_CHECK_ROWS, X.shape[0]):,} cells hold only "
+            f"non-negative integers; the maximum is {top:.0f}); method "
             f"{method.name!r} expects log-normalised expression. Normalise first, keeping the counts: "
             "`adata.layers['counts'] = adata.X.copy(); sc.pp.normalize_total(adata, target_sum=1e4); "
             "sc.pp.log1p(adata)`, or pass `layer=` naming a log-normalised layer. (method='rank' works on counts.)"
@@ -117,6 +155,7 @@ def _provenance(
     }
 
 
+@all_or_nothing
 def score(
     adata: AnnData,
     signatures: str | Signature | Mapping[str, Any] | Sequence[str | Signature] | Path,
@@ -215,11 +254,6 @@ def score(
     >>> adata.obsm["tmekit_scores"].columns.tolist()
     ['ifng6_ayers2017', 'hypoxia_buffa2010']
     """
-    if method not in METHODS:
-        msg = f"Unknown scoring method {method!r}. Available: {sorted(METHODS)}."
-        raise ValueError(msg)
-    spec = METHODS[method]
-    sigs = resolve(signatures)
     if not overwrite and (key_added in adata.obsm or key_added in adata.uns):
         msg = (
             f"`adata.obsm[{key_added!r}]` or `adata.uns[{key_added!r}]` already exists. Pass `overwrite=True` to "
@@ -231,6 +265,45 @@ def score(
             "`copy=True` is not possible on a backed object; use `copy=False` (scores go to obsm/uns, X stays on disk)."
         )
         raise ValueError(msg)
+    scores, provenance = compute_scores(
+        adata, signatures, method=method, layer=layer, max_rank=max_rank, chunk_size=chunk_size,
+        min_overlap=min_overlap, n_jobs=n_jobs, rng=rng, ctrl_size=ctrl_size, n_bins=n_bins,
+        control_genes=control_genes, use_aliases=use_aliases, lazy=lazy, species=species,
+    )  # fmt: skip
+    target = adata.copy() if copy else adata
+    target.obsm[key_added] = scores
+    target.uns[key_added] = provenance
+    logger.info("scored %d signatures on %d cells with method %r", scores.shape[1], adata.n_obs, method)
+    return target if copy else None
+
+
+def compute_scores(
+    adata: AnnData,
+    signatures: str | Signature | Mapping[str, Any] | Sequence[str | Signature] | Path,
+    *,
+    method: str = "rank",
+    layer: str | None = None,
+    max_rank: int = 1500,
+    chunk_size: int | None = None,
+    min_overlap: float = 0.5,
+    n_jobs: int | None = None,
+    rng: np.random.Generator | int | None = None,
+    ctrl_size: int = 50,
+    n_bins: int = 25,
+    control_genes: Mapping[str, Sequence[str]] | None = None,
+    use_aliases: bool = True,
+    lazy: bool = False,
+    species: str = "auto",
+) -> tuple[Any, dict[str, Any]]:
+    """The scores (cells x signatures DataFrame, or a dask array with ``lazy``) and their provenance, unwritten.
+
+    :func:`score` without touching ``adata`` (also backed ones): for callers that use scores without keeping them.
+    """
+    if method not in METHODS:
+        msg = f"Unknown scoring method {method!r}. Available: {sorted(METHODS)}."
+        raise ValueError(msg)
+    spec = METHODS[method]
+    sigs = resolve(signatures)
     if not isinstance(max_rank, int | np.integer) or max_rank < 1:
         msg = f"`max_rank` must be a positive integer, got {max_rank!r}."
         raise ValueError(msg)
@@ -253,7 +326,7 @@ def score(
     weighted = [s.name for s in sigs if s.is_weighted]
     if weighted and not spec.supports_weights:
         msg = f"Method {method!r} cannot use per-gene weights; {weighted} are scored by their genes only."
-        warnings.warn(msg, WeightsDroppedWarning, stacklevel=2)
+        warnings.warn(msg, WeightsDroppedWarning, stacklevel=3)
     _check_log_data(X, spec, source)
     size = default_chunk_size(X) if chunk_size is None else int(chunk_size)
     ctx = ScoringContext(
@@ -273,15 +346,11 @@ def score(
         params.update(
             ctrl_size=int(ctrl_size), n_bins=int(n_bins), seed=ctx.seed, controls_given=control_genes is not None
         )
-    target = adata.copy() if copy else adata
-    if lazy:
-        target.obsm[key_added] = scores
-    else:
-        target.obsm[key_added] = pd.DataFrame(scores, index=target.obs_names.copy(), columns=[s.name for s in sigs])
-    target.uns[key_added] = _provenance(spec, matched, state, params=params, array_type=array_type_name(X))
-    target.uns[key_added]["translations"] = translations
-    logger.info("scored %d signatures on %d cells with method %r", len(sigs), adata.n_obs, method)
-    return target if copy else None
+    if not lazy:
+        scores = pd.DataFrame(scores, index=adata.obs_names.copy(), columns=[s.name for s in sigs])
+    provenance = _provenance(spec, matched, state, params=params, array_type=array_type_name(X))
+    provenance["translations"] = translations
+    return scores, provenance
 
 
 def data_species(var_names: pd.Index, species: str) -> str:
