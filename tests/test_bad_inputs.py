@@ -226,7 +226,8 @@ def test_negative_values_scored(wu_counts):
         ):
             tk.tl.score(logged, ["T-cell exhaustion"], method=method)
     assert "tmekit_scores" not in logged.obsm
-    assert "negative_values" in tk.pp.check(logged).codes
+    report = tk.pp.check(logged)  # one stray negative value: not a log floor, so not expression
+    assert "scaled_values" in report.codes and "without a shared floor" in report.value_detail
     genes = list(dict.fromkeys([*tk.signatures.get("ifng6_ayers2017").genes_up, *wu_counts.var_names[:1000]]))
     scaled = _lognorm(wu_counts)[:, genes].copy()
     scaled.X = scaled.X.toarray()
@@ -241,6 +242,7 @@ def test_negative_values_scored(wu_counts):
     plain = wu_counts[:200].copy()
     tk.tl.score(plain, ["ifng6_ayers2017"])
     np.testing.assert_allclose(offset.obsm["tmekit_scores"], plain.obsm["tmekit_scores"], atol=1e-12, rtol=0)
+    assert "negative_values" in tk.pp.check(offset).codes  # announced, with what it means for scoring
 
 
 def test_cells_without_sample_key(wu_counts):

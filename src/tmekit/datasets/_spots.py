@@ -12,10 +12,10 @@ from scipy.spatial import cKDTree
 
 from tmekit._arrays import get_matrix
 from tmekit._constants import SPATIAL_KEY
+from tmekit._obs import coordinates_um, samples
+from tmekit._values import require_counts
 from tmekit.datasets._synthetic import synthetic_tissue
-from tmekit.sp._common import coordinates_um, samples
 from tmekit.sp._spots import SPOTS_KEY, VISIUM_PITCH_UM, VISIUM_SPOT_DIAMETER_UM, default_spot_reference
-from tmekit.tl._aggregate import _check_counts
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -92,7 +92,7 @@ def pseudo_visium(
         raise ValueError(msg)
     xy = coordinates_um(cells, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
     X = sp.csr_matrix(get_matrix(cells, layer=layer))
-    _check_counts(X, 0, "adata.X" if layer is None else f"adata.layers[{layer!r}]", what="pseudo_visium")
+    require_counts(X, 0, "adata.X" if layer is None else f"adata.layers[{layer!r}]", what="pseudo_visium")
     if cell_type_key is not None and cell_type_key not in cells.obs:
         msg = f"`cells.obs[{cell_type_key!r}]` not found; pass `cell_type_key=None` or an existing column."
         raise KeyError(msg)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tmekit._constants import SCORES_KEY, SPATIAL_KEY
+from tmekit._obs import samples
 from tmekit.pl._spatial import PHENOTYPE_COLORS, _axes
-from tmekit.sp._common import samples
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

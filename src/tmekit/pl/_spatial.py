@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tmekit._constants import COMPARTMENT_KEY, SPATIAL_KEY
-from tmekit.sp._common import coordinates_um, label_mask, samples
+from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit.sp._compartments import COMPARTMENTS, sample_geometry
 
 if TYPE_CHECKING:

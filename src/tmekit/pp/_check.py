@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -13,13 +12,13 @@ import scipy.sparse as sp
 
 from tmekit._arrays import array_type_name, get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME
+from tmekit._genenames import detect_gene_id_type, detect_species, find_symbol_column
+from tmekit._values import decide
 from tmekit.pp._positions import check_positions
 from tmekit.pp._problem import Problem
 from tmekit.signatures._library import load_library
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from anndata import AnnData
 
     from tmekit.signatures._signature import Signature
@@ -30,12 +29,6 @@ logger = logging.getLogger(LOGGER_NAME)
 
 ValueKind = Literal["raw_counts", "log_normalized", "normalized_unlogged", "scaled", "binary", "empty", "unknown"]
 
-_ENSEMBL = re.compile(r"^ENS([A-Z]{0,6})G\d{11}(\.\d+)?$")
-# Highly expressed housekeeping/immune genes, written as each species writes them.
-_HUMAN_MARKERS = ("ACTB", "GAPDH", "PTPRC", "B2M", "MALAT1", "CD74", "EEF1A1", "TMSB4X", "CD3E", "EPCAM")
-_MOUSE_MARKERS = ("Actb", "Gapdh", "Ptprc", "B2m", "Malat1", "Cd74", "Eef1a1", "Tmsb4x", "Cd3e", "Epcam")
-_SYMBOL_COLUMNS = ("gene_symbols", "gene_symbol", "gene_name", "gene_names", "symbol", "feature_name", "gene")
-_MAX_LOG_VALUE = 50.0  # log1p/log2 expression essentially never exceeds this; CPM/TPM values do
 _SAMPLE_ROWS = 2_000
 
 
@@ -101,62 +94,6 @@ class CheckReport:
         printer.text(str(self))
 
 
-# ------------------------------------------------------------------------------ detection helpers
-def detect_gene_id_type(names: Sequence[str]) -> Literal["symbol", "ensembl", "mixed", "unknown"]:
-    """Whether gene names are Ensembl IDs (``ENSG...``/``ENSMUSG...``) or symbols."""
-    names = [str(n) for n in names]
-    if not names:
-        return "unknown"
-    frac = sum(bool(_ENSEMBL.match(n)) for n in names) / len(names)
-    if frac > 0.9:
-        return "ensembl"
-    return "mixed" if frac > 0.1 else "symbol"
-
-
-def detect_species(names: Sequence[str]) -> Literal["human", "mouse", "mixed", "unknown"]:
-    """Human vs mouse from symbol casing (``CD8A`` vs ``Cd8a``) or Ensembl prefix (``ENSG``/``ENSMUSG``)."""
-    names = [str(n) for n in names]
-    prefixes = {m.group(1) for n in names if (m := _ENSEMBL.match(n))}
-    if prefixes and len(prefixes & {"", "MUS"}) == len(prefixes):
-        if len(prefixes) == 2:
-            return "mixed"
-        return "mouse" if "MUS" in prefixes else "human"
-    upper = title = 0
-    for n in names:
-        letters = [c for c in n if c.isalpha()]
-        if len(letters) < 2 or _ENSEMBL.match(n):
-            continue
-        if n.upper() == n:
-            upper += 1
-        elif n[0].isupper() and n[1:].lower() == n[1:]:
-            title += 1
-    present = set(names)
-    human_hits = sum(m in present for m in _HUMAN_MARKERS)
-    mouse_hits = sum(m in present for m in _MOUSE_MARKERS)
-    if human_hits and mouse_hits:
-        return "mixed"
-    total = upper + title
-    if total == 0:
-        return "unknown"
-    title_frac = title / total
-    if mouse_hits or (title_frac > 0.6 and not human_hits):
-        return "mouse" if title_frac > 0.3 or mouse_hits else "mixed"
-    if human_hits or title_frac < 0.2:
-        return "human" if title_frac < 0.5 else "mixed"
-    return "mixed"
-
-
-def _find_symbol_column(var: pd.DataFrame) -> str | None:
-    for col in var.columns:
-        if (str(col).lower() in _SYMBOL_COLUMNS and var[col].dtype.kind in "OUS") or isinstance(
-            var[col].dtype, pd.CategoricalDtype
-        ):
-            values = var[col].astype(str)
-            if str(col).lower() in _SYMBOL_COLUMNS and detect_gene_id_type(values[:5000].tolist()) == "symbol":
-                return str(col)
-    return None
-
-
 # ------------------------------------------------------------------------------ matrix statistics
 @dataclass
 class _Stats:
@@ -172,6 +109,7 @@ class _Stats:
     col_nnz: np.ndarray = field(init=False)
     col_sum: np.ndarray = field(init=False)
     col_sumsq: np.ndarray = field(init=False)
+    col_min: np.ndarray = field(init=False)
     expm1_row_sums: list[float] = field(default_factory=list)
     exp2_row_sums: list[float] = field(default_factory=list)
 
@@ -179,6 +117,7 @@ class _Stats:
         self.col_nnz = np.zeros(self.n_vars, dtype=np.int64)
         self.col_sum = np.zeros(self.n_vars, dtype=np.float64)
         self.col_sumsq = np.zeros(self.n_vars, dtype=np.float64)
+        self.col_min = np.full(self.n_vars, np.inf)
 
     def add(self, block: np.ndarray | sp.csr_matrix, sample_rows: np.ndarray) -> None:
         if sp.issparse(block):
@@ -206,6 +145,7 @@ class _Stats:
         clean = np.where(finite, values, 0.0)
         np.add.at(self.col_sum, cols, clean)
         np.add.at(self.col_sumsq, cols, clean * clean)
+        np.minimum.at(self.col_min, cols[finite], values[finite])
         if sample_rows.size:
             in_sample = np.isin(rows, sample_rows)
             with np.errstate(over="ignore"):
@@ -227,22 +167,32 @@ def _constant(values: list[float]) -> float | None:
 def _classify_values(st: _Stats, n_obs: int) -> tuple[ValueKind, str]:
     if st.n_finite == 0 and st.max_value == -np.inf:
         return "empty", "the matrix has no non-zero finite values"
-    if st.n_negative:
+    kind = decide(
+        n_values=st.n_finite,
+        n_nonfinite=0,
+        n_negative=st.n_negative,
+        n_noninteger=st.n_noninteger,
+        high=st.max_value,
+        floor_genes=int((st.col_min == st.min_value).sum()),
+    )  # fmt: skip (NaN are reported on their own)
+    if kind == "scaled":
         means = st.col_sum / max(n_obs, 1)
         sd = np.sqrt(np.maximum(st.col_sumsq / max(n_obs, 1) - means**2, 0))
         varying = sd > 0
-        if varying.any() and np.median(np.abs(means[varying])) < 0.1 and abs(np.median(sd[varying]) - 1) < 0.2:
-            return "scaled", f"per-gene centred and scaled (z-scores; range {st.min_value:.3g} to {st.max_value:.3g})"
+        z_like = varying.any() and np.median(np.abs(means[varying])) < 0.1 and abs(np.median(sd[varying]) - 1) < 0.2
+        what = "per-gene centred and scaled (z-scores" if z_like else "negative values without a shared floor (scaled"
+        return "scaled", f"{what}; range {st.min_value:.3g} to {st.max_value:.3g})"
+    if kind == "log_floor":
         target = _constant(st.exp2_row_sums)
         detail = f"log-scale values with negatives (range {st.min_value:.3g} to {st.max_value:.3g})"
         if target:
             detail += f"; 2^x - 1 sums to {target:.4g} per sample, i.e. log2(normalised + small offset)"
         return "log_normalized", detail
-    if st.n_noninteger == 0:
-        if st.max_value <= 1:
-            return "binary", "values are 0/1 (e.g. marker positivity), not expression levels"
+    if kind == "binary":
+        return "binary", "values are 0/1 (e.g. marker positivity), not expression levels"
+    if kind == "counts":
         return "raw_counts", f"all values are non-negative integers, max {st.max_value:.0f}"
-    if st.max_value > _MAX_LOG_VALUE:
+    if kind == "linear":
         return "normalized_unlogged", (
             f"non-integer values up to {st.max_value:.4g}: normalised (e.g. CPM/TPM) but not log-transformed"
         )
@@ -409,7 +359,7 @@ def check(
     gene_fields = {
         "gene_id_type": detect_gene_id_type(var_names.tolist()),
         "species": detect_species(var_names.tolist()),
-        "symbol_column": _find_symbol_column(adata.var),
+        "symbol_column": find_symbol_column(adata.var),
     }
     dup_var = sorted(set(var_names[var_names.duplicated()]))
     n_dup_obs = int(pd.Index(adata.obs_names).duplicated().sum())

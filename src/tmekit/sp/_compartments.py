@@ -10,8 +10,8 @@ import pandas as pd
 from scipy import ndimage
 
 from tmekit._constants import COMPARTMENT_KEY, SPATIAL_KEY
+from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit._transaction import all_or_nothing
-from tmekit.sp._common import coordinates_um, label_mask, samples
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from tmekit._constants import COMPARTMENT_KEY, SPATIAL_KEY
-from tmekit.sp._common import coordinates_um, label_mask, samples
+from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit.sp._compartments import DISTANCE_KEY, sample_geometry
 from tmekit.sp._graphs import contact_edges
 

@@ -23,7 +23,9 @@ from scipy.spatial import cKDTree
 
 from tmekit._arrays import get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME
+from tmekit._genenames import data_species, mouse_orthologs
 from tmekit._transaction import all_or_nothing
+from tmekit._values import LINEAR_ABOVE, block_kind
 from tmekit._warnings import InputWarning
 from tmekit.sp._compartments import margin_halfwidth
 from tmekit.sp._graphs import grid_graph
@@ -113,7 +115,7 @@ def spot_reference(
     fewer than ``min_cells`` cells are dropped (their profile would be noise). ``genes`` default to
     the cell-identity signature genes of the library.
     """
-    from tmekit.tl._aggregate import _sample_codes, _sum_by_sample
+    from tmekit._obs import sample_codes, sum_by_sample
 
     if cell_type_key not in cells.obs:
         msg = f"`cells.obs[{cell_type_key!r}]` not found: the reference needs a cell-type column."
@@ -124,9 +126,9 @@ def spot_reference(
     if len(keep) < 2:
         msg = f"Only {len(keep)} of the {len(wanted)} reference genes are in `cells.var_names`; use gene symbols."
         raise ValueError(msg)
-    codes, names = _sample_codes(cells, cell_type_key)
+    codes, names = sample_codes(cells, cell_type_key)
     where = "the reference's " + (f"layer {layer!r}" if layer else "X")
-    all_sums, _ = _sum_by_sample(X, codes, len(names), chunk_size=None, source=where, what="a reference profile")
+    all_sums, _ = sum_by_sample(X, codes, len(names), chunk_size=None, source=where, what="a reference profile")
     n_cells = pd.Series(np.bincount(codes, minlength=len(names)), index=names.astype(str))
     sums = pd.DataFrame(all_sums[:, cells.var_names.get_indexer(keep)], index=n_cells.index, columns=keep)
     types = [t for t in n_cells.sort_values(ascending=False, kind="stable").index if n_cells[t] >= min_cells]
@@ -184,14 +186,13 @@ def default_spot_reference() -> SpotReference:
 
 def _require_counts(X: Any, what: str) -> None:
     _, _, block = next(iter_row_blocks(X, chunk_size=min(500, X.shape[0])))
-    values = block.data if sp.issparse(block) else np.asarray(block).ravel()
-    values = values[np.isfinite(values)]
-    if values.size and values.min() < 0:
+    kind = block_kind(block)
+    if kind in {"scaled", "log_floor"}:
         msg = f"{what} has negative values: spot deconvolution needs raw counts (or linear expression)."
         raise ValueError(msg)
-    if values.size and values.max() < 20 and not np.all(values == np.round(values)):
+    if kind == "log":
         msg = (
-            f"{what} looks log-normalised (non-integer values up to {values.max():.2f}); spot deconvolution "
+            f"{what} looks log-normalised (non-integer values, none above {LINEAR_ABOVE:g}); spot deconvolution "
             "adds up cells linearly and needs raw counts. Pass `layer=` naming the counts layer."
         )
         raise ValueError(msg)
@@ -295,17 +296,12 @@ def spot_content(
 
 def _reference_in_species(ref: SpotReference, var_names: pd.Index, *, species: str) -> SpotReference:
     """The reference with its genes renamed to the spots' species (mouse spots, human reference)."""
-    from tmekit.signatures._orthologs import translation_table
-    from tmekit.signatures._signature import Signature
-    from tmekit.tl._score import data_species
-
     target = data_species(var_names, species)
     genes = list(ref.profiles.columns)
     if target != "mouse" or sum(g in set(var_names) for g in genes) > len(genes) / 2:
         return ref
-    table = translation_table(Signature(name="reference", genes_up=genes), to="mouse")
-    rename = {h: m for h, m in table["translated"].items() if m and "|" not in m}
-    keep = [g for g in genes if g in rename and list(rename.values()).count(rename[g]) == 1]
+    rename = mouse_orthologs(genes, name="reference")
+    keep = [g for g in genes if g in rename]
     profiles = ref.profiles[keep].rename(columns=rename)
     library = ref.library_size * ref.profiles[keep].sum(axis=1)  # counts per cell on the kept genes
     logger.info("human spot reference read through %d mouse orthologs of its %d genes", len(keep), len(genes))
@@ -462,7 +458,7 @@ def spot_compartments(
     min_tumor_fraction: float,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, Any]], dict[str, Any]]:
     """Per spot: smoothed tumour content, signed distance (um); per sample: summary; and the parameters."""
-    from tmekit.sp._common import coordinates_um, samples
+    from tmekit._obs import coordinates_um, samples
 
     mpu, diameter, pitch = spot_scale(adata, microns_per_unit=microns_per_unit)
     units = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=1.0, cells=False)
@@ -516,7 +512,7 @@ def spot_tables(
     Summing rows (or weighting them, for a bootstrap) and passing the sums to :func:`spot_metrics`
     gives the sample's metrics.
     """
-    from tmekit.sp._common import samples
+    from tmekit._obs import samples
 
     content = group_content(adata, content_key=content_key, groups=groups)
     comp = adata.obs[compartment_key].astype(str).to_numpy()

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from tmekit._arrays import get_matrix, iter_row_blocks
+from tmekit._arrays import get_matrix
 from tmekit._constants import SCORES_KEY
+from tmekit._obs import sample_codes, sum_by_sample
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -21,62 +21,6 @@ __all__ = ["AGGREGATE_KEY", "aggregate"]
 AGGREGATE_KEY = "tmekit_aggregate"
 #: Prior count of the log2-CPM transform (edgeR's ``cpm(log=TRUE)`` idea, with a plain +1).
 PRIOR_COUNT = 1.0
-
-
-def _sample_codes(adata: AnnData, sample_key: str) -> tuple[np.ndarray, pd.Index]:
-    if sample_key not in adata.obs:
-        msg = f"`adata.obs[{sample_key!r}]` not found: `sample_key` must name the obs column identifying samples."
-        raise KeyError(msg)
-    column = adata.obs[sample_key]
-    if column.isna().any():
-        n = int(column.isna().sum())
-        msg = (
-            f"{n} cells have no sample in `obs[{sample_key!r}]` (NaN). Give them a sample id or remove them "
-            f"(`adata = adata[adata.obs[{sample_key!r}].notna()]`) before aggregating."
-        )
-        raise ValueError(msg)
-    cat = pd.Categorical(column.astype(str))
-    present = np.unique(cat.codes)  # categories without cells are dropped, never reported as empty samples
-    codes = np.searchsorted(present, cat.codes)
-    return codes.astype(np.int64), pd.Index(np.asarray(cat.categories)[present], name=sample_key)
-
-
-def _check_counts(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, what: str = "pseudobulk") -> None:
-    values = block.data if sp.issparse(block) else np.asarray(block).ravel()
-    if values.size == 0:
-        return
-    if not np.isfinite(values).all():
-        msg = (
-            f"{source} contains NaN/infinite values (rows from {start}). {what} sums would be undefined: "
-            "fix or remove those cells (`tk.pp.check(adata)` lists them)."
-        )
-        raise ValueError(msg)
-    if values.min() < 0 or not np.array_equal(values, np.round(values)):
-        msg = (
-            f"{source} does not hold raw counts (found negative or non-integer values): {what} sums raw "
-            "counts. Pass `layer=` naming the counts layer (e.g. `layer='counts'`), or aggregate "
-            "`adata.raw.to_adata()` if the counts are in `.raw`."
-        )
-        raise ValueError(msg)
-
-
-def _sum_by_sample(
-    X: object, codes: np.ndarray, n_samples: int, *, chunk_size: int | None, source: str, what: str = "pseudobulk"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Summed counts (samples x genes, float64) and detected genes per cell, streamed over row chunks."""
-    n_vars = X.shape[1]  # type: ignore[attr-defined]
-    sums = np.zeros((n_samples, n_vars), dtype=np.float64)
-    totals = np.zeros(codes.size, dtype=np.float64)
-    for start, stop, block in iter_row_blocks(X, chunk_size=chunk_size):
-        _check_counts(block, start, source, what=what)
-        rows = codes[start:stop]
-        indicator = sp.csr_matrix(
-            (np.ones(stop - start), (rows, np.arange(stop - start))), shape=(n_samples, stop - start)
-        )
-        part = indicator @ (block.astype(np.float64) if sp.issparse(block) else np.asarray(block, dtype=np.float64))
-        sums += part.toarray() if sp.issparse(part) else np.asarray(part)
-        totals[start:stop] = np.asarray(block.sum(axis=1)).ravel()
-    return sums, totals
 
 
 def _score_summaries(
@@ -145,13 +89,13 @@ def aggregate(
     exists) and ``uns["tmekit_aggregate"]`` (parameters and, with both, ``score_means_by_cell_type``:
     a long table of sample, cell type, signature, mean score, number of cells). The input is not changed.
     """
-    codes, samples = _sample_codes(adata, sample_key)
+    codes, samples = sample_codes(adata, sample_key)
     if adata.n_vars == 0:
         msg = "`adata` has no genes: nothing to aggregate."
         raise ValueError(msg)
     X = get_matrix(adata, layer=layer)
     source = "`adata.X`" if layer is None else f"`adata.layers[{layer!r}]`"
-    sums, cell_totals = _sum_by_sample(X, codes, len(samples), chunk_size=chunk_size, source=source)
+    sums, cell_totals = sum_by_sample(X, codes, len(samples), chunk_size=chunk_size, source=source)
     totals = sums.sum(axis=1)
     empty = samples[totals == 0].tolist()
     if empty:

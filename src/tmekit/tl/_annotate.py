@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tmekit._constants import CELL_TYPE_KEY
+from tmekit._genenames import sets_in_species
 from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
 from tmekit.signatures import list as list_signatures
@@ -107,7 +107,9 @@ def annotate(
         raise ValueError(msg)
     if markers is None:
         markers = list(list_signatures(category="cell_identity").index)
-    sigs = _translated(resolve(markers), pd.Index(adata.var_names), species=species)
+    sigs, _ = sets_in_species(
+        resolve(markers), pd.Index(adata.var_names), species=species, min_overlap=0.0, skip_untranslatable=True
+    )  # a set too thin to translate is left out by the coverage check below
     present = set(adata.var_names)
     coverage = {
         s.name: sum(g in present or any(a in present for a in s.aliases.get(g, ())) for g in s.genes) / s.n_genes
@@ -162,24 +164,3 @@ def _assign(scores: pd.DataFrame, labels: Mapping[str, str], *, min_score: float
     second = values[np.arange(len(values)), order[:, 1]] if values.shape[1] > 1 else np.zeros(len(values))
     names = np.array([labels[c] for c in scores.columns], dtype=object)
     return np.where((best >= min_score) & (best - second >= min_margin), names[order[:, 0]], UNASSIGNED)
-
-
-def _translated(sigs: list[Signature], var_names: pd.Index, *, species: str) -> list[Signature]:
-    """Marker sets in the data's species.
-
-    Mouse data get the human markers through orthologs; sets too thin to translate are kept as they are and
-    then left out by the coverage check.
-    """
-    from tmekit.signatures._orthologs import SPECIES, OrthologError, translate
-    from tmekit.tl._score import data_species
-
-    target = data_species(var_names, species)
-    if target not in SPECIES:
-        return sigs
-    out = []
-    for sig in sigs:
-        if sig.species in SPECIES and sig.species != target:
-            with contextlib.suppress(OrthologError):
-                sig = translate(sig, to=target, min_overlap=0.0)
-        out.append(sig)
-    return out

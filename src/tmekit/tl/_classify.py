@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from tmekit._constants import COMPARTMENT_KEY, PHENOTYPE_KEY, SPATIAL_KEY
+from tmekit._obs import samples
 from tmekit._transaction import all_or_nothing
-from tmekit.sp._common import samples
 from tmekit.sp._compartments import compartments
 from tmekit.sp._infiltration import CONTACT_RADIUS_UM, metrics_from_sums, tile_tables
 from tmekit.sp._spots import CONTENT_KEY, is_spot_data, spot_metrics, spot_tables

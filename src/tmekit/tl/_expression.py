@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from tmekit._arrays import get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME, PHENOTYPE_KEY
+from tmekit._genenames import data_species, mouse_orthologs
 from tmekit._warnings import MissingGenesWarning
 from tmekit.tl._aggregate import aggregate
 from tmekit.tl._phenotype_model import (
@@ -224,15 +225,10 @@ def _in_model_species(
     Only the model's genes with a well-supported one-to-one (or best one-to-many) mouse ortholog are renamed;
     the expression values are not touched (a light object sharing the matrix).
     """
-    from tmekit.signatures._orthologs import translation_table
-    from tmekit.signatures._signature import Signature
-    from tmekit.tl._score import data_species
-
     found = data_species(pd.Index(samples.var_names), species)
     if found != "mouse":
         return samples, found, {}
-    table = translation_table(Signature(name=model.name, genes_up=model.genes), to="mouse")
-    to_human = {m: h for h, m in table["translated"].items() if m and "|" not in m}
+    to_human = {m: h for h, m in mouse_orthologs(model.genes, name=model.name).items()}
     names = pd.Index([to_human.get(str(g), str(g)) for g in samples.var_names])
     if names.has_duplicates:  # a human model gene already present under its own name: keep the mouse gene's
         names = pd.Index(

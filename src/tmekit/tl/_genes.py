@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tmekit._genenames import detect_gene_id_type, detect_species
 from tmekit._warnings import MissingGenesWarning
-from tmekit.pp._check import detect_gene_id_type, detect_species
 
 if TYPE_CHECKING:
     import pandas as pd

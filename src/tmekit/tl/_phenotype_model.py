@@ -16,9 +16,10 @@ import scipy.sparse as sp
 
 from tmekit._arrays import get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME
+from tmekit._genenames import detect_gene_id_type, find_symbol_column
+from tmekit._values import value_kind
 from tmekit._warnings import InputWarning
 from tmekit.io import atomic_write_text
-from tmekit.pp._check import _find_symbol_column, detect_gene_id_type
 from tmekit.tl._genes import diagnose_missing
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ __all__ = [
 log = logging.getLogger(LOGGER_NAME)
 
 PHENOTYPES = ("desert", "excluded", "inflamed")
+#: A sample of integers is counts only above this (log2 expression of a gene panel can be whole numbers).
+_COUNTS_ABOVE = 20
 Scale = Literal["auto", "zscore", "log2", "counts", "cohort"]
 
 #: Feature name -> library signature. Chosen from the biology (signatures-and-rules.md): CD8 T effector,
@@ -170,7 +173,7 @@ def load_phenotype_model(path: str | Path | None = None) -> PhenotypeModel:
 def gene_symbols(adata: AnnData) -> pd.Index:
     names = adata.var_names
     if detect_gene_id_type(names[: min(len(names), 5000)].tolist()) in {"ensembl", "mixed"}:
-        column = _find_symbol_column(adata.var)
+        column = find_symbol_column(adata.var)
         hint = (
             f"`adata.var_names = adata.var[{column!r}].astype(str); adata.var_names_make_unique()`"
             if column
@@ -185,21 +188,18 @@ def gene_symbols(adata: AnnData) -> pd.Index:
 
 
 def detect_scale(row: np.ndarray) -> str:
-    """Scale of one sample's values, from that sample alone: 'zscore', 'log2', 'counts' or 'linear'."""
-    finite = row[np.isfinite(row)]
-    if finite.size == 0:
+    """Scale of one sample's values, from that sample alone: 'zscore', 'log2', 'counts', 'linear' or 'empty'."""
+    finite = np.isfinite(row)
+    values = row[finite]
+    kind = value_kind(values, np.flatnonzero(finite))
+    if kind == "empty":
         return "empty"
-    low = finite.min()
-    if low < 0:
-        floor = np.count_nonzero(finite == low) > 1  # log2(x + p) piles its zeros at log2(p); z-scores do not
-        if not floor and -4 < np.median(finite) < 1.5 and 0.3 < finite.std() < 2.5 and finite.max() < 15:
-            return "zscore"
-        return "log2"
-    if np.array_equal(finite, np.round(finite)) and finite.max() > 20:
+    if kind == "scaled":  # negative values without a shared floor: z-scores if they are spread like them
+        z_like = -4 < np.median(values) < 1.5 and 0.3 < values.std() < 2.5 and values.max() < 15
+        return "zscore" if z_like else "log2"
+    if kind == "counts" and values.max() > _COUNTS_ABOVE:
         return "counts"
-    if finite.max() > 30:
-        return "linear"
-    return "log2"
+    return "linear" if kind == "linear" else "log2"
 
 
 def _check_scale(row: np.ndarray, scale: str, sample: str) -> None:

@@ -14,7 +14,9 @@ import scipy.sparse as sp
 import tmekit
 from tmekit._arrays import array_type_name, default_chunk_size, get_matrix, iter_row_blocks, to_block
 from tmekit._constants import LOGGER_NAME, SCORES_KEY
+from tmekit._genenames import sets_in_species
 from tmekit._transaction import all_or_nothing
+from tmekit._values import block_kind, value_kind
 from tmekit._warnings import WeightsDroppedWarning
 from tmekit.signatures import resolve
 from tmekit.tl._genes import MatchedSignature, match_signatures
@@ -33,7 +35,6 @@ __all__ = ["compute_scores", "score"]
 logger = logging.getLogger(LOGGER_NAME)
 _BLOCKS_PER_THREAD = 4
 _VALUE_CHECK_ROWS = 1_000
-_FLOOR_GENES = 3  # a log floor is the minimum of at least this many genes
 
 
 def _seed(rng: np.random.Generator | int | None) -> int:
@@ -47,16 +48,6 @@ def _seed(rng: np.random.Generator | int | None) -> int:
     raise TypeError(msg)
 
 
-def _log_floor(csr: sp.csr_matrix) -> bool:
-    """Negative values that are log(x + offset) of non-negative data: the zeros of x share one floor value.
-
-    That floor is the minimum in many genes. Scaled data (``sc.pp.scale``, z-scores, residuals) map each gene's
-    zeros to a value of its own (-mean / sd), so their minimum sits in one gene; so does a stray negative value.
-    """
-    at_floor = csr.data == csr.data.min()
-    return np.unique(csr.indices[at_floor]).size >= _FLOOR_GENES
-
-
 def _clean_block(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, sort: bool) -> sp.csr_matrix:
     csr = sp.csr_matrix(block, dtype=np.float64) if not sp.issparse(block) else block
     if not np.isfinite(csr.data).all():
@@ -67,7 +58,7 @@ def _clean_block(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, 
             "undefined: replace them (e.g. with 0) or remove those cells; `tk.pp.check(adata)` lists them."
         )
         raise ValueError(msg)
-    if csr.data.size and csr.data.min() < 0 and not _log_floor(csr):
+    if csr.data.size and csr.data.min() < 0 and value_kind(csr.data, csr.indices) == "scaled":
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
         cell = start + int(rows[int(np.argmax(csr.data < 0))])
         msg = (
@@ -100,9 +91,7 @@ def _check_log_data(X: Any, method: ScoringMethod, source: str) -> None:
     if not method.needs_log_data:
         return
     _, _, block = next(iter_row_blocks(X, chunk_size=min(_VALUE_CHECK_ROWS, X.shape[0])))
-    values = block.data if sp.issparse(block) else np.asarray(block).ravel()
-    values = values[np.isfinite(values)]
-    if values.size and values.max() > 1 and np.all(values == np.round(values)) and values.min() >= 0:
+    if block_kind(block) == "counts":
         top = _matrix_max(X)  # only on the way to an error: the message quotes the true maximum
         msg = (
             f"{source} looks like raw counts (its first {min(_VALUE_CHECK_ROWS, X.shape[0]):,} cells hold only "
@@ -321,7 +310,7 @@ def compute_scores(
             f"`n_jobs` must be between 1 and {numba.config.NUMBA_NUM_THREADS} (the cores numba can use), got {n_jobs}."
         )
         raise ValueError(msg)
-    sigs, translations = _species_sets(sigs, pd.Index(adata.var_names), species=species, min_overlap=min_overlap)
+    sigs, translations = sets_in_species(sigs, pd.Index(adata.var_names), species=species, min_overlap=min_overlap)
     matched = match_signatures(sigs, pd.Index(adata.var_names), min_overlap=min_overlap, use_aliases=use_aliases)
     weighted = [s.name for s in sigs if s.is_weighted]
     if weighted and not spec.supports_weights:
@@ -351,52 +340,6 @@ def compute_scores(
     provenance = _provenance(spec, matched, state, params=params, array_type=array_type_name(X))
     provenance["translations"] = translations
     return scores, provenance
-
-
-def data_species(var_names: pd.Index, species: str) -> str:
-    """``"human"``, ``"mouse"`` or ``"unknown"`` for the data; mixed gene names and unknown species are errors."""
-    from tmekit.pp._check import detect_species
-
-    if species not in {"auto", "human", "mouse"}:
-        msg = f"Unknown species={species!r}: use 'auto' (detect from gene names), 'human' or 'mouse'."
-        raise ValueError(msg)
-    if species != "auto":
-        return species
-    found = detect_species(var_names.astype(str).tolist())
-    if found == "mixed":
-        msg = (
-            "Gene names mix human-style (CD8A) and mouse-style (Cd8a) symbols, so the species cannot be told. Check "
-            "that the object holds one species and that var_names were not partly upper-cased; if you know it, "
-            "pass species='human' or species='mouse'."
-        )
-        raise ValueError(msg)
-    return found
-
-
-def _species_sets(
-    sigs: list[Signature], var_names: pd.Index, *, species: str, min_overlap: float
-) -> tuple[list[Signature], dict[str, Any]]:
-    """Signatures in the data's species: others are translated through orthologs (logged, recorded)."""
-    from tmekit.signatures._orthologs import SPECIES, translate_with_table
-
-    target = data_species(var_names, species)
-    if target not in SPECIES:
-        return sigs, {}
-    out, record = [], {}
-    for sig in sigs:
-        if sig.species == target or sig.species not in SPECIES:
-            out.append(sig)
-            continue
-        translated, table = translate_with_table(sig, to=target, min_overlap=min_overlap)  # logs the translation
-        out.append(translated)
-        record[sig.name] = {
-            "from": sig.species,
-            "to": target,
-            "genes": {g: t for g, t in table["translated"].items() if t},
-            "no_ortholog": table.index[table["translated"] == ""].tolist(),
-            "caveats": [c for c in table["caveat"] if c],
-        }
-    return out, record
 
 
 def _score_chunk(spec: ScoringMethod, state: Any, block: Any, start: int, *, source: str, n_threads: int) -> np.ndarray:

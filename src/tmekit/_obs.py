@@ -1,4 +1,4 @@
-"""Shared input handling for spatial functions: coordinates, samples, cell-type label mappings."""
+"""Reading obs and positions, once for every subpackage: samples, labels, coordinates, grouped sums."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from tmekit._arrays import iter_row_blocks
 from tmekit._units import check_cell_units
+from tmekit._values import require_counts
 from tmekit._warnings import InputWarning
 
 if TYPE_CHECKING:
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-__all__ = ["coordinates_um", "label_mask", "samples"]
+__all__ = ["coordinates_um", "label_mask", "sample_codes", "samples", "sum_by_sample"]
 
 
 def coordinates_um(
@@ -131,3 +134,41 @@ def label_mask(adata: AnnData, *, cell_type_key: str, labels: Iterable[str] | No
         )
         warnings.warn(msg, InputWarning, stacklevel=4)
     return column.isin(wanted).to_numpy()
+
+
+def sample_codes(adata: AnnData, sample_key: str) -> tuple[np.ndarray, pd.Index]:
+    """Integer code per cell and the sample names (categories without cells dropped), from ``obs[sample_key]``."""
+    if sample_key not in adata.obs:
+        msg = f"`adata.obs[{sample_key!r}]` not found: `sample_key` must name the obs column identifying samples."
+        raise KeyError(msg)
+    column = adata.obs[sample_key]
+    if column.isna().any():
+        n = int(column.isna().sum())
+        msg = (
+            f"{n} cells have no sample in `obs[{sample_key!r}]` (NaN). Give them a sample id or remove them "
+            f"(`adata = adata[adata.obs[{sample_key!r}].notna()]`) before aggregating."
+        )
+        raise ValueError(msg)
+    cat = pd.Categorical(column.astype(str))
+    present = np.unique(cat.codes)  # categories without cells are dropped, never reported as empty samples
+    codes = np.searchsorted(present, cat.codes)
+    return codes.astype(np.int64), pd.Index(np.asarray(cat.categories)[present], name=sample_key)
+
+
+def sum_by_sample(
+    X: object, codes: np.ndarray, n_samples: int, *, chunk_size: int | None, source: str, what: str = "pseudobulk"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Summed counts (samples x genes, float64) and detected genes per cell, streamed over row chunks."""
+    n_vars = X.shape[1]  # type: ignore[attr-defined]
+    sums = np.zeros((n_samples, n_vars), dtype=np.float64)
+    totals = np.zeros(codes.size, dtype=np.float64)
+    for start, stop, block in iter_row_blocks(X, chunk_size=chunk_size):
+        require_counts(block, start, source, what=what)
+        rows = codes[start:stop]
+        indicator = sp.csr_matrix(
+            (np.ones(stop - start), (rows, np.arange(stop - start))), shape=(n_samples, stop - start)
+        )
+        part = indicator @ (block.astype(np.float64) if sp.issparse(block) else np.asarray(block, dtype=np.float64))
+        sums += part.toarray() if sp.issparse(part) else np.asarray(part)
+        totals[start:stop] = np.asarray(block.sum(axis=1)).ravel()
+    return sums, totals
