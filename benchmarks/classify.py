@@ -49,7 +49,8 @@ def worker(data: Path, rules: str) -> dict:
     start = time.perf_counter()
     adata = tk.io.read_h5ad(data)
     adata.obsm["spatial"] = adata.obs[["x", "y"]].to_numpy()
-    table = tk.tl.classify(adata, rules=rules, library_key="image_id", microns_per_unit=2.0, n_boot=200, **LABELS)
+    tk.tl.classify(adata, rules=rules, library_key="image_id", microns_per_unit=2.0, n_boot=200, **LABELS)
+    table = tk.get.phenotypes(adata)
     wall = time.perf_counter() - start
     counts = table["phenotype"].astype(str).value_counts().to_dict()
     return {

@@ -49,9 +49,9 @@ CASES = {
         "negative values in log data, or `sc.pp.scale` output, scored by `rank` or `mean`",
         "refused, naming `sc.pp.scale` and the layer to use; `pp.check` flags them; log2(x + offset) floors pass",
     ),
-    "cells_without_sample_key": (
-        "`classify(mode='expression')` on single cells without `sample_key`",
-        "refused: each cell would be called as a tumour; the fix names `sample_key=`",
+    "cells_without_library_key": (
+        "`classify(mode='expression')` on single cells without `library_key`",
+        "refused: each cell would be called as a tumour; the fix names `library_key=`",
     ),
     "tiny_pseudobulk": (
         "a pseudobulk of 1, 2, 5 or 20 cells",
@@ -182,7 +182,8 @@ def test_pixels_without_microns_per_unit(keren, cli, folder):
         tk.tl.classify(keren, library_key="patient_id", **KEREN_LABELS)
     assert "800/2048" in str(err.value) and "microns_per_unit=" in str(err.value)
     assert "tmekit_compartment" not in keren.obs
-    calls = tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+    calls = tk.get.phenotypes(keren)
     assert sorted(calls["phenotype"].astype(str)) == ["excluded", "inflamed", "inflamed", "inflamed"]
     done = cli("classify", "keren.h5ad", "--mode", "spatial", *KEREN_CLI, "-o", "k.csv", cwd=folder)
     _refused(done, "--microns-per-unit")
@@ -245,11 +246,12 @@ def test_negative_values_scored(wu_counts):
     assert "negative_values" in tk.pp.check(offset).codes  # announced, with what it means for scoring
 
 
-def test_cells_without_sample_key(wu_counts):
-    with pytest.raises(ValueError, match=r"look like single cells.*sample_key=.*\['sample_id'\]"):
+def test_cells_without_library_key(wu_counts):
+    with pytest.raises(ValueError, match=r"look like single cells.*library_key=.*\['sample_id'\]"):
         tk.tl.classify(wu_counts, mode="expression")
     assert "tmekit_phenotype" not in wu_counts.uns
-    table = tk.tl.classify(wu_counts, mode="expression", sample_key="sample_id")
+    tk.tl.classify(wu_counts, mode="expression", library_key="sample_id")
+    table = tk.get.phenotypes(wu_counts)
     assert table.index.tolist() == ["CID4465"] and table["phenotype"].iloc[0] != "indeterminate"
 
 
@@ -260,14 +262,16 @@ def test_tiny_pseudobulk(wu_counts):
         sample[start : start + size] = f"cells_{size}"
         start += size
     wu_counts.obs["tumour"] = sample
-    table = tk.tl.classify(wu_counts, mode="expression", sample_key="tumour")
+    tk.tl.classify(wu_counts, mode="expression", library_key="tumour")
+    table = tk.get.phenotypes(wu_counts)
     for size in (1, 2, 5, 20):
         row = table.loc[f"cells_{size}"]
         assert row["phenotype"] == "indeterminate" and row["confidence"] == 0
         assert f"pseudobulk of {size} cells (< min_cells=50)" in row["reason"]
     assert table.loc["whole", "phenotype"] != "indeterminate"
-    few_counts = tk.tl.classify(wu_counts, mode="expression", sample_key="tumour", min_cells=1, min_counts=1e9,
+    tk.tl.classify(wu_counts, mode="expression", library_key="tumour", min_cells=1, min_counts=1e9,
                                 key_added="again")  # fmt: skip
+    few_counts = tk.get.phenotypes(wu_counts, key="again")
     assert few_counts["reason"].str.contains("counts").all()
 
 
@@ -275,7 +279,7 @@ def test_scale_contradicts_the_data(wu_counts):
     bulk = tk.datasets.imvigor210_bulk()  # per-gene z-scores
     with pytest.raises(ValueError, match=r"scale='counts', but sample .* look like z-scores"):
         tk.tl.classify(bulk, mode="expression", scale="counts")
-    pseudo = tk.tl.aggregate(wu_counts, sample_key="sample_id")
+    pseudo = tk.tl.aggregate(wu_counts, library_key="sample_id")
     counts = ad.AnnData(pseudo.layers["counts"], obs=pseudo.obs[[]], var=pseudo.var)
     with pytest.raises(ValueError, match=r"scale='log2'.*look like counts"):
         tk.tl.classify(counts, mode="expression", scale="log2")
@@ -288,13 +292,15 @@ def test_tumour_without_cd8_cells(keren):
     one = keren[(keren.obs["patient_id"].astype(str) == "1").to_numpy()].copy()
     cold = one[(one.obs["cell_type"] != "CD8T").to_numpy()].copy()
     with pytest.warns(tk.InputWarning, match=r"No cd8 cells: cd8_labels \['CD8T'\] do not occur"):
-        table = tk.tl.classify(cold, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+        tk.tl.classify(cold, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+    table = tk.get.phenotypes(cold)
     assert table["phenotype"].tolist() == ["desert"]
     assert table["density_cd8_core"].iloc[0] == 0 and table["density_cd8_margin"].iloc[0] == 0
     mixed = ad.concat([keren[(keren.obs["patient_id"].astype(str) != "1").to_numpy()], cold])
     with warnings.catch_warnings():
         warnings.simplefilter("error", tk.InputWarning)  # CD8T occurs in the object: no warning
-        calls = tk.tl.classify(mixed, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+        tk.tl.classify(mixed, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+        calls = tk.get.phenotypes(mixed)
     assert calls.loc["1", "phenotype"] == "desert"
     with pytest.raises(ValueError, match=r"'Tumor' -> 'Tumour'.*misspelling"):
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU,
@@ -304,7 +310,8 @@ def test_tumour_without_cd8_cells(keren):
 def test_report_with_a_one_cell_sample(keren, tmp_path):
     keren.obs["patient_id"] = keren.obs["patient_id"].astype(str)
     keren.obs.loc[keren.obs_names[0], "patient_id"] = "lonely"
-    table = tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+    table = tk.get.phenotypes(keren)
     assert table.loc["lonely", "phenotype"] == "indeterminate"
     page = tk.report.html(keren, tmp_path / "r.html")
     assert "<th>lonely</th>" in page and "Not drawn: dataset lonely (1 cell)." in page
@@ -317,7 +324,7 @@ def test_truncated_h5ad(cli, folder):
     commands = [
         ["check", "cut.h5ad"],
         ["score", "cut.h5ad", "-o", "s.h5ad"],
-        ["classify", "cut.h5ad", "--mode", "expression", "--sample-key", "sample_id", "-o", "c.csv"],
+        ["classify", "cut.h5ad", "--mode", "expression", "--library-key", "sample_id", "-o", "c.csv"],
         ["report", "cut.h5ad", "-o", "r.html"],
     ]
     for args in commands:

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import logging
-from importlib.metadata import PackageNotFoundError, version
 
-from tmekit import datasets, io, pl, pp, report, signatures, sp, tl
+from tmekit import datasets, get, io, pl, pp, report, signatures, sp, tl
+from tmekit._version import __version__
 from tmekit._warnings import InputWarning, MissingGenesWarning, TmekitWarning, WeightsDroppedWarning
-
-try:
-    __version__ = version("tmekit")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-    __version__ = "0+unknown"
 
 logging.getLogger("tmekit").addHandler(logging.NullHandler())
 
@@ -22,6 +17,7 @@ __all__ = [
     "WeightsDroppedWarning",
     "__version__",
     "datasets",
+    "get",
     "io",
     "pl",
     "pp",

@@ -13,6 +13,14 @@ CELL_TYPE_KEY: Final = "tmekit_cell_type"  # obs, from tk.tl.annotate
 COMPARTMENT_KEY: Final = "tmekit_compartment"  # obs, from tk.sp.compartments
 PHENOTYPE_KEY: Final = "tmekit_phenotype"  # uns table and obs mapping, from tk.tl.classify
 SPATIAL_KEY: Final = "spatial"  # obsm coordinates, squidpy's convention
+DISTANCE_KEY: Final = "tmekit_tumor_distance"  # obs, from tk.sp.compartments: signed distance to the boundary (um)
+TUMOR_CONTENT_KEY: Final = "tmekit_tumor_content"  # obs of spot data, from tk.sp.compartments: smoothed tumour share
+CONTENT_KEY: Final = "tmekit_spot_content"  # obsm (spots x cell types) and uns, from tk.sp.spot_content
+SPOTS_KEY: Final = "tmekit_spots"  # uns of spot objects made by tk.sp.pseudo_visium (diameter, pitch, units)
+AGGREGATE_KEY: Final = "tmekit_aggregate"  # uns of a pseudobulk from tk.tl.aggregate
+
+#: The call of a sample under the inflamed / excluded / desert scheme, or why there is none.
+PHENOTYPE_CALLS: Final = ("inflamed", "excluded", "desert", "indeterminate")
 
 # --- Signature library ------------------------------------------------------------------------
 #: The five modules users asked for by name, mapped to the library set tmekit scores by default.

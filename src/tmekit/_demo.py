@@ -72,16 +72,17 @@ def run_demo(
             update("Wu 2021: scoring the signature library")
             tk.tl.score(wu, list(tk.signatures.list().query("species == 'human'").index), method="rank")
             update("Wu 2021: expression-based call (pseudobulk)")
-            wu_call = tk.tl.classify(wu, mode="expression", sample_key="sample_id", layer="counts")
+            tk.tl.classify(wu, mode="expression", library_key="sample_id", layer="counts")
 
             update("Keren 2018 MIBI (4 patients): compartments and spatial call")
             keren = tk.datasets.keren2018_mibi()
-            keren_call = tk.tl.classify(keren, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
+            tk.tl.classify(keren, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
 
             update("IMvigor210 (348 bulk tumours): expression-based calls")
             bulk = tk.datasets.imvigor210_bulk()
-            bulk_call = tk.tl.classify(bulk, mode="expression", scale="zscore")  # the file holds per-gene z-scores
+            tk.tl.classify(bulk, mode="expression", scale="zscore")  # the file holds per-gene z-scores
 
+        wu_call, keren_call, bulk_call = (tk.get.phenotypes(a) for a in (wu, keren, bulk))
         update("writing the report")
         caught_all = [f"{w.category.__name__}: {w.message}" for w in caught]
         objects = {"wu2021_tnbc": wu, "keren2018_mibi": keren, "imvigor210_bulk": bulk}

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from tmekit.signatures import OrthologError, Signature, translate, translation_table
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from tmekit.signatures import Signature
 
 __all__ = [
     "data_species",
@@ -110,8 +110,6 @@ def sets_in_species(
     A set too thin to translate raises :class:`~tmekit.signatures.OrthologError`, or with ``skip_untranslatable``
     is kept as it is (for callers that leave out sets their coverage check finds unmeasurable).
     """
-    from tmekit.signatures import OrthologError, translate, translation_table
-
     target = data_species(var_names, species)
     if target not in SPECIES:
         return sigs, {}
@@ -141,8 +139,6 @@ def sets_in_species(
 
 def mouse_orthologs(genes: Sequence[str], *, name: str = "genes") -> dict[str, str]:
     """Human gene -> its mouse ortholog, for the genes with exactly one well-supported partner not shared."""
-    from tmekit.signatures import Signature, translation_table
-
     table = translation_table(Signature(name=name, genes_up=tuple(genes)), to="mouse")
     single = {h: m for h, m in table["translated"].items() if m and "|" not in m}
     counts = pd.Series(list(single.values())).value_counts()

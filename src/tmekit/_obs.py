@@ -136,23 +136,23 @@ def label_mask(adata: AnnData, *, cell_type_key: str, labels: Iterable[str] | No
     return column.isin(wanted).to_numpy()
 
 
-def sample_codes(adata: AnnData, sample_key: str) -> tuple[np.ndarray, pd.Index]:
-    """Integer code per cell and the sample names (categories without cells dropped), from ``obs[sample_key]``."""
-    if sample_key not in adata.obs:
-        msg = f"`adata.obs[{sample_key!r}]` not found: `sample_key` must name the obs column identifying samples."
+def sample_codes(adata: AnnData, library_key: str) -> tuple[np.ndarray, pd.Index]:
+    """Integer code per cell and the sample names (categories without cells dropped), from ``obs[library_key]``."""
+    if library_key not in adata.obs:
+        msg = f"`adata.obs[{library_key!r}]` not found: `library_key` must name the obs column identifying samples."
         raise KeyError(msg)
-    column = adata.obs[sample_key]
+    column = adata.obs[library_key]
     if column.isna().any():
         n = int(column.isna().sum())
         msg = (
-            f"{n} cells have no sample in `obs[{sample_key!r}]` (NaN). Give them a sample id or remove them "
-            f"(`adata = adata[adata.obs[{sample_key!r}].notna()]`) before aggregating."
+            f"{n} cells have no sample in `obs[{library_key!r}]` (NaN). Give them a sample id or remove them "
+            f"(`adata = adata[adata.obs[{library_key!r}].notna()]`) before aggregating."
         )
         raise ValueError(msg)
     cat = pd.Categorical(column.astype(str))
     present = np.unique(cat.codes)  # categories without cells are dropped, never reported as empty samples
     codes = np.searchsorted(present, cat.codes)
-    return codes.astype(np.int64), pd.Index(np.asarray(cat.categories)[present], name=sample_key)
+    return codes.astype(np.int64), pd.Index(np.asarray(cat.categories)[present], name=library_key)
 
 
 def sum_by_sample(

@@ -19,7 +19,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 import tmekit as tk
 from tmekit._constants import PHENOTYPE_KEY, SCORES_KEY
 from tmekit._warnings import collect_tmekit_warnings
-from tmekit.sp._spots import CONTENT_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Sequence
@@ -112,6 +111,19 @@ def _new_outputs(*paths: Path | None, inputs: Sequence[Path], force: bool) -> No
         if any(path.resolve() == other.resolve() for other in given[:i]):
             msg = f"Two outputs name the same file {str(path)!r}: give each output its own path."
             raise ValueError(msg)
+
+
+def _snapshot(adata: AnnData) -> dict[str, dict[str, object]]:
+    """The obsm and uns entries of ``adata`` now (the objects, to tell later which ones a call wrote)."""
+    return {slot: dict(getattr(adata, slot).items()) for slot in ("obsm", "uns")}
+
+
+def _added(adata: AnnData, before: dict[str, dict[str, object]]) -> dict[str, list[str]]:
+    """The obsm and uns keys a call wrote since ``before`` (new keys and replaced values)."""
+    return {
+        slot: [k for k, v in getattr(adata, slot).items() if k not in before[slot] or before[slot][k] is not v]
+        for slot in ("obsm", "uns")
+    }
 
 
 def _text_writer(text: str) -> Callable[[Path], None]:
@@ -244,7 +256,9 @@ def classify(
     mode: Annotated[
         str, typer.Option(help="spatial (cells or Visium-like spots with coordinates) or expression (bulk/pseudobulk).")
     ],
-    library_key: Annotated[str | None, typer.Option(help="obs column of samples (spatial).")] = None,
+    library_key: Annotated[
+        str | None, typer.Option(help="obs column of samples (cells of one tumour, field or core).")
+    ] = None,
     cell_type_key: Annotated[str | None, typer.Option(help="obs column of cell types (spatial).")] = None,
     tumor_labels: Annotated[str | None, typer.Option(help="Comma-separated tumour cell types.")] = None,
     immune_labels: Annotated[str | None, typer.Option(help="Comma-separated immune cell types.")] = None,
@@ -253,12 +267,11 @@ def classify(
         str | None, typer.Option(help="Spatial rules: cd8_density or keren2018 (cells), spot_cd8 (spots; default).")
     ] = None,
     microns_per_unit: Annotated[
-        float | None, typer.Option(help="Micrometres per coordinate unit (default 1; spots: from their scale).")
+        float | None, typer.Option(help="Micrometres per coordinate unit (checked; spots: from their scale).")
     ] = None,
-    sample_key: Annotated[str | None, typer.Option(help="obs column of samples for cell-level expression.")] = None,
     scale: Annotated[str, typer.Option(help="Expression scale: auto, zscore, log2, counts or cohort.")] = "auto",
     layer: Annotated[
-        str | None, typer.Option(help="Layer with raw counts (expression with --sample-key; spot deconvolution).")
+        str | None, typer.Option(help="Layer with expression or raw counts (expression; spot deconvolution).")
     ] = None,
     h5ad: Annotated[Path | None, typer.Option(help="Also write the input with the calls added.")] = None,
     key_added: Annotated[str, typer.Option(help="uns/obs key for the calls.")] = PHENOTYPE_KEY,
@@ -269,36 +282,20 @@ def classify(
     with _user_errors():
         _new_outputs(output, h5ad, inputs=[path], force=force)
         adata = tk.io.read_h5ad(path, backed="r")
+        before = _snapshot(adata)
+        spatial = {"rules": rules, "cell_type_key": cell_type_key, "tumor_labels": _split(tumor_labels),
+                   "immune_labels": _split(immune_labels), "cd8_labels": _split(cd8_labels),
+                   "microns_per_unit": microns_per_unit}  # fmt: skip
+        options = spatial if mode == "spatial" else {"scale": scale}
         with _progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
-            if mode == "spatial":
-                if "spatial" not in adata.obsm:
-                    msg = (
-                        f"{path} has no coordinates in obsm['spatial']: spatial mode needs x/y per cell. Put them "
-                        "there (adata.obsm['spatial'] = adata.obs[['x', 'y']].to_numpy()) or use --mode expression."
-                    )
-                    raise ValueError(msg)
-                spots = tk.sp.is_spot_data(adata) and cell_type_key is None
-                if spots and CONTENT_KEY not in adata.obsm:
-                    tk.sp.spot_content(adata, layer=layer)  # bundled breast-carcinoma reference
-                table = tk.tl.classify(
-                    adata, mode="spatial", rules=rules, library_key=library_key, cell_type_key=cell_type_key,
-                    tumor_labels=_split(tumor_labels), immune_labels=_split(immune_labels),
-                    cd8_labels=_split(cd8_labels), microns_per_unit=microns_per_unit, key_added=key_added,
-                    overwrite=overwrite,
-                )  # fmt: skip
-            else:
-                table = tk.tl.classify(adata, mode=mode, sample_key=sample_key, layer=layer, scale=scale,
-                                       key_added=key_added, overwrite=overwrite)  # fmt: skip
+            tk.tl.classify(adata, mode=mode, library_key=library_key, layer=layer, key_added=key_added,
+                           overwrite=overwrite, **options)  # type: ignore[arg-type]  # fmt: skip
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
+        table = tk.get.phenotypes(adata, key=key_added)
         writers = {output: _text_writer(table.to_csv())}
         if h5ad is not None:
-            extra = {"uns": [key_added] + (["tmekit_compartment"] if mode == "spatial" else [])}
-            if mode == "spatial" and CONTENT_KEY in adata.obsm:
-                extra.update(
-                    obsm=[CONTENT_KEY], uns=[*extra["uns"], *([CONTENT_KEY] if CONTENT_KEY in adata.uns else [])]
-                )
-            writers[h5ad] = _results_writer(path, adata, extra)
+            writers[h5ad] = _results_writer(path, adata, _added(adata, before))
         tk.io.atomic_write_many(writers, overwrite=force, inputs=[path])  # the table and the object, or neither
         counts = table["phenotype"].astype(str).value_counts().to_dict()
         _say(f"{len(table)} samples: {counts} -> {output}")

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-import tmekit
+from tmekit import get
 from tmekit._constants import COMPARTMENT_KEY, HEADLINE_SIGNATURES, PHENOTYPE_KEY, SCORES_KEY
+from tmekit._version import __version__
 from tmekit.io import atomic_write_text
-from tmekit.pl._scores import phenotypes, score_groups, score_violin, teff_ftbrs
-from tmekit.pl._spatial import compartments
+from tmekit.pl import compartments, phenotypes, score_groups, score_violin, teff_ftbrs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -70,10 +70,9 @@ def _section(sid: str, title: str, content: str) -> str:
 def _calls(objects: Mapping[str, AnnData]) -> pd.DataFrame:
     rows = []
     for name, adata in objects.items():
-        result = adata.uns.get(PHENOTYPE_KEY)
-        if not isinstance(result, dict) or "table" not in result:
+        if PHENOTYPE_KEY not in adata.uns:
             continue
-        table = result["table"].copy()
+        table = get.phenotypes(adata)
         table.insert(0, "dataset", name)
         table.index = [f"{name}:{i}" if len(objects) > 1 else str(i) for i in table.index]
         rows.append(table)
@@ -83,7 +82,7 @@ def _calls(objects: Mapping[str, AnnData]) -> pd.DataFrame:
 def cohort_table(adatas: Mapping[str, AnnData]) -> pd.DataFrame:
     """Every classified sample of ``{name: AnnData}`` in one table (``dataset`` column first; index ``dataset:sample``).
 
-    Reads ``uns["tmekit_phenotype"]["table"]`` as written by :func:`tmekit.tl.classify`.
+    Reads each object's calls with :func:`tmekit.get.phenotypes`.
     """
     return _calls(dict(adatas))
 
@@ -123,7 +122,7 @@ def _scores(objects: Mapping[str, AnnData], groupby: Mapping[str, str]) -> str:
     for name, adata in objects.items():
         if SCORES_KEY not in adata.obsm:
             continue
-        scored = [s for s in headline if s in adata.obsm[SCORES_KEY].columns]
+        scored = [s for s in headline if s in get.scores(adata).columns]
         key = groupby.get(name)
         if not scored or key is None or key not in adata.obs:
             parts.append(f"<p class='note'>{_html.escape(name)}: scores present, no grouping column to summarise.</p>")
@@ -149,9 +148,10 @@ def _spatial(objects: Mapping[str, AnnData]) -> str:
     for name, adata in objects.items():
         if COMPARTMENT_KEY not in adata.obs or COMPARTMENT_KEY not in adata.uns:
             continue
-        per_sample = adata.uns[COMPARTMENT_KEY]["samples"]
-        for sample in list(per_sample)[:_MAX_MAPS]:
-            n_cells = int(per_sample[sample].get("n_cells", per_sample[sample].get("n_spots", _MIN_MAP_CELLS)))
+        per_sample = get.compartments(adata)
+        sizes = per_sample["n_cells"] if "n_cells" in per_sample else per_sample["n_spots"]
+        for sample in list(per_sample.index)[:_MAX_MAPS]:
+            n_cells = int(sizes[sample])
             if n_cells < _MIN_MAP_CELLS:
                 skipped.append(f"{name} {sample} ({n_cells} cell{'' if n_cells == 1 else 's'})")
                 continue
@@ -178,15 +178,18 @@ def _provenance(objects: Mapping[str, AnnData]) -> str:
     rows: dict[str, dict[str, Any]] = {}
     models = {}
     for adata in objects.values():
-        for sig, info in adata.uns.get(SCORES_KEY, {}).get("signatures", {}).items():
-            rows[sig] = {k: info.get(k, "") for k in ("citation", "doi", "pmid", "version", "n_genes", "n_found")}
-            rows[sig]["sha256"] = str(info.get("sha256", ""))[:12]
-        result = adata.uns.get(PHENOTYPE_KEY)
-        if isinstance(result, dict) and result.get("model_provenance"):
-            models[result["model"]] = json.loads(result["model_provenance"])
-        elif isinstance(result, dict) and "params" in result:
-            models[f"spatial rules {result['params'].get('rules')}"] = {"source": result["params"].get("source", "")}
-    text = f"<p>tmekit {tmekit.__version__}; report written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>"
+        if SCORES_KEY in adata.uns:
+            for sig, info in get.signatures_scored(adata).iterrows():
+                rows[str(sig)] = {k: info[k] for k in ("citation", "doi", "pmid", "version", "n_genes", "n_found")}
+                rows[str(sig)]["sha256"] = str(info["sha256"])[:12]
+        if PHENOTYPE_KEY not in adata.uns:
+            continue
+        params = get.phenotype_params(adata)
+        if params.get("model_provenance"):
+            models[params["model"]] = json.loads(params["model_provenance"])
+        elif params.get("mode") == "spatial":
+            models[f"spatial rules {params.get('rules')}"] = {"source": params.get("source", "")}
+    text = f"<p>tmekit {__version__}; report written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>"
     if rows:
         text += "<h3>Signatures scored</h3>" + _table(pd.DataFrame.from_dict(rows, orient="index"))
     for name, prov in models.items():
@@ -201,13 +204,14 @@ def _provenance(objects: Mapping[str, AnnData]) -> str:
 def _warnings(objects: Mapping[str, AnnData], calls: pd.DataFrame, extra: Iterable[str]) -> str:
     notes = [str(w) for w in extra]
     for name, adata in objects.items():
-        for sig, info in adata.uns.get(SCORES_KEY, {}).get("signatures", {}).items():
-            missing = list(info.get("genes_missing", []))
-            if missing:
-                notes.append(f"{name}: signature {sig} scored without {len(missing)} genes ({', '.join(missing[:8])})")
-        result = adata.uns.get(PHENOTYPE_KEY)
-        if isinstance(result, dict):
-            for feature, genes in dict(result.get("missing_genes", {})).items():
+        if SCORES_KEY in adata.uns:
+            for sig, missing in get.signatures_scored(adata)["genes_missing"].items():
+                if missing:
+                    notes.append(
+                        f"{name}: signature {sig} scored without {len(missing)} genes ({', '.join(missing[:8])})"
+                    )
+        if PHENOTYPE_KEY in adata.uns:
+            for feature, genes in dict(get.phenotype_params(adata).get("missing_genes", {})).items():
                 notes.append(f"{name}: phenotype feature {feature} computed without {', '.join(list(genes)[:8])}")
     if not calls.empty:
         for sample, row in calls[calls["phenotype"].astype(str) == "indeterminate"].iterrows():

@@ -86,7 +86,8 @@ def test_classify_spatial_and_expression(cli, workdir):
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(workdir / "keren.csv", index_col=0)
     adata = tk.datasets.keren2018_mibi()
-    expected = tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
+    tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
+    expected = tk.get.phenotypes(adata)
     assert table["phenotype"].tolist() == expected["phenotype"].astype(str).tolist()
     called = ad.read_h5ad(workdir / "keren_called.h5ad")
     assert "tmekit_phenotype" in called.uns and "tmekit_compartment" in called.obs
@@ -94,9 +95,11 @@ def test_classify_spatial_and_expression(cli, workdir):
     assert bulk.returncode == 0, bulk.stderr
     calls = pd.read_csv(workdir / "bulk.csv", index_col=0)
     assert len(calls) == 348 and calls["inferred"].all()
-    expected = tk.tl.classify(tk.datasets.imvigor210_bulk(), mode="expression", scale="zscore")  # --scale arrives
+    expected = tk.get.phenotypes(
+        tk.tl.classify(tk.datasets.imvigor210_bulk(), mode="expression", scale="zscore", copy=True)
+    )  # --scale arrives
     assert calls["phenotype"].tolist() == expected["phenotype"].astype(str).tolist()
-    cells = cli("classify", "wu.h5ad", "--mode", "expression", "--sample-key", "sample_id", "-o", "wu.csv",
+    cells = cli("classify", "wu.h5ad", "--mode", "expression", "--library-key", "sample_id", "-o", "wu.csv",
                 cwd=workdir)  # fmt: skip
     assert cells.returncode == 0, cells.stderr
     assert pd.read_csv(workdir / "wu.csv", index_col=0).index.tolist() == ["CID4465"]
@@ -141,7 +144,7 @@ def test_report_from_files(cli, workdir):
         (["score", "wu.h5ad", "-o", "x.h5ad", "--gmt", "mouse.gmt"], "species='mouse'"),
         (["classify", "wu.h5ad", "--mode", "spatial", "-o", "s.csv", "--cell-type-key", "cell_type_major",
           "--tumor-labels", "Cancer Epithelial", "--immune-labels", "T-cells", "--cd8-labels", "T-cells"],
-         "no coordinates"),
+         "spatial functions need cell coordinates"),
         (["classify", "keren.h5ad", "--mode", "spatial", "-o", "k.csv", "--library-key", "patient_id",
           "--cell-type-key", "cell_type", "--tumor-labels", "Tumor", "--immune-labels", "CD8T",
           "--cd8-labels", "CD8T"], "Tumor"),
@@ -169,8 +172,8 @@ def test_quiet_prints_nothing_on_success(cli, workdir):
 
 def test_arguments_of_the_other_mode_are_refused():
     bulk = tk.datasets.imvigor210_bulk()
-    with pytest.raises(ValueError, match=r"\['library_key', 'rules'\] apply to mode='spatial' only"):
-        tk.tl.classify(bulk, mode="expression", scale="zscore", rules="keren2018", library_key="x")
+    with pytest.raises(ValueError, match=r"\['microns_per_unit', 'rules'\] apply to mode='spatial' only"):
+        tk.tl.classify(bulk, mode="expression", scale="zscore", rules="keren2018", microns_per_unit=1.0)
     keren = tk.datasets.keren2018_mibi()
-    with pytest.raises(ValueError, match=r"\['sample_key'\] apply to mode='expression' only"):
-        tk.tl.classify(keren, sample_key="patient_id", **KEREN_LABELS)
+    with pytest.raises(ValueError, match=r"\['min_cells', 'model'\] apply to mode='expression' only"):
+        tk.tl.classify(keren, library_key="patient_id", model="m.json", min_cells=3, **KEREN_LABELS)

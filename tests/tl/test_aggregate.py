@@ -26,7 +26,7 @@ def cohort(_wu_counts_session):
 
 def test_sums_equal_scanpy_and_log_cpm_is_hand_computable(cohort):
     before = cohort.X.copy()
-    bulk = tk.tl.aggregate(cohort, sample_key="sample")
+    bulk = tk.tl.aggregate(cohort, library_key="sample")
     ref = sc.get.aggregate(cohort, by="sample", func="sum")
     ref_sums = np.asarray(ref.layers["sum"].toarray() if hasattr(ref.layers["sum"], "toarray") else ref.layers["sum"])
     order = [list(ref.obs_names).index(s) for s in bulk.obs_names]
@@ -42,9 +42,9 @@ def test_sums_equal_scanpy_and_log_cpm_is_hand_computable(cohort):
 
 def test_identical_on_every_array_type_and_chunk_size(cohort, array_type):
     _, convert = array_type
-    ref = tk.tl.aggregate(cohort, sample_key="sample")
+    ref = tk.tl.aggregate(cohort, library_key="sample")
     other = ad.AnnData(X=convert(cohort.X.toarray()), obs=cohort.obs.copy(), var=cohort.var.copy())
-    got = tk.tl.aggregate(other, sample_key="sample", chunk_size=47)
+    got = tk.tl.aggregate(other, library_key="sample", chunk_size=47)
     np.testing.assert_array_equal(got.layers["counts"], ref.layers["counts"])
     np.testing.assert_array_equal(got.X, ref.X)
 
@@ -53,8 +53,8 @@ def test_backed_file_in_chunks(cohort, tmp_path):
     path = tmp_path / "cohort.h5ad"
     cohort.write_h5ad(path)
     backed = ad.read_h5ad(path, backed="r")
-    got = tk.tl.aggregate(backed, sample_key="sample", chunk_size=50)
-    np.testing.assert_array_equal(got.layers["counts"], tk.tl.aggregate(cohort, sample_key="sample").layers["counts"])
+    got = tk.tl.aggregate(backed, library_key="sample", chunk_size=50)
+    np.testing.assert_array_equal(got.layers["counts"], tk.tl.aggregate(cohort, library_key="sample").layers["counts"])
     backed.file.close()
 
 
@@ -64,7 +64,7 @@ def test_cell_type_fractions_and_score_summaries(cohort):
     sc.pp.log1p(adata)
     tk.tl.score(adata, ["cd8_teff_mariathasan2018", "caf_bagaev2021"], method="rank")
     adata.layers["counts"] = cohort.X
-    bulk = tk.tl.aggregate(adata, sample_key="sample", cell_type_key="cell_type_major", layer="counts")
+    bulk = tk.tl.aggregate(adata, library_key="sample", cell_type_key="cell_type_major", layer="counts")
     frac = bulk.obsm["cell_type_fractions"]
     np.testing.assert_allclose(frac.sum(axis=1), 1.0)
     assert frac.loc["s2", "CAFs"] == pytest.approx(0.7, abs=0.01)
@@ -81,14 +81,14 @@ def test_cell_type_fractions_and_score_summaries(cohort):
 
 def test_refuses_log_data_and_missing_samples(cohort, wu_lognorm):
     with pytest.raises(ValueError, match="raw counts"):
-        tk.tl.aggregate(wu_lognorm, sample_key="sample_id")
-    with pytest.raises(KeyError, match="sample_key"):
-        tk.tl.aggregate(cohort, sample_key="patient")
+        tk.tl.aggregate(wu_lognorm, library_key="sample_id")
+    with pytest.raises(KeyError, match="library_key"):
+        tk.tl.aggregate(cohort, library_key="patient")
     broken = cohort.copy()
     broken.obs["sample"] = broken.obs["sample"].astype(object)
     broken.obs.iloc[0, broken.obs.columns.get_loc("sample")] = np.nan
     with pytest.raises(ValueError, match="no sample"):
-        tk.tl.aggregate(broken, sample_key="sample")
+        tk.tl.aggregate(broken, library_key="sample")
 
 
 def test_mix_samples_composition_is_exact(wu_cells):

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 import tmekit as tk
-from tmekit._warnings import InputWarning, MissingGenesWarning
 
 #: Pseudo-tumours from the real Wu 2021 cells, phenotype known by construction: many CD8 T cells mixed into
 #: tumour (inflamed); tumour with fibroblast-rich stroma holding CD4 T, B and plasma cells but few CD8 T
@@ -38,8 +37,9 @@ def _mixture(wu: ad.AnnData, seed: int) -> ad.AnnData:
 
 def _quiet_classify(adata: ad.AnnData, **kwargs) -> pd.DataFrame:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MissingGenesWarning)
-        return tk.tl.classify(adata, mode="expression", **kwargs)
+        warnings.simplefilter("ignore", tk.MissingGenesWarning)
+        tk.tl.classify(adata, mode="expression", **kwargs)
+        return tk.get.phenotypes(adata)
 
 
 # ----------------------------------------------------------------------------- shipped model
@@ -81,7 +81,7 @@ def test_synthetic_pseudotumours_get_their_phenotype(wu_cells):
     calls, confidence, probs = [], [], []
     for seed in range(10):
         cells = _mixture(wu_cells, seed)
-        table = _quiet_classify(cells, sample_key="sample")
+        table = _quiet_classify(cells, library_key="sample")
         calls.append(table["phenotype"].astype(str))
         confidence.append(table["confidence"])
         probs.append(table[["p_desert", "p_excluded", "p_inflamed"]])
@@ -107,16 +107,16 @@ def test_synthetic_pseudotumours_get_their_phenotype(wu_cells):
 
 
 def test_single_real_tumour_scrna_path(wu_counts):
-    table = _quiet_classify(wu_counts, sample_key="sample_id")
+    table = _quiet_classify(wu_counts, library_key="sample_id")
     assert list(table.index) == ["CID4465"]
     assert table.loc["CID4465", "phenotype"] in {"inflamed", "excluded", "desert"}
     assert table.loc["CID4465", "input_scale"] == "log2"
     assert wu_counts.obs["tmekit_phenotype"].nunique() == 1
-    assert wu_counts.uns["tmekit_phenotype"]["table"].equals(table)
+    assert tk.get.phenotype_params(wu_counts)["library_key"] == "sample_id"
 
 
 def test_a_sample_gets_the_same_call_alone_and_in_a_cohort(wu_cells):
-    bulk = tk.tl.aggregate(_mixture(wu_cells, 0), sample_key="sample")
+    bulk = tk.tl.aggregate(_mixture(wu_cells, 0), library_key="sample")
     cohort = _quiet_classify(bulk.copy())
     for name in bulk.obs_names:
         alone = _quiet_classify(bulk[[name]].copy())
@@ -124,29 +124,30 @@ def test_a_sample_gets_the_same_call_alone_and_in_a_cohort(wu_cells):
 
 
 def test_counts_are_normalised_per_sample_with_a_warning(wu_cells):
-    bulk = tk.tl.aggregate(_mixture(wu_cells, 1), sample_key="sample")
+    bulk = tk.tl.aggregate(_mixture(wu_cells, 1), library_key="sample")
     expected = _quiet_classify(bulk.copy())
     counts = ad.AnnData(X=bulk.layers["counts"], obs=bulk.obs[[]].copy(), var=bulk.var.copy())
-    with pytest.warns(InputWarning, match="counts"):
-        got = tk.tl.classify(counts, mode="expression")
+    with pytest.warns(tk.InputWarning, match="counts"):
+        tk.tl.classify(counts, mode="expression")
+    got = tk.get.phenotypes(counts)
     assert (got["input_scale"] == "counts").all()
     np.testing.assert_allclose(got["p_inflamed"], expected["p_inflamed"], rtol=1e-10)
 
 
 def test_cohort_relative_mode_is_labelled(wu_cells):
-    bulk = tk.tl.aggregate(_mixture(wu_cells, 2), sample_key="sample")
+    bulk = tk.tl.aggregate(_mixture(wu_cells, 2), library_key="sample")
     table = _quiet_classify(bulk, scale="cohort")
     assert table["cohort_relative"].all()
 
 
 # ----------------------------------------------------------------------------- gene coverage and bad input
 def test_missing_genes_lower_confidence_then_give_indeterminate(wu_cells):
-    bulk = tk.tl.aggregate(_mixture(wu_cells, 0), sample_key="sample")
+    bulk = tk.tl.aggregate(_mixture(wu_cells, 0), library_key="sample")
     full = _quiet_classify(bulk.copy())
     model = tk.tl.load_phenotype_model()
     drop_some = [g for g in bulk.var_names if g not in {"CD3D", "CD3E", "STAT1"}]
-    with pytest.warns(MissingGenesWarning, match="CD3D"):
-        part = tk.tl.classify(bulk[:, drop_some].copy(), mode="expression")
+    with pytest.warns(tk.MissingGenesWarning, match="CD3D"):
+        part = tk.get.phenotypes(tk.tl.classify(bulk[:, drop_some].copy(), mode="expression", copy=True))
     assert (part["gene_coverage"] < 1).all()
     assert (part["confidence"] < full["confidence"]).all()
     assert part.attrs == {} and (part["phenotype"] != "indeterminate").all()
@@ -159,7 +160,7 @@ def test_missing_genes_lower_confidence_then_give_indeterminate(wu_cells):
 
 
 def test_clear_errors(wu_cells, tmp_path):
-    bulk = tk.tl.aggregate(_mixture(wu_cells, 0), sample_key="sample")
+    bulk = tk.tl.aggregate(_mixture(wu_cells, 0), library_key="sample")
     ens = bulk.copy()
     ens.var["gene_symbols"] = ens.var_names
     ens.var_names = [f"ENSG{i:011d}" for i in range(ens.n_vars)]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from tmekit.datasets._mixtures import mix_samples
 from tmekit.datasets._real import imvigor210_bulk, keren2018_mibi, wu2021_cid4465
-from tmekit.datasets._spots import pseudo_visium, synthetic_spots
-from tmekit.datasets._synthetic import PHENOTYPES, synthetic_tissue
+from tmekit.datasets._spots import synthetic_spots
+from tmekit.datasets._synthetic import SYNTHETIC_DENSITIES, synthetic_tissue
 
 __all__ = [
-    "PHENOTYPES",
+    "SYNTHETIC_DENSITIES",
     "imvigor210_bulk",
     "keren2018_mibi",
     "mix_samples",
-    "pseudo_visium",
     "synthetic_spots",
     "synthetic_tissue",
     "wu2021_cid4465",

@@ -22,7 +22,7 @@ def mix_samples(
     *,
     cell_type_key: str,
     n_cells: int = 400,
-    sample_key: str = "sample",
+    library_key: str = "sample",
     rng: np.random.Generator | int | None = 0,
 ) -> AnnData:
     """Build a multi-sample AnnData from one sample's real cells, with chosen cell-type proportions.
@@ -42,14 +42,14 @@ def mix_samples(
         ``obs`` column with the cell types named in ``compositions``.
     n_cells
         Cells per sample.
-    sample_key
+    library_key
         Name of the new ``obs`` column holding the sample.
     rng
         Seed or generator.
 
     Returns
     -------
-    AnnData with ``sum(n_cells)`` cells; ``obs[sample_key]`` the sample, ``obs_names`` made unique.
+    AnnData with ``sum(n_cells)`` cells; ``obs[library_key]`` the sample, ``obs_names`` made unique.
     """
     if cell_type_key not in adata.obs:
         msg = f"`adata.obs[{cell_type_key!r}]` not found (cell_type_key)."
@@ -74,6 +74,6 @@ def mix_samples(
     index = np.concatenate(rows)
     obs = adata.obs.iloc[index].copy()
     obs.index = [f"{name}-{i}" for i, name in enumerate(adata.obs_names[index])]
-    obs[sample_key] = pd.Categorical(labels, categories=list(compositions))
+    obs[library_key] = pd.Categorical(labels, categories=list(compositions))
     layers = {key: value[index] for key, value in adata.layers.items()}
     return ad.AnnData(X=adata.X[index], obs=obs, var=adata.var.copy(), layers=layers)

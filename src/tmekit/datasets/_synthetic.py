@@ -8,13 +8,13 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-__all__ = ["PHENOTYPES", "synthetic_tissue"]
+__all__ = ["SYNTHETIC_DENSITIES", "synthetic_tissue"]
 
 #: Immune placement per phenotype: CD8 T cells per mm^2 inside the tumour nest, in the 50 um band around
 #: it, and in the rest of the stroma; other immune cells (CD4 T, macrophages) per mm^2 likewise.
 #: Chosen far from the default thresholds of both rule sets (CD8 core 100 / margin 200 per mm^2; Keren
 #: mixing 0.22, 250 immune cells per 800 um field), except the "near_*" cases, which sit at them.
-PHENOTYPES: dict[str, dict[str, tuple[float, float, float]]] = {
+SYNTHETIC_DENSITIES: dict[str, dict[str, tuple[float, float, float]]] = {
     "inflamed": {"cd8": (600.0, 300.0, 150.0), "other": (500.0, 300.0, 200.0)},
     "excluded": {"cd8": (8.0, 1500.0, 1000.0), "other": (10.0, 1500.0, 1200.0)},
     "desert": {"cd8": (3.0, 6.0, 6.0), "other": (5.0, 20.0, 20.0)},
@@ -43,7 +43,7 @@ def synthetic_tissue(
 
     Tumour cells fill ``n_nests`` discs (together about a third of the field); stromal cells fill the
     rest. CD8 T cells and other immune cells (CD4 T, macrophages) are placed by Poisson processes with
-    the densities in :data:`PHENOTYPES`: inside the nests, in a 50 um band around them, and in the
+    the densities in :data:`SYNTHETIC_DENSITIES`: inside the nests, in a 50 um band around them, and in the
     remaining stroma. So the phenotype is known by construction:
 
     - ``inflamed``: CD8 T cells throughout the tumour (600 per mm^2) and mixed with tumour cells;
@@ -73,8 +73,8 @@ def synthetic_tissue(
     ``obs["sample_id"]``, and coordinates in micrometres in ``obsm["spatial"]`` and ``obs["x"]``,
     ``obs["y"]``. ``uns["synthetic_tissue"]`` records the parameters and the expected phenotype.
     """
-    if phenotype not in PHENOTYPES:
-        msg = f"Unknown phenotype {phenotype!r}; choose from {list(PHENOTYPES)}."
+    if phenotype not in SYNTHETIC_DENSITIES:
+        msg = f"Unknown phenotype {phenotype!r}; choose from {list(SYNTHETIC_DENSITIES)}."
         raise ValueError(msg)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     radius = size_um * np.sqrt(0.33 / (np.pi * n_nests))
@@ -105,7 +105,7 @@ def synthetic_tissue(
     parts.append((tumour[edge_distance(tumour) < 0], "Tumour"))
     stroma = _poisson_points(gen, _STROMA_DENSITY, size_um)
     parts.append((stroma[edge_distance(stroma) >= 0], "Stroma"))
-    spec = PHENOTYPES[phenotype]
+    spec = SYNTHETIC_DENSITIES[phenotype]
     for key, types in (("cd8", ("CD8T",)), ("other", ("CD4T", "Macrophage"))):
         for where, density in zip(("nest", "band", "stroma"), spec[key], strict=True):
             for cell_type in types:

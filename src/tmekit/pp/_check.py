@@ -10,18 +10,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from tmekit import signatures as library
 from tmekit._arrays import array_type_name, get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME
 from tmekit._genenames import detect_gene_id_type, detect_species, find_symbol_column
 from tmekit._values import decide
 from tmekit.pp._positions import check_positions
 from tmekit.pp._problem import Problem
-from tmekit.signatures._library import load_library
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-    from tmekit.signatures._signature import Signature
+    from tmekit.signatures import Signature
 
 __all__ = ["CheckReport", "Problem", "check", "detect_gene_id_type", "detect_species"]
 
@@ -399,7 +399,7 @@ def check(
         problems.append(Problem("duplicated_cells", "warning", msg))
     coordinates, position_problems = check_positions(adata, spatial_key=spatial_key, library_key=library_key)
     problems += position_problems
-    overlap = _overlap_table(var_names, list(load_library().values()))
+    overlap = _overlap_table(var_names, [library.get(name) for name in library.list().index])
     report = CheckReport(
         n_obs=n_obs,
         n_vars=n_vars,

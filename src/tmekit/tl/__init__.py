@@ -5,18 +5,24 @@ from __future__ import annotations
 from tmekit.tl._aggregate import aggregate
 from tmekit.tl._annotate import annotate
 from tmekit.tl._classify import RULES, classify
-from tmekit.tl._fit_phenotype import fit_phenotype_model
-from tmekit.tl._phenotype_model import PhenotypeModel, load_phenotype_model
+from tmekit.tl._phenotype import CALLS, PhenotypeRule
+from tmekit.tl._phenotype.fit import fit_phenotype_model
+from tmekit.tl._phenotype.model import PhenotypeModel, load_phenotype_model
+from tmekit.tl._phenotype.rules import Plane, register_rule
 from tmekit.tl._score import score, score_methods
 
 __all__ = [
+    "CALLS",
     "RULES",
     "PhenotypeModel",
+    "PhenotypeRule",
+    "Plane",
     "aggregate",
     "annotate",
     "classify",
     "fit_phenotype_model",
     "load_phenotype_model",
+    "register_rule",
     "score",
     "score_methods",
 ]

@@ -47,7 +47,7 @@ def _score_summaries(
 def aggregate(
     adata: AnnData,
     *,
-    sample_key: str,
+    library_key: str,
     cell_type_key: str | None = None,
     layer: str | None = None,
     scores_key: str = SCORES_KEY,
@@ -56,7 +56,7 @@ def aggregate(
     """Per-sample pseudobulk from raw counts, with cell-type fractions and signature-score summaries.
 
     Counts of all cells of a sample are summed gene by gene (the same numbers as
-    ``sc.get.aggregate(adata, by=sample_key, func="sum")``), streaming the matrix in row chunks so that
+    ``sc.get.aggregate(adata, by=library_key, func="sum")``), streaming the matrix in row chunks so that
     backed (``backed="r"``) and dask matrices never have to fit in memory. The pseudobulk is then
     normalised per sample, using only that sample's counts:
 
@@ -69,7 +69,7 @@ def aggregate(
     ----------
     adata
         Cells x genes with raw counts in ``X`` or ``layers[layer]``.
-    sample_key
+    library_key
         ``obs`` column identifying the sample (patient, tumour, biopsy) of each cell.
     cell_type_key
         Optional ``obs`` column of cell types: adds per-sample cell-type fractions and, with scores,
@@ -89,7 +89,7 @@ def aggregate(
     exists) and ``uns["tmekit_aggregate"]`` (parameters and, with both, ``score_means_by_cell_type``:
     a long table of sample, cell type, signature, mean score, number of cells). The input is not changed.
     """
-    codes, samples = sample_codes(adata, sample_key)
+    codes, samples = sample_codes(adata, library_key)
     if adata.n_vars == 0:
         msg = "`adata` has no genes: nothing to aggregate."
         raise ValueError(msg)
@@ -107,11 +107,11 @@ def aggregate(
         {"n_cells": np.bincount(codes, minlength=len(samples)), "total_counts": totals},
         index=pd.Index(samples.astype(str), name=None),
     )
-    obs[sample_key] = samples.astype(str)
+    obs[library_key] = samples.astype(str)
     out = ad.AnnData(X=log_cpm, obs=obs, var=pd.DataFrame(index=adata.var_names.copy()))
     out.layers["counts"] = sums
     info: dict[str, object] = {
-        "sample_key": sample_key,
+        "library_key": library_key,
         "layer": layer if layer is not None else "X",
         "normalisation": "log2(counts / sample total * 1e6 + 1)",
         "n_cells_input": int(adata.n_obs),

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-import tmekit
 from tmekit._arrays import array_type_name, default_chunk_size, get_matrix, iter_row_blocks, to_block
 from tmekit._constants import LOGGER_NAME, SCORES_KEY
 from tmekit._genenames import sets_in_species
 from tmekit._transaction import all_or_nothing
 from tmekit._values import block_kind, value_kind
+from tmekit._version import __version__
 from tmekit._warnings import WeightsDroppedWarning
 from tmekit.signatures import resolve
 from tmekit.tl._genes import MatchedSignature, match_signatures
@@ -140,7 +140,7 @@ def _provenance(
         "array_type": array_type,
         "dtype": "float64",
         "signatures": per_sig,
-        "tmekit_version": tmekit.__version__,
+        "tmekit_version": __version__,
     }
 
 

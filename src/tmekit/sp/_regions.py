@@ -1,4 +1,9 @@
-"""`tk.sp.compartments`: tumour region, signed distance to its boundary, core / margin / stroma."""
+"""`tk.sp.compartments`: tumour region, signed distance to its boundary, core / margin / stroma, cells and spots.
+
+The per-sample summary in ``uns`` keeps what the region was made of, so that nothing downstream recomputes it:
+for cells each grid pixel's compartment (:func:`tmekit.sp.tile_table` reads the areas per tile from it),
+for cells and spots the boundary as a polyline (``boundary_um``; :func:`tmekit.pl.compartments` draws it).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
-from tmekit._constants import COMPARTMENT_KEY, SPATIAL_KEY
+from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY, SPOTS_KEY, TUMOR_CONTENT_KEY
 from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit._transaction import all_or_nothing
+from tmekit.sp._spotdata import SPOT_PITCH_UM, group_content, is_spot_data, measured_pitch, spot_graph, spot_scale
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from anndata import AnnData
 
-__all__ = ["COMPARTMENTS", "Geometry", "compartments", "margin_halfwidth", "sample_geometry"]
+__all__ = ["COMPARTMENTS", "Geometry", "compartments", "margin_halfwidth", "pixel_centres", "sample_grid"]
 
 COMPARTMENTS = ("tumour core", "invasive margin", "stroma")
-DISTANCE_KEY = "tmekit_tumor_distance"
-TUMOR_CONTENT_KEY = "tmekit_tumor_content"  # obs of spot data: smoothed tumour fraction
 #: Immunoscore's invasive margin: 500 um on each side of the tumour border on whole slides.
 WHOLE_SLIDE_HALFWIDTH_UM = 500.0
 #: On small fields the band scales with the field (1/16 of its shorter side) but never below 25 um,
@@ -53,13 +59,50 @@ class Geometry:
     origin: np.ndarray
     halfwidth: float
 
+    def boundary(self) -> np.ndarray:
+        """The tumour boundary (signed distance 0) as a polyline in micrometres, NaN rows between lines."""
+        ny, nx = self.signed_grid.shape
+        gx = self.origin[0] + (np.arange(nx) + 0.5) * self.pixel_um
+        gy = self.origin[1] + (np.arange(ny) + 0.5) * self.pixel_um
+        return _zero_lines(gx, gy, self.signed_grid)
+
+    def stored(self) -> dict[str, Any]:
+        """The grid as ``uns`` keeps it: each pixel's compartment (0 core, 1 margin, 2 stroma, -1 no tissue)."""
+        s, w = self.signed_grid, self.halfwidth
+        code = np.where(s <= -w, 0, np.where(np.abs(s) < w, 1, 2)).astype(np.int8)
+        code[~self.tissue] = -1
+        return {"compartment": code, "origin_um": np.asarray(self.origin, dtype=np.float64), "pixel_um": self.pixel_um}
+
     def pixel_centres(self) -> np.ndarray:
         """(n_pixels, 2) x, y of every pixel centre, in the same order as ``signed_grid.ravel()``."""
-        rows, cols = np.indices(self.signed_grid.shape)
-        return np.column_stack([cols.ravel(), rows.ravel()]) * self.pixel_um + self.origin + self.pixel_um / 2
+        return pixel_centres(self.signed_grid.shape, self.origin, self.pixel_um)
 
 
-def sample_geometry(
+def pixel_centres(shape: tuple[int, ...], origin: np.ndarray, pixel_um: float) -> np.ndarray:
+    """(n_pixels, 2) x, y of the centres of a grid of ``shape`` (rows = y), in ``ravel()`` order."""
+    rows, cols = np.indices(shape)
+    return np.column_stack([cols.ravel(), rows.ravel()]) * pixel_um + np.asarray(origin) + pixel_um / 2
+
+
+def _polyline(lines: list[np.ndarray]) -> np.ndarray:
+    """Lines as one (n, 2) array, NaN rows between them (matplotlib draws it as separate lines)."""
+    gap = np.full((1, 2), np.nan)
+    parts = [p for line in lines if len(line) >= 2 for p in (np.asarray(line, dtype=np.float64), gap)]
+    return np.concatenate(parts[:-1]) if parts else np.empty((0, 2))
+
+
+def _zero_lines(gx: np.ndarray, gy: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The zero level of ``grid`` (rows = y, columns = x; NaN = outside) as a polyline."""
+    import contourpy
+
+    finite = np.isfinite(grid)
+    if min(grid.shape) < 2 or not ((grid[finite] < 0).any() and (grid[finite] > 0).any()):
+        return np.empty((0, 2))
+    generator = contourpy.contour_generator(gx, gy, np.ma.masked_invalid(grid), line_type="Separate")
+    return _polyline(generator.lines(0.0))
+
+
+def sample_grid(
     xy: np.ndarray,
     tumour: np.ndarray,
     *,
@@ -98,9 +141,9 @@ def sample_geometry(
     info: dict[str, Any] = {"margin_halfwidth_um": w, "pixel_um": px, "bandwidth_um": bw}
     if not mask.any():
         signed = np.full(len(xy), np.inf)
-        info.update(tumour_area_mm2=0.0, core_area_mm2=0.0, margin_area_mm2=0.0)
+        info.update(tumor_area_mm2=0.0, core_area_mm2=0.0, margin_area_mm2=0.0)
         info["stroma_area_mm2"] = float(tissue.sum() * px * px / 1e6)
-        info["has_tumour_region"] = False
+        info["has_tumor_region"] = False
         return signed, info, Geometry(np.full(shape, np.inf), tissue, px, lo, w)
     inside = ndimage.distance_transform_edt(mask) * px
     outside = ndimage.distance_transform_edt(~mask) * px
@@ -109,11 +152,11 @@ def sample_geometry(
     signed = signed_grid[row, col]
     pixel_mm2 = px * px / 1e6
     info.update(
-        tumour_area_mm2=float((mask & tissue).sum() * pixel_mm2),
+        tumor_area_mm2=float((mask & tissue).sum() * pixel_mm2),
         core_area_mm2=float((tissue & (signed_grid <= -w)).sum() * pixel_mm2),
         margin_area_mm2=float((tissue & (np.abs(signed_grid) < w)).sum() * pixel_mm2),
         stroma_area_mm2=float((tissue & (signed_grid >= w)).sum() * pixel_mm2),
-        has_tumour_region=True,
+        has_tumor_region=True,
     )
     return signed, info, Geometry(signed_grid, tissue, px, lo, w)
 
@@ -132,7 +175,7 @@ def compartments(
     bandwidth: float | None = None,
     min_tumor_fraction: float = 0.5,
     mode: Literal["auto", "cells", "spots"] = "auto",
-    content_key: str = "tmekit_spot_content",
+    content_key: str = CONTENT_KEY,
     key_added: str = COMPARTMENT_KEY,
     overwrite: bool = False,
     copy: bool = False,
@@ -198,8 +241,6 @@ def compartments(
     if mode not in {"auto", "cells", "spots"}:
         msg = f"Unknown mode={mode!r}: use 'auto', 'cells' (single-cell positions) or 'spots' (Visium-like)."
         raise ValueError(msg)
-    from tmekit.sp._spots import is_spot_data
-
     spots = mode == "spots" or (mode == "auto" and is_spot_data(adata) and cell_type_key is None)
     written = (key_added, DISTANCE_KEY, TUMOR_CONTENT_KEY) if spots else (key_added, DISTANCE_KEY)
     existing = [k for k in written if k in adata.obs] + ([key_added] if key_added in adata.uns else [])
@@ -207,9 +248,7 @@ def compartments(
         msg = f"`adata.obs`/`uns` already has {existing}. Pass `overwrite=True` to replace, or `key_added=`."
         raise ValueError(msg)
     if spots:
-        from tmekit.sp._spots import spot_compartments
-
-        smooth, signed, per_sample, params = spot_compartments(
+        smooth, signed, per_sample, params = _spot_compartments(
             adata, content_key=content_key, tumor_labels=tumor_labels, library_key=library_key,
             spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
             min_tumor_fraction=min_tumor_fraction,
@@ -264,11 +303,12 @@ def _cell_compartments(
     signed = np.full(adata.n_obs, np.nan)
     per_sample = {}
     for name, idx in samples(adata, library_key=library_key):
-        d, info, _ = sample_geometry(
+        d, info, geom = sample_grid(
             xy[idx], tumour[idx], halfwidth=margin_width, pixel_um=pixel_size, bandwidth_um=bandwidth,
             min_tumor_fraction=min_tumor_fraction,
         )  # fmt: skip
-        info.update(n_cells=len(idx), n_tumor_cells=int(tumour[idx].sum()))
+        info.update(n_cells=len(idx), n_tumor_cells=int(tumour[idx].sum()), grid=geom.stored())
+        info["boundary_um"] = geom.boundary()
         signed[idx] = d
         per_sample[name] = info
     params = {
@@ -280,3 +320,118 @@ def _cell_compartments(
         "min_tumor_fraction": float(min_tumor_fraction),
     }
     return signed, per_sample, params
+
+
+def _spot_geometry(
+    xy_um: np.ndarray,
+    tumour: np.ndarray,
+    *,
+    pitch_um: float,
+    xy_units: np.ndarray,
+    halfwidth: float | None,
+    min_tumor_fraction: float,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Smoothed tumour content, signed distance (um) to the tumour boundary and a summary, for one sample.
+
+    Smoothed tumour content = half the spot's own content + half the mean of its grid neighbours (a
+    kernel centred on the spot); a spot is tumour region when it is at least ``min_tumor_fraction``.
+    The boundary runs half-way between a tumour spot and its nearest non-tumour spot, so the signed
+    distance is (distance between their centres) minus half the pitch, negative inside.
+    """
+    valid = np.isfinite(tumour)
+    value = np.where(valid, tumour, 0.0)
+    adjacency = spot_graph(xy_units) @ sp.diags(valid.astype(float))  # NaN spots carry no evidence
+    n_valid = np.asarray(adjacency.sum(axis=1)).ravel()
+    around = np.divide(adjacency @ value, n_valid, out=value.copy(), where=n_valid > 0)
+    smooth = np.where(valid, 0.5 * value + 0.5 * around, around)
+    smooth[~valid & (n_valid == 0)] = np.nan
+    inside = smooth >= min_tumor_fraction
+    extent = np.ptp(xy_um, axis=0) if len(xy_um) else np.zeros(2)
+    shorter = float(max(extent.min(), pitch_um))
+    w = max(margin_halfwidth(shorter), pitch_um) if halfwidth is None else float(halfwidth)
+    signed = np.full(len(xy_um), np.inf)
+    if inside.any() and (~inside).any():
+        d_out, _ = cKDTree(xy_um[~inside]).query(xy_um[inside])
+        d_in, _ = cKDTree(xy_um[inside]).query(xy_um[~inside])
+        signed[inside] = -(d_out - pitch_um / 2)
+        signed[~inside] = d_in - pitch_um / 2
+    elif inside.any():
+        signed[:] = -np.inf
+    spot_mm2 = pitch_um**2 * np.sqrt(3) / 2 / 1e6  # each spot's share of a hexagonal grid
+    info = {
+        "margin_halfwidth_um": float(w),
+        "pitch_um": float(pitch_um),
+        "n_spots": len(xy_um),
+        "n_tumor_spots": int(inside.sum()),
+        "tumor_area_mm2": float(inside.sum() * spot_mm2),
+        "core_area_mm2": float((signed <= -w).sum() * spot_mm2),
+        "margin_area_mm2": float((np.abs(signed) < w).sum() * spot_mm2),
+        "stroma_area_mm2": float((signed >= w).sum() * spot_mm2),
+        "has_tumor_region": bool(inside.any()),
+    }
+    info["boundary_um"] = _spot_boundary(xy_um, signed, pitch_um)
+    return smooth, signed, info
+
+
+def _spot_boundary(xy_um: np.ndarray, signed: np.ndarray, pitch_um: float) -> np.ndarray:
+    """Zero line of the spots' signed distance, linearly interpolated on their Delaunay triangles."""
+    if len(xy_um) < 3 or not np.isfinite(signed).all() or not ((signed < 0).any() and (signed > 0).any()):
+        return np.empty((0, 2))
+    from scipy.interpolate import LinearNDInterpolator
+
+    lo, hi = xy_um.min(axis=0), xy_um.max(axis=0)
+    step = pitch_um / 4
+    gx, gy = np.arange(lo[0], hi[0] + step, step), np.arange(lo[1], hi[1] + step, step)
+    mesh = np.meshgrid(gx, gy)
+    return _zero_lines(gx, gy, LinearNDInterpolator(xy_um, signed)(*mesh))
+
+
+def _spot_compartments(
+    adata: AnnData,
+    *,
+    content_key: str,
+    tumor_labels: Sequence[str] | str | None,
+    library_key: str | None,
+    spatial_key: str,
+    microns_per_unit: float | None,
+    margin_width: float | None,
+    min_tumor_fraction: float,
+) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per spot: smoothed tumour content, signed distance (um); per sample: summary; and the parameters."""
+    mpu, diameter, pitch = spot_scale(adata, microns_per_unit=microns_per_unit)
+    units = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=1.0, cells=False)
+    xy = units * mpu
+    if SPOTS_KEY not in adata.uns and adata.n_obs > 1:
+        pitch = measured_pitch(xy)  # Visium: ~100 um; binned data: the bin size
+    if not SPOT_PITCH_UM[0] <= pitch <= SPOT_PITCH_UM[1]:
+        msg = (
+            f"Spots are {pitch:.3g} um apart (centre to centre, with {mpu:g} um per coordinate unit); spot and bin "
+            f"grids are {SPOT_PITCH_UM[0]:g}-{SPOT_PITCH_UM[1]:g} um (Visium 100 um, Visium HD bins 2-16 um, legacy "
+            f"ST 200 um). Pass `microns_per_unit=` so that the pitch comes out right (Visium full-resolution pixels: "
+            "55 / spot_diameter_fullres from the scalefactors)."
+        )
+        raise ValueError(msg)
+    tumour = group_content(adata, content_key=content_key, groups={"tumor": tumor_labels})["tumor"].to_numpy()
+    smooth = np.full(adata.n_obs, np.nan)
+    signed = np.full(adata.n_obs, np.nan)
+    per_sample = {}
+    for name, idx in samples(adata, library_key=library_key):
+        s, d, info = _spot_geometry(
+            xy[idx], tumour[idx], pitch_um=pitch, xy_units=units[idx], halfwidth=margin_width,
+            min_tumor_fraction=min_tumor_fraction,
+        )  # fmt: skip
+        smooth[idx], signed[idx] = s, d
+        per_sample[name] = info
+    stored = adata.uns.get(content_key, {}).get("groups", {})
+    labels = stored.get("tumor", []) if tumor_labels is None else tumor_labels
+    params = {
+        "mode": "spots",
+        "content_key": content_key,
+        "tumor_labels": [labels] if isinstance(labels, str) else list(labels),
+        "microns_per_unit": float(mpu),
+        "spot_diameter_um": float(diameter),
+        "pitch_um": float(pitch),
+        "min_tumor_fraction": float(min_tumor_fraction),
+        "smoothing": "0.5 x own content + 0.5 x mean over squidpy grid-graph neighbours (6 on a hexagonal grid)",
+    }
+    return smooth, signed, per_sample, params

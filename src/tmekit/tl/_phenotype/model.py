@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANDIDATE_FEATURES",
-    "PHENOTYPES",
+    "MODEL_CLASSES",
     "PhenotypeModel",
     "Scale",
     "detect_scale",
@@ -43,7 +43,7 @@ __all__ = [
 
 log = logging.getLogger(LOGGER_NAME)
 
-PHENOTYPES = ("desert", "excluded", "inflamed")
+MODEL_CLASSES = ("desert", "excluded", "inflamed")
 #: A sample of integers is counts only above this (log2 expression of a gene panel can be whole numbers).
 _COUNTS_ABOVE = 20
 Scale = Literal["auto", "zscore", "log2", "counts", "cohort"]

@@ -41,9 +41,8 @@ def keren(shared_data, read_shared):
 @pytest.mark.parametrize("rules", ["cd8_density", "keren2018"])
 def test_keren_all_33_patients(keren, rules):
     adata = keren.copy()
-    table = tk.tl.classify(
-        adata, rules=rules, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=100, **KEREN
-    )
+    tk.tl.classify(adata, rules=rules, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=100, **KEREN)
+    table = tk.get.phenotypes(adata)
     assert len(table) == 33
     assert set(table["phenotype"]) <= {"inflamed", "excluded", "desert", "indeterminate"}
     assert table["confidence"].between(0, 1).all()
@@ -81,10 +80,11 @@ def test_melanoma_all_images(shared_data, read_shared):
     adata = read_shared("melanoma_ici_mif/melanoma_ici_mif.h5ad")
     assert adata.n_obs == 296_523
     adata.obsm["spatial"] = adata.obs[["x", "y"]].to_numpy()
-    table = tk.tl.classify(
+    tk.tl.classify(
         adata, rules="cd8_density", library_key="image_id", microns_per_unit=MELANOMA_UM_PER_UNIT, n_boot=50,
         **MELANOMA,
     )  # fmt: skip
+    table = tk.get.phenotypes(adata)
     assert len(table) == adata.obs["image_id"].nunique() == 135
     assert table["phenotype"].isin(["inflamed", "excluded", "desert", "indeterminate"]).all()
     assert table["area_tissue_mm2"].median() == pytest.approx(0.669 * 0.5, rel=0.2)  # one Vectra field
@@ -110,8 +110,9 @@ def test_xenium_after_annotation(shared_data, read_shared):
     assert types[["CD8 T", "CD4 T", "T cell", "Macrophage", "B cell"]].sum() > 200
     immune = ["T cell", "CD8 T", "CD4 T", "B cell", "Macrophage", "Monocyte", "Dendritic", "Mast"]
     for rules in ("cd8_density", "keren2018"):
-        table = tk.tl.classify(adata, rules=rules, cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"],
+        tk.tl.classify(adata, rules=rules, cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"],
                                immune_labels=immune, cd8_labels=["CD8 T"], overwrite=True)  # fmt: skip
+        table = tk.get.phenotypes(adata)
         row = table.iloc[0]
         assert row.phenotype in {"inflamed", "excluded", "desert"}
         assert row.n_tumor == types["Epithelial"]
@@ -127,7 +128,8 @@ def test_sample_without_tumour_cells_is_indeterminate_on_real_data(keren):
     first = adata.obs["patient_id"].astype(str).iloc[0]
     drop = (adata.obs["patient_id"].astype(str) == first) & (adata.obs["cell_type"] == "Tumour")
     adata = adata[~drop.to_numpy()].copy()
-    table = tk.tl.classify(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=20, **KEREN)
+    tk.tl.classify(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=20, **KEREN)
+    table = tk.get.phenotypes(adata)
     assert table.loc[first, "phenotype"] == "indeterminate"
     assert (table.drop(index=first)["phenotype"] != "indeterminate").sum() >= 29
     assert np.isfinite(table.drop(index=first)["confidence"]).all()

@@ -14,11 +14,11 @@ import pandas as pd
 
 from tmekit._constants import LOGGER_NAME
 from tmekit.signatures import get as get_signature
-from tmekit.tl._phenotype_model import (
+from tmekit.tl._phenotype.model import (
     C_GRID,
     CANDIDATE_FEATURES,
     FEATURE_SETS,
-    PHENOTYPES,
+    MODEL_CLASSES,
     PhenotypeModel,
     detect_scale,
     expression_features,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-    from tmekit.tl._phenotype_model import Scale
+    from tmekit.tl._phenotype.model import Scale
 
 __all__ = ["fit_phenotype_model"]
 
@@ -54,9 +54,9 @@ def _read_labels(
         labels = labels.set_index(key)[label_key]
     labels = labels.dropna().astype(str)
     labels.index = labels.index.astype(str)
-    unknown = sorted(set(labels) - set(PHENOTYPES))
+    unknown = sorted(set(labels) - set(MODEL_CLASSES))
     if unknown:
-        msg = f"Labels must be {list(PHENOTYPES)}; found {unknown}. Rename them first."
+        msg = f"Labels must be {list(MODEL_CLASSES)}; found {unknown}. Rename them first."
         raise ValueError(msg)
     matched = labels.index.intersection(ids)
     if len(matched) < len(labels):
@@ -76,7 +76,7 @@ def _cv_scores(
     from sklearn.metrics import balanced_accuracy_score
 
     scores = []
-    out_p = np.zeros((len(y), len(PHENOTYPES)))
+    out_p = np.zeros((len(y), len(MODEL_CLASSES)))
     for train, test in splits:
         Xtr = F.iloc[train][list(cols)].to_numpy()
         mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
@@ -148,7 +148,7 @@ def fit_phenotype_model(
     sub = adata[rows]
     y = y_all.reindex(ids.iloc[rows].to_numpy()).to_numpy()
     counts = pd.Series(y).value_counts()
-    if len(counts) < len(PHENOTYPES) or counts.min() < n_splits:
+    if len(counts) < len(MODEL_CLASSES) or counts.min() < n_splits:
         msg = f"Each phenotype needs at least n_splits={n_splits} labelled samples; got {counts.to_dict()}."
         raise ValueError(msg)
 
@@ -156,7 +156,7 @@ def fit_phenotype_model(
     features = {f: tuple(g for g in get_signature(s).genes if g in set(names)) for f, s in CANDIDATE_FEATURES.items()}
     features = {f: g for f, g in features.items() if g}
     probe = PhenotypeModel(
-        name=name, classes=PHENOTYPES, features=features, center=np.zeros(len(features)),
+        name=name, classes=MODEL_CLASSES, features=features, center=np.zeros(len(features)),
         spread=np.ones(len(features)), coef=np.zeros((3, len(features))), intercept=np.zeros(3),
     )  # fmt: skip
     ref_table: dict[str, tuple[float, float]] = {}
@@ -195,7 +195,7 @@ def fit_phenotype_model(
         return best[3], best[4]
 
     outer_scores, chosen = [], []
-    oof = np.zeros((len(y), len(PHENOTYPES)))
+    oof = np.zeros((len(y), len(MODEL_CLASSES)))
     for train, test in outer:
         key, C = choose(train)
         chosen.append(key)
@@ -207,9 +207,9 @@ def fit_phenotype_model(
     Xall = F[cols].to_numpy()
     mu, sd = Xall.mean(axis=0), Xall.std(axis=0)
     final = LogisticRegression(C=C, max_iter=5000, class_weight="balanced").fit((Xall - mu) / sd, y)
-    order = [list(final.classes_).index(c) for c in PHENOTYPES]
+    order = [list(final.classes_).index(c) for c in MODEL_CLASSES]
     conf = oof.max(axis=1)
-    correct = np.array(PHENOTYPES)[oof.argmax(axis=1)] == y
+    correct = np.array(MODEL_CLASSES)[oof.argmax(axis=1)] == y
     bins = [0.0, 0.5, 0.6, 0.7, 1.01]
     calibration = [
         {
@@ -237,14 +237,14 @@ def fit_phenotype_model(
             "feature_set_chosen_in_outer_folds": pd.Series(chosen).value_counts().to_dict(),
             "confidence_calibration": calibration,
             "out_of_fold_recall": {
-                c: round(float(correct[y == c].mean()), 3) for c in PHENOTYPES
+                c: round(float(correct[y == c].mean()), 3) for c in MODEL_CLASSES
             },  # from probabilities averaged over the outer repeats
         },
         "reference": "none" if not ref_table else f"{len(ref_table)} genes",
     }
     return PhenotypeModel(
         name=name,
-        classes=PHENOTYPES,
+        classes=MODEL_CLASSES,
         features={f: features[f] for f in cols},
         center=mu,
         spread=sd,

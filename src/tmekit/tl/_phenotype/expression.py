@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anndata as ad
 import numpy as np
@@ -19,12 +19,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tmekit._arrays import get_matrix, iter_row_blocks
-from tmekit._constants import LOGGER_NAME, PHENOTYPE_KEY
+from tmekit._constants import LOGGER_NAME
 from tmekit._genenames import data_species, mouse_orthologs
 from tmekit._warnings import MissingGenesWarning
 from tmekit.tl._aggregate import aggregate
-from tmekit.tl._phenotype_model import (
-    PHENOTYPES,
+from tmekit.tl._phenotype.model import (
+    MODEL_CLASSES,
     PhenotypeModel,
     expression_features,
     load_phenotype_model,
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-    from tmekit.tl._phenotype_model import Scale
+    from tmekit.tl._phenotype.model import Scale
 
-__all__ = ["MIN_PSEUDOBULK_CELLS", "MIN_PSEUDOBULK_COUNTS", "classify_expression"]
+__all__ = ["MIN_PSEUDOBULK_CELLS", "MIN_PSEUDOBULK_COUNTS", "expression_calls"]
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -79,50 +79,45 @@ def _refuse_cells_without_samples(adata: AnnData, layer: str | None) -> None:
     msg = (
         f"These {adata.n_obs:,} observations look like single cells ({zeros:.0%} of values are zero, a median "
         f"{genes:,.0f} genes detected each), and expression calls are per tumour: each cell would be called as a "
-        f"sample. Pass `sample_key=` naming the obs column of samples{hint}; cells are then summed per sample "
+        f"sample. Pass `library_key=` naming the obs column of samples{hint}; cells are then summed per sample "
         "(raw counts: `layer=` if X is normalised). For bulk samples with sparse values, aggregate them yourself."
     )
     raise ValueError(msg)
 
 
-def classify_expression(
+def expression_calls(
     adata: AnnData,
     *,
     model: PhenotypeModel | str | Path | None = None,
     scale: Scale = "auto",
     layer: str | None = None,
-    sample_key: str | None = None,
+    library_key: str | None = None,
     min_overlap: float = 0.5,
-    key_added: str = PHENOTYPE_KEY,
-    overwrite: bool = False,
     species: str = "auto",
     min_cells: int = MIN_PSEUDOBULK_CELLS,
     min_counts: float = MIN_PSEUDOBULK_COUNTS,
-) -> pd.DataFrame:
-    """Expression mode of :func:`tmekit.tl.classify` (see there)."""
+) -> tuple[pd.DataFrame, dict[str, Any], np.ndarray]:
+    """Expression mode of :func:`tmekit.tl.classify`: ``(table, params, sample of each observation)``, unwritten."""
     if not 0 < min_overlap <= 1:
         msg = (
             f"`min_overlap` is the share of the model's evidence that must be computable, in (0, 1]; got {min_overlap}."
         )
-        raise ValueError(msg)
-    if not overwrite and (key_added in adata.uns or key_added in adata.obs):
-        msg = f"`adata.uns[{key_added!r}]` or `adata.obs[{key_added!r}]` exists. Pass `overwrite=True` or `key_added=`."
         raise ValueError(msg)
     if adata.n_obs == 0:
         msg = "`adata` has no samples (0 rows): nothing to classify."
         raise ValueError(msg)
     fitted = model if isinstance(model, PhenotypeModel) else load_phenotype_model(model)
     samples = adata
-    if sample_key is not None and sample_key not in adata.obs:
-        msg = f"`adata.obs[{sample_key!r}]` not found: `sample_key` must name the obs column identifying samples."
+    if library_key is not None and library_key not in adata.obs:
+        msg = f"`adata.obs[{library_key!r}]` not found: `library_key` must name the obs column identifying samples."
         raise KeyError(msg)
-    if sample_key is None:
+    if library_key is None:
         _refuse_cells_without_samples(adata, layer)
-    pseudobulk = sample_key is not None and (
-        adata.obs[sample_key].nunique() < adata.n_obs or _cell_evidence(adata, layer) is not None
+    pseudobulk = library_key is not None and (
+        adata.obs[library_key].nunique() < adata.n_obs or _cell_evidence(adata, layer) is not None
     )
     if pseudobulk:
-        samples = aggregate(adata, sample_key=sample_key, layer=layer)  # log2(CPM + 1) of summed counts
+        samples = aggregate(adata, library_key=library_key, layer=layer)  # log2(CPM + 1) of summed counts
         layer_used = None
     else:
         layer_used = layer
@@ -141,7 +136,7 @@ def classify_expression(
     confidence = (prob.max(axis=1) * evidence).where(~thin, 0.0)
     table = pd.DataFrame(
         {
-            "phenotype": pd.Categorical(call, categories=[*PHENOTYPES, "indeterminate"]),
+            "phenotype": pd.Categorical(call, categories=[*MODEL_CLASSES, "indeterminate"]),
             "confidence": confidence.astype(np.float64),
             **{f"p_{c}": prob[c] for c in fitted.classes},
             "mode": "expression",
@@ -173,7 +168,7 @@ def classify_expression(
     for column, values in _context_scores(samples, layer_used).items():
         table[column] = values.to_numpy()
     if pseudobulk:
-        table.index.name = sample_key
+        table.index.name = library_key
     found = set(std.columns[np.isfinite(std.to_numpy()).any(axis=0)])
     missing = {f: [g for g in genes if g not in found] for f, genes in fitted.features.items()}
     lost = {f: m for f, m in missing.items() if m}
@@ -183,25 +178,14 @@ def classify_expression(
         )
         msg = f"Phenotype features computed from the genes available: {detail}. Confidence is lowered accordingly."
         warnings.warn(msg, MissingGenesWarning, stacklevel=3)
-    adata.uns[key_added] = {
-        "table": table,
-        "mode": "expression",
-        "model": fitted.name,
-        "model_provenance": json.dumps(fitted.provenance),
-        "scale": scale,
-        "min_overlap": min_overlap,
-        "missing_genes": {f: list(m) for f, m in lost.items()},
-        "species": species_used,
-        "orthologs": renamed,
-    }
-    if pseudobulk:
-        adata.obs[key_added] = pd.Categorical(
-            adata.obs[sample_key].astype(str).map(table["phenotype"].astype(str)),
-            categories=table["phenotype"].cat.categories,
-        )
-    else:
-        adata.obs[key_added] = table["phenotype"].to_numpy()
-    return table
+    params = {
+        "mode": "expression", "model": fitted.name, "model_provenance": json.dumps(fitted.provenance),
+        "scale": scale, "min_overlap": float(min_overlap), "missing_genes": {f: list(m) for f, m in lost.items()},
+        "species": species_used, "orthologs": renamed, "library_key": library_key or "", "min_cells": int(min_cells),
+        "min_counts": float(min_counts),
+    }  # fmt: skip
+    sample_of = adata.obs[library_key].astype(str).to_numpy() if pseudobulk else table.index.to_numpy()
+    return table, params, sample_of
 
 
 def _small_pseudobulks(samples: AnnData, names: pd.Index, *, min_cells: int, min_counts: float) -> dict[str, str]:

@@ -1,0 +1,98 @@
+"""`tk.get`: tmekit's results read back as tables. Queries: they never change the object.
+
+Writers (``tk.tl.score``, ``tk.tl.classify``, ``tk.sp.compartments``, ...) store results in ``obsm`` / ``uns``;
+these accessors are how the report, the command line and users read them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, PHENOTYPE_CALLS, PHENOTYPE_KEY, SCORES_KEY
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+__all__ = [
+    "compartments",
+    "evidence",
+    "phenotype_params",
+    "phenotypes",
+    "scores",
+    "signatures_scored",
+    "spot_content",
+]
+
+#: Columns of a phenotype table that describe the call rather than the evidence behind it.
+CALL_COLUMNS = ("phenotype", "confidence", "rules", "model", "mode", "inferred", "reason", "data", "species",
+                "input_scale", "cohort_relative")  # fmt: skip
+
+
+def _stored(adata: AnnData, slot: str, key: str, writer: str) -> Any:
+    mapping = getattr(adata, slot)
+    if key not in mapping:
+        msg = f"`adata.{slot}[{key!r}]` not found: run `{writer}` first (or pass `key=` naming where it wrote)."
+        raise KeyError(msg)
+    return mapping[key]
+
+
+def scores(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
+    """Cells x signatures scores written by :func:`tmekit.tl.score` (a copy)."""
+    value = _stored(adata, "obsm", key, "tk.tl.score(adata, signatures)")
+    if not isinstance(value, pd.DataFrame):
+        names = list(adata.uns.get(key, {}).get("signatures", {}))
+        value = pd.DataFrame(np.asarray(value), index=adata.obs_names, columns=names or None)
+    return value.copy()
+
+
+def signatures_scored(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
+    """One row per scored signature: genes found and missing, version, hash and citation (the provenance)."""
+    info = _stored(adata, "uns", key, "tk.tl.score(adata, signatures)")
+    rows = {}
+    for name, entry in info.get("signatures", {}).items():
+        rows[name] = {k: entry.get(k, "") for k in ("n_genes", "n_found", "version", "citation", "doi", "pmid")}
+        rows[name]["genes_missing"] = list(entry.get("genes_missing", []))
+        rows[name]["sha256"] = str(entry.get("sha256", ""))
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "signature"
+    table.attrs["method"] = info.get("method", "")
+    return table
+
+
+def phenotypes(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
+    """One row per sample from :func:`tmekit.tl.classify`: the call, its confidence, why, and the evidence."""
+    result = _stored(adata, "uns", key, "tk.tl.classify(adata, ...)")
+    table = result["table"].copy()
+    table["phenotype"] = pd.Categorical(table["phenotype"].astype(str), categories=list(PHENOTYPE_CALLS))
+    return table
+
+
+def evidence(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
+    """The numeric evidence behind each sample's call: metrics or features and the thresholds they met."""
+    table = phenotypes(adata, key=key)
+    keep = [c for c in table.columns if c not in CALL_COLUMNS and pd.api.types.is_numeric_dtype(table[c])]
+    return table[keep]
+
+
+def phenotype_params(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.Series:
+    """How the calls were made: mode, rule set or model (with its provenance), thresholds' sources, parameters."""
+    result = _stored(adata, "uns", key, "tk.tl.classify(adata, ...)")
+    return pd.Series(dict(result["params"]), dtype=object)
+
+
+def compartments(adata: AnnData, *, key: str = COMPARTMENT_KEY) -> pd.DataFrame:
+    """One row per sample from :func:`tmekit.sp.compartments`: areas (mm^2), margin half-width, cells or spots."""
+    result = _stored(adata, "uns", key, "tk.sp.compartments(adata, ...)")
+    scalar = (bool, int, float, str, np.number, np.bool_)
+    rows = {n: {k: v for k, v in info.items() if isinstance(v, scalar)} for n, info in result["samples"].items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "sample"
+    return table
+
+
+def spot_content(adata: AnnData, *, key: str = CONTENT_KEY) -> pd.DataFrame:
+    """Spots x reference cell types: the fractions :func:`tmekit.sp.spot_content` estimated (a copy)."""
+    return pd.DataFrame(_stored(adata, "obsm", key, "tk.sp.spot_content(adata)")).copy()

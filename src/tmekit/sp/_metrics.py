@@ -1,0 +1,319 @@
+"""Per-sample evidence from compartments: cell (or spot) counts per tile, densities, mixing, distances.
+
+Every metric is a ratio of sums over the sample's tiles (cells) or spots, so the tables here are the unit of
+evidence: :func:`tile_table` / :func:`spot_table` give one row per tile / spot, :func:`tile_metrics` /
+:func:`spot_metrics` turn summed rows into metrics (a sample's own sum, or a resampled one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY
+from tmekit._obs import coordinates_um, label_mask, samples
+from tmekit.sp._graphs import contact_edges
+from tmekit.sp._regions import pixel_centres
+from tmekit.sp._spotdata import GROUPS, group_content
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from anndata import AnnData
+
+__all__ = ["CONTACT_RADIUS_UM", "infiltration", "spot_metrics", "spot_table", "tile_metrics", "tile_table"]
+
+POPULATIONS = ("tumor", "cd8", "t", "immune")
+_COMP = ("core", "margin", "stroma")
+_COMP_LABELS = {"tumour core": "core", "invasive margin": "margin", "stroma": "stroma"}
+#: Default contact radius for the mixing score: cells whose centres are within 20 um "touch" (SPIAT's
+#: default radius; Keren et al. counted touching cells in the segmentation, ~2 cell radii apart).
+CONTACT_RADIUS_UM = 20.0
+
+
+def _regions(adata: AnnData, compartment_key: str) -> dict[str, Any]:
+    if compartment_key not in adata.obs or DISTANCE_KEY not in adata.obs or compartment_key not in adata.uns:
+        msg = (
+            f"Compartments not found (`adata.obs[{compartment_key!r}]`). Run `tk.sp.compartments(adata, "
+            "cell_type_key=..., tumor_labels=..., library_key=...)` first."
+        )
+        raise KeyError(msg)
+    return adata.uns[compartment_key]
+
+
+def _population_masks(
+    adata: AnnData, *, cell_type_key: str, labels: dict[str, Sequence[str] | str | None]
+) -> dict[str, np.ndarray]:
+    masks = {
+        pop: label_mask(adata, cell_type_key=cell_type_key, labels=labels[pop], what=pop)
+        for pop in ("tumor", "cd8", "immune")
+    }
+    masks["t"] = (
+        label_mask(adata, cell_type_key=cell_type_key, labels=labels["t"], what="t") if labels["t"] else masks["cd8"]
+    )
+    return masks
+
+
+def tile_table(
+    adata: AnnData,
+    *,
+    cell_type_key: str,
+    tumor_labels: Sequence[str] | str,
+    immune_labels: Sequence[str],
+    cd8_labels: Sequence[str],
+    t_labels: Sequence[str] | None = None,
+    library_key: str | None = None,
+    spatial_key: str = SPATIAL_KEY,
+    microns_per_unit: float | None = None,
+    compartment_key: str = COMPARTMENT_KEY,
+    contact_radius: float = CONTACT_RADIUS_UM,
+    tile_size: float | None = None,
+) -> pd.DataFrame:
+    """One row per square tile of each sample: cells per population and compartment, areas, contacts.
+
+    Needs :func:`tmekit.sp.compartments` first (its grid gives each tile's compartment areas). Tiles are
+    ``tile_size`` um (default: 1/8 of the sample's shorter side, at least 50 um). Columns: ``sample``, ``tile``,
+    ``tile_um``; ``n_<pop>`` and ``n_<pop>_<core|margin|stroma>`` for tumor, cd8, t and immune cells;
+    ``n_immune_inside`` (immune cells inside the tumour region); ``area_<core|margin|stroma|tissue>`` (mm^2);
+    ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts within ``contact_radius`` um, squidpy's radius
+    graph). Summing a sample's rows and passing them to :func:`tile_metrics` gives its metrics; resampling
+    rows gives their sampling noise. Never modifies ``adata``.
+    """
+    regions = _regions(adata, compartment_key)
+    labels = {"tumor": tumor_labels, "cd8": cd8_labels, "immune": immune_labels, "t": t_labels}
+    masks = _population_masks(adata, cell_type_key=cell_type_key, labels=labels)
+    xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
+    mpu = 1.0 if microns_per_unit is None else float(microns_per_unit)
+    comp = adata.obs[compartment_key].cat.codes.to_numpy()
+    signed = adata.obs[DISTANCE_KEY].to_numpy()
+    groups = list(samples(adata, library_key=library_key))
+    lib = np.zeros(adata.n_obs, dtype=np.int64)
+    for k, (_, idx) in enumerate(groups):
+        lib[idx] = k
+    rows, cols = contact_edges(xy / mpu, lib, contact_radius / mpu)
+    imm, tum = masks["immune"], masks["tumor"]
+    it_edge = (imm[rows] & tum[cols]) | (tum[rows] & imm[cols])
+    ii_edge = imm[rows] & imm[cols]
+    frames = []
+    for name, idx in groups:
+        info = regions["samples"].get(name)
+        if info is None or "grid" not in info:
+            msg = f"Sample {name!r} has no compartments in `uns[{compartment_key!r}]`; rerun `tk.sp.compartments`."
+            raise KeyError(msg)
+        grid = info["grid"]
+        pixel_comp = np.asarray(grid["compartment"])
+        points = xy[idx]
+        extent = float((points.max(axis=0) - points.min(axis=0)).min()) if len(idx) else 0.0
+        tile = float(tile_size) if tile_size is not None else max(50.0, extent / 8.0)
+        origin = points.min(axis=0)
+        n_tx = int(np.floor((points[:, 0].max() - origin[0]) / tile)) + 1
+
+        def tile_of(p: np.ndarray, origin: np.ndarray = origin, tile: float = tile, n_tx: int = n_tx) -> np.ndarray:
+            t = np.floor((p - origin) / tile).astype(np.int64)
+            return np.clip(t[:, 1], 0, None) * n_tx + np.clip(t[:, 0], 0, n_tx - 1)
+
+        cell_tile = tile_of(points)
+        pix_tile = tile_of(pixel_centres(pixel_comp.shape, grid["origin_um"], float(grid["pixel_um"])))
+        n_tiles = int(max(cell_tile.max(initial=0), pix_tile.max(initial=0))) + 1
+        table: dict[str, Any] = {}
+        for pop in POPULATIONS:
+            m = masks[pop][idx]
+            table[f"n_{pop}"] = np.bincount(cell_tile[m], minlength=n_tiles)
+            for code, cname in enumerate(_COMP):
+                table[f"n_{pop}_{cname}"] = np.bincount(cell_tile[m & (comp[idx] == code)], minlength=n_tiles)
+        table["n_immune_inside"] = np.bincount(cell_tile[imm[idx] & (signed[idx] < 0)], minlength=n_tiles)
+        code = pixel_comp.ravel()
+        pixel_mm2 = float(grid["pixel_um"]) ** 2 / 1e6
+        for k, cname in enumerate(_COMP):
+            table[f"area_{cname}"] = np.bincount(pix_tile[code == k], minlength=n_tiles) * pixel_mm2
+        table["area_tissue"] = np.bincount(pix_tile[code >= 0], minlength=n_tiles) * pixel_mm2
+        local = np.full(adata.n_obs, -1)
+        local[idx] = np.arange(len(idx))
+        mine = local[rows] >= 0
+        edge_tile = cell_tile[local[rows[mine]]]
+        table["e_it"] = np.bincount(edge_tile[it_edge[mine]], minlength=n_tiles)
+        table["e_ii"] = np.bincount(edge_tile[ii_edge[mine]], minlength=n_tiles)
+        frame = pd.DataFrame(table)
+        frame = frame[(frame["area_tissue"] > 0) | (frame.filter(like="n_").sum(axis=1) > 0)]
+        frame.insert(0, "tile_um", tile)
+        frame.insert(0, "tile", frame.index.to_numpy())
+        frame.insert(0, "sample", name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    return np.divide(num, den, out=np.full(den.shape, np.nan), where=den > 0)
+
+
+def _summed(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows summed per ``sample`` when the table has that column; a table of sums is returned as it is."""
+    if "sample" not in table.columns:
+        return table
+    numeric = table.drop(columns=[c for c in ("tile", "tile_um", "spot") if c in table.columns])
+    return numeric.groupby("sample", sort=False).sum()
+
+
+def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
+    """Densities per mm^2, fractions and the mixing score from :func:`tile_table` rows.
+
+    With a ``sample`` column the rows of each sample are summed first; without one each row is taken as a
+    sum already (a resampled sample, say). Densities are NaN where a compartment has no area.
+    """
+    sums = _summed(tiles)
+    m = pd.DataFrame(index=sums.index)
+    for pop in POPULATIONS:
+        m[f"n_{pop}"] = sums[f"n_{pop}"]
+        for cname in _COMP:
+            m[f"n_{pop}_{cname}"] = sums[f"n_{pop}_{cname}"]
+            m[f"density_{pop}_{cname}"] = _ratio(sums[f"n_{pop}_{cname}"], sums[f"area_{cname}"])
+    for cname in (*_COMP, "tissue"):
+        m[f"area_{cname}_mm2"] = sums[f"area_{cname}"]
+    m["density_immune_tissue"] = _ratio(sums["n_immune"], sums["area_tissue"])
+    m["intratumoral_immune_fraction"] = _ratio(sums["n_immune_inside"], sums["n_immune"])
+    e_it, e_ii = sums["e_it"].to_numpy(float), sums["e_ii"].to_numpy(float)
+    m["immune_tumor_contacts"] = e_it
+    m["immune_immune_contacts"] = e_ii
+    m["mixing_score"] = np.where(e_ii > 0, _ratio(e_it, e_ii), np.where(e_it > 0, np.inf, np.nan))
+    return m
+
+
+def _cd8_distances(xy: np.ndarray, cd8: np.ndarray, tumor: np.ndarray, signed: np.ndarray) -> dict[str, float]:
+    cd8_xy, tum_xy = xy[cd8], xy[tumor]
+    out = {"cd8_tumor_distance_median_um": np.nan, "cd8_tumor_distance_mean_um": np.nan}
+    out["cd8_within_20um_fraction"] = np.nan
+    if len(cd8_xy) and len(tum_xy):
+        dist, _ = cKDTree(tum_xy).query(cd8_xy)
+        out.update(cd8_tumor_distance_median_um=float(np.median(dist)), cd8_tumor_distance_mean_um=float(dist.mean()))
+        out["cd8_within_20um_fraction"] = float((dist <= 20.0).mean())
+    out["cd8_boundary_distance_median_um"] = float(np.median(signed[cd8])) if cd8.any() else np.nan
+    return out
+
+
+def infiltration(
+    adata: AnnData,
+    *,
+    cell_type_key: str,
+    tumor_labels: Sequence[str] | str,
+    immune_labels: Sequence[str],
+    cd8_labels: Sequence[str],
+    t_labels: Sequence[str] | None = None,
+    library_key: str | None = None,
+    spatial_key: str = SPATIAL_KEY,
+    microns_per_unit: float | None = None,
+    compartment_key: str = COMPARTMENT_KEY,
+    contact_radius: float = CONTACT_RADIUS_UM,
+    tiles: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per-sample infiltration metrics (needs :func:`tmekit.sp.compartments` first). Never modifies ``adata``.
+
+    Parameters
+    ----------
+    adata
+        Cells with coordinates and compartments.
+    cell_type_key, tumor_labels, immune_labels, cd8_labels, t_labels
+        ``obs`` column of cell types and the labels of tumour, immune (all leukocytes), CD8 T and
+        all T cells (``t_labels`` defaults to the CD8 labels).
+    library_key, spatial_key, microns_per_unit
+        As for :func:`tmekit.sp.compartments`.
+    compartment_key
+        Where :func:`tmekit.sp.compartments` wrote its results.
+    contact_radius
+        Cells whose centres lie within this many micrometres are in contact, for the mixing score
+        (squidpy radius graph, built per sample). Default 20 um (SPIAT's default radius).
+    tiles
+        The :func:`tile_table` of these arguments, when the caller has it already (it is computed otherwise).
+
+    Returns
+    -------
+    DataFrame, one row per sample: counts ``n_<pop>`` and ``n_<pop>_<core|margin|stroma>`` for
+    tumor, cd8, t and immune cells; compartment and tissue areas (mm^2); densities per mm^2 of each
+    compartment (``density_<pop>_<compartment>``) and of tissue for immune cells;
+    ``intratumoral_immune_fraction`` (immune cells inside the tumour region / all immune cells);
+    ``mixing_score`` (Keren et al. 2018: immune-tumour contacts / immune-immune contacts) with its
+    contact counts; CD8 distances to the nearest tumour cell (median, mean, share within 20 um) and
+    their median signed distance to the tumour boundary; the margin half-width and tile size.
+    """
+    if tiles is None:
+        tiles = tile_table(
+            adata, cell_type_key=cell_type_key, tumor_labels=tumor_labels, immune_labels=immune_labels,
+            cd8_labels=cd8_labels, t_labels=t_labels, library_key=library_key, spatial_key=spatial_key,
+            microns_per_unit=microns_per_unit, compartment_key=compartment_key, contact_radius=contact_radius,
+        )  # fmt: skip
+    table = tile_metrics(tiles)
+    regions = _regions(adata, compartment_key)["samples"]
+    xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, cells=False)
+    cd8 = label_mask(adata, cell_type_key=cell_type_key, labels=cd8_labels, what="cd8")
+    tumor = label_mask(adata, cell_type_key=cell_type_key, labels=tumor_labels, what="tumor")
+    signed = adata.obs[DISTANCE_KEY].to_numpy()
+    extra = {}
+    for name, idx in samples(adata, library_key=library_key):
+        info = regions[name]
+        extra[name] = {
+            "margin_halfwidth_um": float(info["margin_halfwidth_um"]),
+            "tile_um": float(tiles.loc[tiles["sample"] == name, "tile_um"].iloc[0]),
+            "has_tumor_region": bool(info["has_tumor_region"]),
+            **_cd8_distances(xy[idx], cd8[idx], tumor[idx], signed[idx]),
+        }
+    table = table.join(pd.DataFrame.from_dict(extra, orient="index"))
+    table.index.name = "sample"
+    table["contact_radius_um"] = float(contact_radius)
+    return table
+
+
+def spot_table(
+    adata: AnnData,
+    *,
+    tumor_labels: Sequence[str] | str | None = None,
+    immune_labels: Sequence[str] | None = None,
+    cd8_labels: Sequence[str] | None = None,
+    t_labels: Sequence[str] | None = None,
+    library_key: str | None = None,
+    content_key: str = CONTENT_KEY,
+    compartment_key: str = COMPARTMENT_KEY,
+) -> pd.DataFrame:
+    """One row per spot: its compartment (as counts ``n_spots_<compartment>``) and group fractions in it.
+
+    Groups (tumour, immune, CD8 T, T) are sums of the deconvolved types of ``obsm[content_key]``; by default
+    the groups the reference declared. Summing a sample's rows and passing them to :func:`spot_metrics`
+    gives its metrics. Spots without content (NaN) count for nothing. Never modifies ``adata``.
+    """
+    _regions(adata, compartment_key)
+    groups = {"tumor": tumor_labels, "immune": immune_labels, "cd8": cd8_labels, "t": t_labels}
+    content = group_content(adata, content_key=content_key, groups=groups)
+    comp = adata.obs[compartment_key].astype(str).to_numpy()
+    valid = np.isfinite(content["tumor"].to_numpy())
+    rows: dict[str, Any] = {}
+    for label, short in _COMP_LABELS.items():
+        member = (comp == label) & valid
+        rows[f"n_spots_{short}"] = member.astype(float)
+        for group in GROUPS:
+            rows[f"sum_{group}_{short}"] = np.where(member, content[group].to_numpy(), 0.0)
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "spot", adata.obs_names.to_numpy())
+    sample_of = np.empty(adata.n_obs, dtype=object)
+    for name, idx in samples(adata, library_key=library_key):
+        sample_of[idx] = name
+    frame.insert(0, "sample", sample_of)
+    return frame
+
+
+def spot_metrics(spots: pd.DataFrame) -> pd.DataFrame:
+    """Mean group fractions per compartment and over all tissue spots, from :func:`spot_table` rows.
+
+    With a ``sample`` column the rows of each sample are summed first; without one each row is a sum already.
+    """
+    sums = _summed(spots)
+    out = pd.DataFrame(index=sums.index)
+    total = sum(sums[f"n_spots_{c}"] for c in _COMP)
+    for c in _COMP:
+        out[f"n_spots_{c}"] = sums[f"n_spots_{c}"]
+        for group in GROUPS:
+            out[f"fraction_{group}_{c}"] = _ratio(sums[f"sum_{group}_{c}"], sums[f"n_spots_{c}"])
+    for group in GROUPS:
+        out[f"fraction_{group}_tissue"] = _ratio(sum(sums[f"sum_{group}_{c}"] for c in _COMP), total)
+    return out

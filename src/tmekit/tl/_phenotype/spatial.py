@@ -1,0 +1,179 @@
+"""Spatial calls: a rule set applied to each sample's evidence (tiles of cells, or spots), with its confidence."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tmekit import sp
+from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from anndata import AnnData
+
+    from tmekit.tl._phenotype.rules import PhenotypeRule
+
+__all__ = ["cell_calls", "ensure_compartments", "spot_calls"]
+
+#: Compartment parameters that must agree for existing compartments to be reused by a call.
+_REUSED_IF_EQUAL = ("mode", "cell_type_key", "tumor_labels", "library_key", "microns_per_unit", "content_key")
+
+
+def ensure_compartments(adata: AnnData, *, overwrite: bool, **params: Any) -> None:
+    """Compute the compartments a call needs, or reuse existing ones made with the same parameters."""
+    stored = adata.uns.get(COMPARTMENT_KEY, {}).get("params") if COMPARTMENT_KEY in adata.obs else None
+    if stored is not None:
+        wanted = {
+            "mode": "spots" if params.get("mode") == "spots" else "cells",
+            "cell_type_key": params.get("cell_type_key"),
+            "tumor_labels": _as_list(params.get("tumor_labels")),
+            "library_key": params.get("library_key") or "",
+            "microns_per_unit": params.get("microns_per_unit"),
+            "content_key": params.get("content_key"),
+        }
+        differ = {
+            k: (stored.get(k), v)
+            for k, v in wanted.items()
+            if v is not None and k in stored and not _same(stored.get(k), v)
+        }
+        if not differ:
+            return
+        if not overwrite:
+            detail = "; ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in differ.items())
+            msg = (
+                f"`adata.obs[{COMPARTMENT_KEY!r}]` was made with other parameters ({detail}). Pass `overwrite=True` "
+                "to recompute the compartments for this call, or the parameters they were made with."
+            )
+            raise ValueError(msg)
+    sp.compartments(adata, overwrite=True, **{k: v for k, v in params.items() if v is not None or k == "library_key"})
+
+
+def _as_list(value: Sequence[str] | str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        return bool(np.isclose(a, b))
+    return list(a) == list(b) if isinstance(a, list | tuple | np.ndarray) else a == b
+
+
+def _confidence(
+    rows: pd.DataFrame,
+    metrics: Callable[[pd.DataFrame], pd.DataFrame],
+    rule: PhenotypeRule,
+    limits: Mapping[str, float],
+    call: str,
+    *,
+    gen: np.random.Generator,
+    n_boot: int,
+) -> float:
+    """Share of ``n_boot`` bootstrap replicates that give ``call``.
+
+    Rows (tiles or spots) are resampled with replacement and the metrics recomputed from the weighted sums.
+    """
+    values = rows.drop(columns=[c for c in ("sample", "tile", "tile_um", "spot") if c in rows.columns])
+    weights = gen.multinomial(len(values), np.full(len(values), 1 / len(values)), size=n_boot)
+    boot = metrics(pd.DataFrame(weights @ values.to_numpy(float), columns=values.columns))
+    return float(np.mean(rule.decide(boot, limits) == call))
+
+
+def _row(name: str, verdict: tuple[str, float, str], rule: PhenotypeRule, limits: Mapping[str, float],
+         evidence: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
+    call, confidence, reason = verdict
+    return {
+        "sample": name, "phenotype": call, "confidence": confidence, "rules": rule.name, "mode": "spatial",
+        "inferred": False, "reason": reason, **{f"threshold_{k}": v for k, v in limits.items()}, **evidence,
+    }  # fmt: skip
+
+
+def cell_calls(
+    adata: AnnData,
+    *,
+    rule: PhenotypeRule,
+    limits: Mapping[str, float],
+    labels: Mapping[str, Any],
+    cell_type_key: str,
+    library_key: str | None,
+    spatial_key: str,
+    microns_per_unit: float | None,
+    min_tumor_cells: int,
+    min_tumor_area: float,
+    contact_radius: float,
+    n_boot: int,
+    rng: np.random.Generator | int | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Single cells: the rule on each sample's infiltration metrics; confidence from resampled tiles."""
+    where = {"cell_type_key": cell_type_key, "library_key": library_key, "spatial_key": spatial_key,
+             "microns_per_unit": microns_per_unit, "tumor_labels": labels["tumor"], "immune_labels": labels["immune"],
+             "cd8_labels": labels["cd8"], "t_labels": labels["t"], "contact_radius": contact_radius}  # fmt: skip
+    tiles = sp.tile_table(adata, **where)
+    point = sp.infiltration(adata, **where, tiles=tiles)
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rows = []
+    for name in point.index:
+        metrics = point.loc[name].to_dict()
+        call = str(rule.decide(point.loc[[name]], limits)[0])
+        reason = ""
+        if metrics["n_tumor"] < min_tumor_cells:
+            reason = f"only {int(metrics['n_tumor'])} tumour cells (< min_tumor_cells={min_tumor_cells})"
+        elif not metrics["has_tumor_region"] or metrics["area_core_mm2"] + metrics["area_margin_mm2"] < min_tumor_area:
+            reason = f"tumour region smaller than min_tumor_area={min_tumor_area} mm^2"
+        elif call == "indeterminate":
+            reason = f"a metric {list(rule.reads)} could not be computed"
+        if reason:
+            call, confidence = "indeterminate", 0.0
+        else:
+            sample_tiles = tiles[tiles["sample"] == name]
+            confidence = _confidence(sample_tiles, sp.tile_metrics, rule, limits, call, gen=gen, n_boot=n_boot)
+        rows.append(_row(name, (call, confidence, reason), rule, limits, metrics))
+    params = {"min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
+              "contact_radius_um": float(contact_radius), "bootstrap": "tiles resampled with replacement"}  # fmt: skip
+    return pd.DataFrame(rows).set_index("sample"), params
+
+
+def spot_calls(
+    adata: AnnData,
+    *,
+    rule: PhenotypeRule,
+    limits: Mapping[str, float],
+    labels: Mapping[str, Any],
+    library_key: str | None,
+    min_tumor_spots: int,
+    n_boot: int,
+    rng: np.random.Generator | int | None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Spot data: the rule on each sample's mean group fractions per compartment; confidence from resampled spots."""
+    spots = sp.spot_table(
+        adata, tumor_labels=labels["tumor"], immune_labels=labels["immune"], cd8_labels=labels["cd8"],
+        t_labels=labels["t"], library_key=library_key, content_key=CONTENT_KEY,
+    )  # fmt: skip
+    point = sp.spot_metrics(spots)
+    regions = adata.uns[COMPARTMENT_KEY]["samples"]
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rows = []
+    for name in point.index:
+        metrics = point.loc[name].to_dict()
+        extra = {k: v for k, v in regions.get(name, {}).items() if np.ndim(v) == 0}  # scalars, not the boundary
+        call = str(rule.decide(point.loc[[name]], limits)[0])
+        n_tumour = int(extra.get("n_tumor_spots", 0))
+        reason = ""
+        if n_tumour < min_tumor_spots:
+            reason = f"only {n_tumour} tumour spots (< min_tumor_spots={min_tumor_spots})"
+        elif call == "indeterminate":
+            reason = f"a metric {list(rule.reads)} could not be computed (e.g. no tumour-core spots)"
+        if reason:
+            call, confidence = "indeterminate", 0.0
+        else:
+            sample_spots = spots[spots["sample"] == name]
+            confidence = _confidence(sample_spots, sp.spot_metrics, rule, limits, call, gen=gen, n_boot=n_boot)
+        rows.append({**_row(name, (call, confidence, reason), rule, limits, {**metrics, **extra}), "data": "spots"})
+    params = {"data": "spots", "min_tumor_spots": int(min_tumor_spots), "content_key": CONTENT_KEY,
+              "bootstrap": "spots resampled with replacement"}  # fmt: skip
+    return pd.DataFrame(rows).set_index("sample"), params

@@ -1,0 +1,74 @@
+"""`tk.sp.tile_table` / `tile_metrics` / `infiltration`: per-sample evidence from counts and areas."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial import cKDTree
+
+import tmekit as tk
+
+LABELS = {
+    "cell_type_key": "cell_type",
+    "tumor_labels": ["Tumour"],
+    "immune_labels": ["CD8T", "CD4T", "Macrophage"],
+    "cd8_labels": ["CD8T"],
+}
+
+
+def test_infiltration_densities_equal_count_over_area():
+    adata = tk.datasets.synthetic_tissue("excluded", rng=4)
+    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels="Tumour")
+    table = tk.sp.infiltration(adata, **LABELS)
+    row = table.loc["all"]
+    comp = adata.obs["tmekit_compartment"]
+    cd8 = adata.obs["cell_type"] == "CD8T"
+    n_core = int((cd8 & (comp == "tumour core")).sum())
+    assert row["n_cd8_core"] == n_core
+    assert row["density_cd8_core"] == pytest.approx(n_core / row["area_core_mm2"])
+    assert row["density_cd8_margin"] == pytest.approx(row["n_cd8_margin"] / row["area_margin_mm2"])
+    assert row["area_core_mm2"] + row["area_margin_mm2"] + row["area_stroma_mm2"] == pytest.approx(
+        row["area_tissue_mm2"]
+    )
+    # mixing score from an independent radius-graph count
+
+    xy = adata.obsm["spatial"]
+    pairs = np.array(sorted(cKDTree(xy).query_pairs(20.0)))
+    imm = adata.obs["cell_type"].isin(LABELS["immune_labels"]).to_numpy()
+    tum = (adata.obs["cell_type"] == "Tumour").to_numpy()
+    e_it = int(((imm[pairs[:, 0]] & tum[pairs[:, 1]]) | (tum[pairs[:, 0]] & imm[pairs[:, 1]])).sum())
+    e_ii = int((imm[pairs[:, 0]] & imm[pairs[:, 1]]).sum())
+    assert row["immune_tumor_contacts"] == e_it
+    assert row["immune_immune_contacts"] == e_ii
+    assert row["mixing_score"] == pytest.approx(e_it / e_ii)
+
+
+def _mixing(phenotype: str) -> float:
+    adata = tk.datasets.synthetic_tissue(phenotype, rng=5)
+    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels=LABELS["tumor_labels"])
+    return tk.sp.infiltration(adata, **LABELS)["mixing_score"].iloc[0]
+
+
+def test_mixing_score_lower_when_separated():
+    assert _mixing("excluded") < 0.22 < _mixing("inflamed")
+
+
+def test_tile_rows_sum_to_the_sample_and_their_metrics_are_the_infiltration_table():
+    parts = [tk.datasets.synthetic_tissue(p, rng=2, sample_id=p) for p in ("inflamed", "excluded")]
+    adata = ad.concat(parts, merge="first")
+    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels="Tumour", library_key="sample_id")
+    tiles = tk.sp.tile_table(adata, library_key="sample_id", **LABELS)
+    assert set(tiles["sample"]) == {"inflamed", "excluded"}
+    counts = tiles.groupby("sample")["n_tumor"].sum()
+    truth = adata.obs.groupby("sample_id", observed=True)["cell_type"].apply(lambda c: (c == "Tumour").sum())
+    pd.testing.assert_series_equal(counts.sort_index(), truth.sort_index(), check_names=False)
+    table = tk.sp.infiltration(adata, library_key="sample_id", **LABELS)
+    metrics = tk.sp.tile_metrics(tiles)
+    pd.testing.assert_frame_equal(table[metrics.columns].sort_index(), metrics.sort_index(), check_names=False)
+    one = tiles[tiles["sample"] == "inflamed"].drop(columns=["sample", "tile", "tile_um"]).sum().to_frame().T
+    np.testing.assert_allclose(tk.sp.tile_metrics(one)["density_cd8_core"], table.loc["inflamed", "density_cd8_core"])
+    area = tiles.groupby("sample")["area_core"].sum()
+    regions = tk.get.compartments(adata)
+    np.testing.assert_allclose(area.loc[regions.index], regions["core_area_mm2"])  # tiles cover the core exactly

@@ -1,0 +1,175 @@
+"""`tk.tl.classify` on synthetic tissues and spots whose phenotype is known by construction, and its dispatch."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import tmekit as tk
+
+LABELS = {
+    "cell_type_key": "cell_type",
+    "tumor_labels": ["Tumour"],
+    "immune_labels": ["CD8T", "CD4T", "Macrophage"],
+    "cd8_labels": ["CD8T"],
+}
+
+
+CLEAR = ("inflamed", "excluded", "desert")
+
+
+def _classify(adata, rules, **kwargs):
+    tk.tl.classify(adata, rules=rules, overwrite=True, **LABELS, **kwargs)
+    return tk.get.phenotypes(adata)
+
+
+@pytest.mark.parametrize("rules", ["cd8_density", "keren2018"])
+@pytest.mark.parametrize("phenotype", CLEAR)
+@pytest.mark.parametrize("seed", range(3))
+def test_clear_cases_are_called_correctly(phenotype, rules, seed):
+    adata = tk.datasets.synthetic_tissue(phenotype, rng=seed)
+    row = _classify(adata, rules).iloc[0]
+    assert row.phenotype == phenotype
+    assert row.confidence >= 0.9
+    assert not row.inferred
+    assert (adata.obs["tmekit_phenotype"] == phenotype).all()
+
+
+def test_near_threshold_cases_get_lower_confidence():
+    clear = [
+        _classify(tk.datasets.synthetic_tissue(p, rng=s), "cd8_density").iloc[0].confidence
+        for p in CLEAR
+        for s in range(3)
+    ]
+    near = [
+        _classify(tk.datasets.synthetic_tissue(p, rng=s), "cd8_density").iloc[0].confidence
+        for p in ("near_inflamed", "near_excluded")
+        for s in range(3)
+    ]
+    assert max(near) < min(clear)
+    assert np.mean(near) < 0.95
+
+
+def test_multi_sample_object_with_a_tumour_free_sample():
+    parts = [tk.datasets.synthetic_tissue(p, rng=7, sample_id=p) for p in CLEAR]
+    no_tumour = tk.datasets.synthetic_tissue("inflamed", rng=8, sample_id="no_tumour")
+    no_tumour = no_tumour[no_tumour.obs["cell_type"] != "Tumour"].copy()
+    adata = ad.concat([*parts, no_tumour], merge="first")
+    table = _classify(adata, "cd8_density", library_key="sample_id")
+    assert table.loc["inflamed", "phenotype"] == "inflamed"
+    assert table.loc["excluded", "phenotype"] == "excluded"
+    assert table.loc["desert", "phenotype"] == "desert"
+    assert table.loc["no_tumour", "phenotype"] == "indeterminate"
+    assert table.loc["no_tumour", "confidence"] == 0.0
+    assert "tumour cells" in table.loc["no_tumour", "reason"]
+    assert set(adata.uns["tmekit_phenotype"]["table"].index) == set(table.index)
+
+
+def test_too_small_sample_is_indeterminate():
+    full = tk.datasets.synthetic_tissue("inflamed", rng=3)
+    centre = full.obsm["spatial"][full.obs["cell_type"] == "Tumour"].mean(axis=0)
+    window = (np.abs(full.obsm["spatial"] - centre) < 30).all(axis=1)  # a 60 x 60 um crop: ~14 tumour cells
+    row = _classify(full[window].copy(), "cd8_density").iloc[0]
+    assert row.phenotype == "indeterminate"
+    assert row.confidence == 0.0
+
+
+def test_deterministic_confidence():
+    adata = tk.datasets.synthetic_tissue("near_inflamed", rng=1)
+    a = _classify(adata, "cd8_density", rng=3).iloc[0].confidence
+    b = _classify(adata, "cd8_density", rng=3).iloc[0].confidence
+    assert a == b
+
+
+def test_bad_inputs_get_clear_errors():
+    adata = tk.datasets.synthetic_tissue("inflamed", rng=0)
+    no_coords = adata.copy()
+    del no_coords.obsm["spatial"]
+    with pytest.raises(KeyError, match=r"obsm\['spatial'\]` not found.*adata\.obs\[\['x', 'y'\]\]"):
+        tk.tl.classify(no_coords, **LABELS)
+    moved = adata.copy()
+    moved.obsm["X_spatial"] = moved.obsm.pop("spatial")
+    with pytest.raises(KeyError, match="spatial_key='X_spatial'"):
+        tk.tl.classify(moved, **LABELS)
+    with pytest.raises(ValueError, match=r"cd8_labels \['CD8'\] do not occur"):
+        tk.tl.classify(adata, **{**LABELS, "cd8_labels": ["CD8"]})
+    with pytest.raises(KeyError, match="cell_type_key"):
+        tk.tl.classify(adata, **{**LABELS, "cell_type_key": "celltype"})
+    with pytest.raises(ValueError, match="too small"):
+        tk.datasets.synthetic_tissue("inflamed", size_um=150)
+    with pytest.raises(ValueError, match="Unknown rule set"):
+        tk.tl.classify(adata, rules="immunoscore", **LABELS)
+    with pytest.raises(ValueError, match="Unknown thresholds"):
+        tk.tl.classify(adata, thresholds={"core": 5}, **LABELS)
+    with pytest.raises(KeyError, match="library_key"):
+        tk.tl.classify(adata, library_key="patient", **LABELS)
+    tk.tl.classify(adata, **LABELS)
+    with pytest.raises(ValueError, match="overwrite=True"):
+        tk.tl.classify(adata, **LABELS)
+
+
+def test_thresholds_can_be_overridden():
+    adata = tk.datasets.synthetic_tissue("inflamed", rng=0)
+    row = _classify(adata, "cd8_density", thresholds={"core_cd8_per_mm2": 5000.0, "margin_cd8_per_mm2": 5000.0}).iloc[0]
+    assert row.phenotype == "desert"
+    assert row.threshold_core_cd8_per_mm2 == 5000.0
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """Two seeds of each synthetic spot tissue, deconvolved with the default reference."""
+    out = {}
+    for phenotype in (*CLEAR, "near_inflamed", "near_excluded"):
+        for seed in (0, 1):
+            spots = tk.datasets.synthetic_spots(phenotype, rng=seed)
+            tk.sp.spot_content(spots)
+            out[phenotype, seed] = spots
+    return out
+
+
+# ------------------------------------------------------------------------------------ calls on spot data
+def test_clear_synthetic_spot_tissues_are_called_correctly(synthetic):
+    for phenotype in CLEAR:
+        for seed in (0, 1):
+            spots = synthetic[phenotype, seed].copy()
+            tk.tl.classify(spots)
+            table = tk.get.phenotypes(spots)
+            row = table.iloc[0]
+            assert row.phenotype == phenotype, (phenotype, seed, row.to_dict())
+            assert row.confidence >= 0.9
+            assert row.rules == "spot_cd8" and row.data == "spots" and not row.inferred
+            assert {"fraction_cd8_core", "fraction_cd8_margin", "n_spots_core", "tumor_area_mm2"} <= set(table)
+            assert (spots.obs["tmekit_phenotype"] == phenotype).all()
+
+
+def test_near_threshold_spot_tissues_get_lower_confidence(synthetic):
+    def confidence(spots):
+        return tk.get.phenotypes(tk.tl.classify(spots, copy=True))["confidence"].iloc[0]
+
+    clear = [confidence(synthetic[p, s]) for p in CLEAR for s in (0, 1)]
+    near = [confidence(synthetic[p, s]) for p in ("near_inflamed", "near_excluded") for s in (0, 1)]
+    assert max(near) < min(clear)
+    assert np.mean(near) < np.mean(clear) - 0.1
+
+
+def test_spot_rules_and_evidence_floor(synthetic):
+    spots = synthetic["inflamed", 0].copy()
+    with pytest.raises(ValueError, match=r"is for cells, but this is spot data.*spot_cd8"):
+        tk.tl.classify(spots, rules="cd8_density")
+    tk.tl.classify(spots, min_tumor_spots=10_000)
+    table = tk.get.phenotypes(spots)
+    assert table.phenotype.iloc[0] == "indeterminate" and "tumour spots" in table.reason.iloc[0]
+    assert table.confidence.iloc[0] == 0.0
+
+
+def test_two_samples_on_spots_are_called_separately(synthetic):
+    both = ad.concat([synthetic["inflamed", 0], synthetic["excluded", 0]], uns_merge="first")
+    both.obsm["tmekit_spot_content"] = pd.concat(
+        [synthetic["inflamed", 0].obsm["tmekit_spot_content"], synthetic["excluded", 0].obsm["tmekit_spot_content"]]
+    )
+    tk.tl.classify(both, library_key="sample_id")
+    table = tk.get.phenotypes(both)
+    assert table.loc["inflamed", "phenotype"] == "inflamed"
+    assert table.loc["excluded", "phenotype"] == "excluded"
