@@ -136,3 +136,15 @@ class Cli:
 def cli() -> Cli:
     """Run the `tmekit` command line on files in a folder (see :class:`Cli`)."""
     return Cli()
+
+
+@pytest.fixture(scope="session")
+def synthetic_spot_tissues() -> dict[tuple[str, int], ad.AnnData]:
+    """Two seeds of each synthetic spot tissue, deconvolved with the default reference (read-only; copy to edit)."""
+    out = {}
+    for phenotype in ("inflamed", "excluded", "desert", "near_inflamed", "near_excluded"):
+        for seed in (0, 1):
+            spots = tk.datasets.synthetic_spots(phenotype, rng=seed)
+            tk.sp.spot_content(spots)
+            out[phenotype, seed] = spots
+    return out

@@ -11,32 +11,14 @@ import scanpy as sc
 import tmekit as tk
 from tmekit._constants import HEADLINE_SIGNATURES, SCORES_KEY
 from tmekit._warnings import collect_tmekit_warnings
+from tmekit.datasets import keren2018_labels
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
-__all__ = ["KEREN_LABELS", "run_demo"]
+__all__ = ["run_demo"]
 
-#: Cell types of the bundled Keren 2018 MIBI data, as the spatial classifier needs them.
-KEREN_LABELS = {
-    "cell_type_key": "cell_type",
-    "tumor_labels": ["Tumour"],
-    "immune_labels": [
-        "CD8T",
-        "CD4T",
-        "CD3T",
-        "Treg",
-        "NK",
-        "B",
-        "Macrophage",
-        "DC",
-        "DCMono",
-        "MonoNeu",
-        "Neutrophil",
-        "Otherimmune",
-    ],
-    "cd8_labels": ["CD8T"],
-}
+KEREN_LABELS = keren2018_labels()
 
 
 @contextlib.contextmanager

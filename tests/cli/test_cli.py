@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import tmekit as tk
-from tmekit._demo import KEREN_LABELS
+
+KEREN_LABELS = tk.datasets.keren2018_labels()
 
 DATA = Path(tk.__file__).parent / "datasets" / "data"
 

@@ -8,12 +8,7 @@ from scipy.spatial import cKDTree
 
 import tmekit as tk
 
-LABELS = {
-    "cell_type_key": "cell_type",
-    "tumor_labels": ["Tumour"],
-    "immune_labels": ["CD8T", "CD4T", "Macrophage"],
-    "cd8_labels": ["CD8T"],
-}
+LABELS = tk.datasets.synthetic_labels()
 
 
 def _classify(adata, rules, **kwargs):
@@ -52,15 +47,9 @@ CLEAR = ("inflamed", "excluded", "desert")
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    """Two seeds of each synthetic spot tissue, deconvolved with the default reference."""
-    out = {}
-    for phenotype in (*CLEAR, "near_inflamed", "near_excluded"):
-        for seed in (0, 1):
-            spots = tk.datasets.synthetic_spots(phenotype, rng=seed)
-            tk.sp.spot_content(spots)
-            out[phenotype, seed] = spots
-    return out
+def synthetic(synthetic_spot_tissues):
+    """The session's synthetic spot tissues (shared by every test file that needs them)."""
+    return synthetic_spot_tissues
 
 
 def test_plots_and_report_on_spot_data(synthetic, tmp_path):

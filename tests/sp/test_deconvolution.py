@@ -16,15 +16,9 @@ CLEAR = ("inflamed", "excluded", "desert")
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    """Two seeds of each synthetic spot tissue, deconvolved with the default reference."""
-    out = {}
-    for phenotype in (*CLEAR, "near_inflamed", "near_excluded"):
-        for seed in (0, 1):
-            spots = tk.datasets.synthetic_spots(phenotype, rng=seed)
-            tk.sp.spot_content(spots)
-            out[phenotype, seed] = spots
-    return out
+def synthetic(synthetic_spot_tissues):
+    """The session's synthetic spot tissues (shared by every test file that needs them)."""
+    return synthetic_spot_tissues
 
 
 # -------------------------------------------------------------------------------------------- spot content
@@ -77,3 +71,19 @@ def test_scoring_engine_works_on_spots_unchanged(synthetic):
     scores, truth = spots.obsm["tmekit_scores"], spots.obsm["cell_type_fractions"]
     assert np.corrcoef(scores["marker_epithelial"], truth["Tumour"])[0, 1] > 0.6
     assert np.corrcoef(scores["marker_cd8_t"], truth["CD8T"])[0, 1] > 0.5
+
+
+def test_the_shipped_reference_is_what_its_tool_builds():
+    """src/tmekit/sp/data holds tools/build_spot_reference.py's output for the bundled Wu 2021 tumour, exactly."""
+    import importlib.util
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "build_spot_reference.py"
+    spec = importlib.util.spec_from_file_location("build_spot_reference", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    built, shipped = module.build(), tk.sp.default_spot_reference()
+    pd.testing.assert_frame_equal(built.profiles, shipped.profiles, check_exact=True, check_names=False)
+    pd.testing.assert_series_equal(built.library_size, shipped.library_size, check_exact=True, check_names=False)
+    assert built.groups == shipped.groups and built.n_cells == shipped.n_cells and built.source == shipped.source
+    assert list(shipped.profiles.index[:3]) == ["Fibroblast", "Perivascular", "Endothelial"]

@@ -10,12 +10,7 @@ from scipy.spatial import cKDTree
 
 import tmekit as tk
 
-LABELS = {
-    "cell_type_key": "cell_type",
-    "tumor_labels": ["Tumour"],
-    "immune_labels": ["CD8T", "CD4T", "Macrophage"],
-    "cd8_labels": ["CD8T"],
-}
+LABELS = tk.datasets.synthetic_labels()
 
 
 def test_infiltration_densities_equal_count_over_area():
@@ -72,3 +67,15 @@ def test_tile_rows_sum_to_the_sample_and_their_metrics_are_the_infiltration_tabl
     area = tiles.groupby("sample")["area_core"].sum()
     regions = tk.get.compartments(adata)
     np.testing.assert_allclose(area.loc[regions.index], regions["core_area_mm2"])  # tiles cover the core exactly
+
+
+def test_a_contact_graph_too_large_is_refused(monkeypatch):
+    """Its size is estimated from a few cells' neighbours before squidpy builds it."""
+    import tmekit.sp._graphs as graphs
+
+    tissue = tk.datasets.synthetic_tissue("inflamed", rng=0)
+    tk.sp.compartments(tissue, cell_type_key="cell_type", tumor_labels="Tumour")
+    monkeypatch.setattr(graphs, "MAX_EDGES", 1e6)  # a 2,000-cell field cannot reach the real limit (2e8)
+    with pytest.raises(ValueError, match=r"contact graph would have about \d\.\d+e\+06 edges"):
+        tk.sp.infiltration(tissue, contact_radius=1e5, **LABELS)
+    assert graphs.expected_edges(tissue.obsm["spatial"], np.zeros(tissue.n_obs, dtype=int), 20.0) < 1e5

@@ -9,12 +9,7 @@ import pytest
 
 import tmekit as tk
 
-LABELS = {
-    "cell_type_key": "cell_type",
-    "tumor_labels": ["Tumour"],
-    "immune_labels": ["CD8T", "CD4T", "Macrophage"],
-    "cd8_labels": ["CD8T"],
-}
+LABELS = tk.datasets.synthetic_labels()
 
 
 CLEAR = ("inflamed", "excluded", "desert")
@@ -118,15 +113,9 @@ def test_thresholds_can_be_overridden():
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    """Two seeds of each synthetic spot tissue, deconvolved with the default reference."""
-    out = {}
-    for phenotype in (*CLEAR, "near_inflamed", "near_excluded"):
-        for seed in (0, 1):
-            spots = tk.datasets.synthetic_spots(phenotype, rng=seed)
-            tk.sp.spot_content(spots)
-            out[phenotype, seed] = spots
-    return out
+def synthetic(synthetic_spot_tissues):
+    """The session's synthetic spot tissues (shared by every test file that needs them)."""
+    return synthetic_spot_tissues
 
 
 # ------------------------------------------------------------------------------------ calls on spot data
@@ -173,3 +162,46 @@ def test_two_samples_on_spots_are_called_separately(synthetic):
     table = tk.get.phenotypes(both)
     assert table.loc["inflamed", "phenotype"] == "inflamed"
     assert table.loc["excluded", "phenotype"] == "excluded"
+
+
+# ------------------------------------------------------------------------------------------------ the dispatcher
+def test_classify_is_a_writer_with_copy():
+    adata = tk.datasets.synthetic_tissue("inflamed", rng=1)
+    assert tk.tl.classify(adata, **LABELS) is None
+    assert tk.get.phenotypes(adata)["phenotype"].tolist() == ["inflamed"]
+    fresh = tk.datasets.synthetic_tissue("inflamed", rng=1)
+    called = tk.tl.classify(fresh, copy=True, **LABELS)
+    assert "tmekit_phenotype" not in fresh.uns and "tmekit_compartment" not in fresh.obs  # the input is untouched
+    pd.testing.assert_frame_equal(tk.get.phenotypes(called), tk.get.phenotypes(adata))
+    assert tk.get.phenotype_params(called)["rules"] == "cd8_density"
+
+
+def test_existing_compartments_are_reused_only_when_made_alike():
+    adata = tk.datasets.synthetic_tissue("excluded", rng=4)
+    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels="Tumour", margin_width=80.0)
+    tk.tl.classify(adata, **LABELS)  # same cell types and labels: the user's 80 um margin is kept
+    assert tk.get.phenotypes(adata)["margin_halfwidth_um"].iloc[0] == 80.0
+    other_labels = {**LABELS, "tumor_labels": ["Tumour", "Stroma"]}
+    with pytest.raises(ValueError, match=r"made with other parameters \(tumor_labels: stored \['Tumour'\]"):
+        tk.tl.classify(adata, key_added="other", **other_labels)
+    assert "other" not in adata.uns  # refused before anything was written
+    tk.tl.classify(adata, overwrite=True, key_added="other", **other_labels)
+    assert tk.get.compartments(adata)["margin_halfwidth_um"].iloc[0] != 80.0  # recomputed on request
+
+
+def test_a_new_rule_set_is_one_registered_rule(monkeypatch):
+    """What a new framework touches: a PhenotypeRule registered under its name; the dispatcher does the rest."""
+
+    def decide(metrics, thresholds):
+        return np.where(metrics["density_immune_tissue"] > thresholds["immune_per_mm2"], "inflamed", "desert")
+
+    rule = tk.tl.PhenotypeRule(name="immune_only", description="inflamed above 1,000 immune cells per mm^2",
+                               source="a test", thresholds={"immune_per_mm2": 1000.0},
+                               reads=("density_immune_tissue",), decide=decide)  # fmt: skip
+    monkeypatch.setitem(tk.tl.RULES, "immune_only", rule)  # register_rule(rule), undone after this test
+    adata = tk.datasets.synthetic_tissue("desert", rng=0)
+    tk.tl.classify(adata, rules="immune_only", **LABELS)
+    table = tk.get.phenotypes(adata)
+    assert table["rules"].iloc[0] == "immune_only" and table["threshold_immune_per_mm2"].iloc[0] == 1000.0
+    expected = "inflamed" if table["density_immune_tissue"].iloc[0] > 1000 else "desert"
+    assert table["phenotype"].iloc[0] == expected and 0 < table["confidence"].iloc[0] <= 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tmekit.io import read_h5ad
 
@@ -75,3 +75,19 @@ def imvigor210_bulk() -> AnnData:
     A new AnnData object (a fresh copy on every call).
     """
     return _read_bundled("imvigor210_bulk_subset.h5ad")
+
+
+def keren2018_labels() -> dict[str, Any]:
+    """The cell-type labels of :func:`keren2018_mibi`, as ``tk.tl.classify`` / ``tk.sp.infiltration`` take them.
+
+    ``cell_type_key``, ``tumor_labels`` (Tumour), ``immune_labels`` (the 12 immune types of the paper) and
+    ``cd8_labels`` (CD8T): ``tk.tl.classify(mibi, library_key="patient_id", microns_per_unit=800 / 2048,
+    **tk.datasets.keren2018_labels())``.
+    """
+    return {
+        "cell_type_key": "cell_type",
+        "tumor_labels": ["Tumour"],
+        "immune_labels": ["CD8T", "CD4T", "CD3T", "Treg", "NK", "B", "Macrophage", "DC", "DCMono", "MonoNeu",
+                          "Neutrophil", "Otherimmune"],
+        "cd8_labels": ["CD8T"],
+    }  # fmt: skip

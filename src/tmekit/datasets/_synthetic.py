@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
-__all__ = ["SYNTHETIC_DENSITIES", "synthetic_tissue"]
+__all__ = ["SYNTHETIC_DENSITIES", "synthetic_labels", "synthetic_tissue"]
 
 #: Immune placement per phenotype: CD8 T cells per mm^2 inside the tumour nest, in the 50 um band around
 #: it, and in the rest of the stroma; other immune cells (CD4 T, macrophages) per mm^2 likewise.
@@ -134,3 +134,13 @@ def synthetic_tissue(
         "units": "micrometres",
     }
     return adata
+
+
+def synthetic_labels() -> dict[str, Any]:
+    """The cell-type labels of :func:`synthetic_tissue`, as ``tk.tl.classify`` / ``tk.sp.infiltration`` take them."""
+    return {
+        "cell_type_key": "cell_type",
+        "tumor_labels": ["Tumour"],
+        "immune_labels": ["CD8T", "CD4T", "Macrophage"],
+        "cd8_labels": ["CD8T"],
+    }

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from tmekit.tl._phenotype.rules import PhenotypeRule, Plane, register_rule
+from tmekit.tl._phenotype.rules import PhenotypeRule, Plane, core_then_margin, register_rule
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import numpy as np
     import pandas as pd
 
 
 def decide(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
     """Inflamed above the core threshold; else excluded above the margin threshold; else desert."""
-    core, margin = m["density_cd8_core"].to_numpy(), m["density_cd8_margin"].to_numpy()
-    inflamed = core > t["core_cd8_per_mm2"]
-    out = np.where(inflamed, "inflamed", np.where(margin > t["margin_cd8_per_mm2"], "excluded", "desert")).astype(
-        object
+    return core_then_margin(
+        m["density_cd8_core"], m["density_cd8_margin"], t["core_cd8_per_mm2"], t["margin_cd8_per_mm2"]
     )
-    out[np.isnan(core) | (np.isnan(margin) & ~inflamed)] = "indeterminate"
-    return out
 
 
 RULE = register_rule(

@@ -60,6 +60,15 @@ class PhenotypeRule:
 RULES: dict[str, PhenotypeRule] = {}
 
 
+def core_then_margin(core: np.ndarray, margin: np.ndarray, core_limit: float, margin_limit: float) -> np.ndarray:
+    """Inflamed above the core limit; else excluded above the margin limit; else desert (NaN: indeterminate)."""
+    core, margin = np.asarray(core, dtype=np.float64), np.asarray(margin, dtype=np.float64)
+    inflamed = core > core_limit
+    out = np.where(inflamed, "inflamed", np.where(margin > margin_limit, "excluded", "desert")).astype(object)
+    out[np.isnan(core) | (np.isnan(margin) & ~inflamed)] = "indeterminate"
+    return out
+
+
 def register_rule(rule: PhenotypeRule) -> PhenotypeRule:
     """Add a rule set to the registry (``tk.tl.classify(rules=rule.name)``)."""
     RULES[rule.name] = rule

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tmekit import sp
+from tmekit import get, sp
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY
 
 if TYPE_CHECKING:
@@ -93,6 +93,38 @@ def _row(name: str, verdict: tuple[str, float, str], rule: PhenotypeRule, limits
     }  # fmt: skip
 
 
+def _apply(
+    rule: PhenotypeRule,
+    limits: Mapping[str, float],
+    point: pd.DataFrame,
+    rows: pd.DataFrame,
+    *,
+    metrics: Callable[[pd.DataFrame], pd.DataFrame],
+    floor: Callable[[Mapping[str, Any]], str],
+    rng: np.random.Generator | int | None,
+    n_boot: int,
+    extra: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One table row per sample: the rule on its metrics (``point``) unless ``floor`` finds the evidence too thin.
+
+    The confidence comes from resampling the sample's ``rows`` (tiles or spots).
+    """
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    out = []
+    for name in point.index:
+        values = {**point.loc[name].to_dict(), **(extra.loc[name].to_dict() if extra is not None else {})}
+        call = str(rule.decide(point.loc[[name]], limits)[0])
+        missing = f"a metric {list(rule.reads)} could not be computed" if call == "indeterminate" else ""
+        reason = floor(values) or missing
+        if reason:
+            call, confidence = "indeterminate", 0.0
+        else:
+            own = rows[rows["sample"] == name]
+            confidence = _confidence(own, metrics, rule, limits, call, gen=gen, n_boot=n_boot)
+        out.append(_row(name, (call, confidence, reason), rule, limits, values))
+    return pd.DataFrame(out).set_index("sample")
+
+
 def cell_calls(
     adata: AnnData,
     *,
@@ -115,27 +147,18 @@ def cell_calls(
              "cd8_labels": labels["cd8"], "t_labels": labels["t"], "contact_radius": contact_radius}  # fmt: skip
     tiles = sp.tile_table(adata, **where)
     point = sp.infiltration(adata, **where, tiles=tiles)
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    rows = []
-    for name in point.index:
-        metrics = point.loc[name].to_dict()
-        call = str(rule.decide(point.loc[[name]], limits)[0])
-        reason = ""
-        if metrics["n_tumor"] < min_tumor_cells:
-            reason = f"only {int(metrics['n_tumor'])} tumour cells (< min_tumor_cells={min_tumor_cells})"
-        elif not metrics["has_tumor_region"] or metrics["area_core_mm2"] + metrics["area_margin_mm2"] < min_tumor_area:
-            reason = f"tumour region smaller than min_tumor_area={min_tumor_area} mm^2"
-        elif call == "indeterminate":
-            reason = f"a metric {list(rule.reads)} could not be computed"
-        if reason:
-            call, confidence = "indeterminate", 0.0
-        else:
-            sample_tiles = tiles[tiles["sample"] == name]
-            confidence = _confidence(sample_tiles, sp.tile_metrics, rule, limits, call, gen=gen, n_boot=n_boot)
-        rows.append(_row(name, (call, confidence, reason), rule, limits, metrics))
+
+    def floor(values: Mapping[str, Any]) -> str:
+        if values["n_tumor"] < min_tumor_cells:
+            return f"only {int(values['n_tumor'])} tumour cells (< min_tumor_cells={min_tumor_cells})"
+        if not values["has_tumor_region"] or values["area_core_mm2"] + values["area_margin_mm2"] < min_tumor_area:
+            return f"tumour region smaller than min_tumor_area={min_tumor_area} mm^2"
+        return ""
+
+    table = _apply(rule, limits, point, tiles, metrics=sp.tile_metrics, floor=floor, rng=rng, n_boot=n_boot)
     params = {"min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
               "contact_radius_um": float(contact_radius), "bootstrap": "tiles resampled with replacement"}  # fmt: skip
-    return pd.DataFrame(rows).set_index("sample"), params
+    return table, params
 
 
 def spot_calls(
@@ -155,25 +178,16 @@ def spot_calls(
         t_labels=labels["t"], library_key=library_key, content_key=CONTENT_KEY,
     )  # fmt: skip
     point = sp.spot_metrics(spots)
-    regions = adata.uns[COMPARTMENT_KEY]["samples"]
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    rows = []
-    for name in point.index:
-        metrics = point.loc[name].to_dict()
-        extra = {k: v for k, v in regions.get(name, {}).items() if np.ndim(v) == 0}  # scalars, not the boundary
-        call = str(rule.decide(point.loc[[name]], limits)[0])
-        n_tumour = int(extra.get("n_tumor_spots", 0))
-        reason = ""
-        if n_tumour < min_tumor_spots:
-            reason = f"only {n_tumour} tumour spots (< min_tumor_spots={min_tumor_spots})"
-        elif call == "indeterminate":
-            reason = f"a metric {list(rule.reads)} could not be computed (e.g. no tumour-core spots)"
-        if reason:
-            call, confidence = "indeterminate", 0.0
-        else:
-            sample_spots = spots[spots["sample"] == name]
-            confidence = _confidence(sample_spots, sp.spot_metrics, rule, limits, call, gen=gen, n_boot=n_boot)
-        rows.append({**_row(name, (call, confidence, reason), rule, limits, {**metrics, **extra}), "data": "spots"})
+    regions = get.compartments(adata)  # per sample: spots, tumour spots, areas, margin half-width
+
+    def floor(values: Mapping[str, Any]) -> str:
+        n_tumour = int(values.get("n_tumor_spots", 0))
+        short = n_tumour < min_tumor_spots
+        return f"only {n_tumour} tumour spots (< min_tumor_spots={min_tumor_spots})" if short else ""
+
+    table = _apply(rule, limits, point, spots, metrics=sp.spot_metrics, floor=floor, rng=rng, n_boot=n_boot,
+                   extra=regions)  # fmt: skip
+    table.insert(table.columns.get_loc("inferred"), "data", "spots")
     params = {"data": "spots", "min_tumor_spots": int(min_tumor_spots), "content_key": CONTENT_KEY,
               "bootstrap": "spots resampled with replacement"}  # fmt: skip
-    return pd.DataFrame(rows).set_index("sample"), params
+    return table, params

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from tmekit.tl._phenotype.rules import PhenotypeRule, Plane, register_rule
+from tmekit.tl._phenotype.rules import PhenotypeRule, Plane, core_then_margin, register_rule
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import numpy as np
     import pandas as pd
 
 #: Cells per mm^2 used to turn the CD8 density thresholds into spot fractions (carcinoma cellularity,
@@ -20,13 +19,9 @@ NOMINAL_CELLS_PER_MM2 = 4000.0
 
 def decide(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
     """Inflamed above the core fraction; else excluded above the margin fraction; else desert."""
-    core, margin = m["fraction_cd8_core"].to_numpy(), m["fraction_cd8_margin"].to_numpy()
-    inflamed = core > t["core_cd8_fraction"]
-    out = np.where(inflamed, "inflamed", np.where(margin > t["margin_cd8_fraction"], "excluded", "desert")).astype(
-        object
+    return core_then_margin(
+        m["fraction_cd8_core"], m["fraction_cd8_margin"], t["core_cd8_fraction"], t["margin_cd8_fraction"]
     )
-    out[np.isnan(core) | (np.isnan(margin) & ~inflamed)] = "indeterminate"
-    return out
 
 
 RULE = register_rule(
