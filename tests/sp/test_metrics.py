@@ -6,7 +6,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.spatial import cKDTree
+from scipy.spatial import Delaunay, cKDTree
 
 import tmekit as tk
 
@@ -27,17 +27,28 @@ def test_infiltration_densities_equal_count_over_area():
     assert row["area_core_mm2"] + row["area_margin_mm2"] + row["area_stroma_mm2"] == pytest.approx(
         row["area_tissue_mm2"]
     )
-    # mixing score from an independent radius-graph count
-
+    # the contacts from an independent count: scipy's Delaunay edges of at most 12 um (touching, the default) ...
     xy = adata.obsm["spatial"]
-    pairs = np.array(sorted(cKDTree(xy).query_pairs(20.0)))
     imm = adata.obs["cell_type"].isin(LABELS["immune_labels"]).to_numpy()
     tum = (adata.obs["cell_type"] == "Tumour").to_numpy()
-    e_it = int(((imm[pairs[:, 0]] & tum[pairs[:, 1]]) | (tum[pairs[:, 0]] & imm[pairs[:, 1]])).sum())
-    e_ii = int((imm[pairs[:, 0]] & imm[pairs[:, 1]]).sum())
-    assert row["immune_tumor_contacts"] == e_it
-    assert row["immune_immune_contacts"] == e_ii
+
+    def counts(pairs: np.ndarray) -> tuple[int, int]:
+        it = int(((imm[pairs[:, 0]] & tum[pairs[:, 1]]) | (tum[pairs[:, 0]] & imm[pairs[:, 1]])).sum())
+        return it, int((imm[pairs[:, 0]] & imm[pairs[:, 1]]).sum())
+
+    simplices = Delaunay(xy).simplices
+    edges = np.unique(np.sort(np.vstack([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]]), axis=1),
+                      axis=0)  # fmt: skip
+    edges = edges[np.linalg.norm(xy[edges[:, 0]] - xy[edges[:, 1]], axis=1) <= 12.0]
+    e_it, e_ii = counts(edges)
+    assert (row["immune_tumor_contacts"], row["immune_immune_contacts"]) == (e_it, e_ii)
     assert row["mixing_score"] == pytest.approx(e_it / e_ii)
+    assert row["mixing_fraction"] == pytest.approx(e_it / (e_it + e_ii))
+    assert row["contacts"] == "touching" and row["contact_distance_um"] == 12.0
+    # ... and every pair within 20 um (contacts="radius", SPIAT's definition)
+    radius = tk.sp.infiltration(adata, contacts="radius", **LABELS).loc["all"]
+    e_it, e_ii = counts(np.array(sorted(cKDTree(xy).query_pairs(20.0))))
+    assert (radius["immune_tumor_contacts"], radius["immune_immune_contacts"]) == (e_it, e_ii)
 
 
 def _mixing(phenotype: str) -> float:
@@ -77,5 +88,5 @@ def test_a_contact_graph_too_large_is_refused(monkeypatch):
     tk.sp.compartments(tissue, cell_type_key="cell_type", tumor_labels="Tumour")
     monkeypatch.setattr(graphs, "MAX_EDGES", 1e6)  # a 2,000-cell field cannot reach the real limit (2e8)
     with pytest.raises(ValueError, match=r"contact graph would have about \d\.\d+e\+06 edges"):
-        tk.sp.infiltration(tissue, contact_radius=1e5, **LABELS)
+        tk.sp.infiltration(tissue, contacts="radius", contact_distance=1e5, **LABELS)
     assert graphs.expected_edges(tissue.obsm["spatial"], np.zeros(tissue.n_obs, dtype=int), 20.0) < 1e5

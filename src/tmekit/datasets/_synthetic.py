@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
-__all__ = ["SYNTHETIC_DENSITIES", "synthetic_labels", "synthetic_tissue"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = ["SYNTHETIC_DENSITIES", "calibration_sweep", "synthetic_labels", "synthetic_tissue"]
 
 #: Immune placement per phenotype: CD8 T cells per mm^2 inside the tumour nest, in the 50 um band around
 #: it, and in the rest of the stroma; other immune cells (CD4 T, macrophages) per mm^2 likewise.
@@ -38,6 +41,7 @@ def synthetic_tissue(
     n_nests: int = 1,
     rng: np.random.Generator | int | None = 0,
     sample_id: str | None = None,
+    densities: Mapping[str, Sequence[float]] | None = None,
 ) -> ad.AnnData:
     """A seeded square field of tissue with tumour nests, stroma and immune cells placed by phenotype.
 
@@ -65,6 +69,9 @@ def synthetic_tissue(
         Seed or generator; the same seed gives the same tissue.
     sample_id
         Value of ``obs["sample_id"]`` (default: the phenotype).
+    densities
+        Placement of your own instead of the phenotype's: ``{"cd8": (nest, band, stroma), "other": (...)}``
+        in cells per mm^2 (a missing key keeps the phenotype's). For sweeps across a rule's thresholds.
 
     Returns
     -------
@@ -105,7 +112,10 @@ def synthetic_tissue(
     parts.append((tumour[edge_distance(tumour) < 0], "Tumour"))
     stroma = _poisson_points(gen, _STROMA_DENSITY, size_um)
     parts.append((stroma[edge_distance(stroma) >= 0], "Stroma"))
-    spec = SYNTHETIC_DENSITIES[phenotype]
+    if densities is not None and (set(densities) - {"cd8", "other"} or any(len(v) != 3 for v in densities.values())):
+        msg = f"`densities` takes 'cd8' and 'other', each (nest, band, stroma) cells per mm^2; got {dict(densities)}."
+        raise ValueError(msg)
+    spec = {**SYNTHETIC_DENSITIES[phenotype], **{k: tuple(map(float, v)) for k, v in (densities or {}).items()}}
     for key, types in (("cd8", ("CD8T",)), ("other", ("CD4T", "Macrophage"))):
         for where, density in zip(("nest", "band", "stroma"), spec[key], strict=True):
             for cell_type in types:
@@ -126,7 +136,8 @@ def synthetic_tissue(
     adata = ad.AnnData(obs=obs, obsm={"spatial": coords})
     adata.uns["synthetic_tissue"] = {
         "phenotype": phenotype,
-        "expected": phenotype.removeprefix("near_"),
+        "expected": phenotype.removeprefix("near_") if densities is None else "",
+        "densities": {k: list(v) for k, v in spec.items()},
         "size_um": float(size_um),
         "n_nests": int(n_nests),
         "nest_radius_um": float(radius),
@@ -144,3 +155,47 @@ def synthetic_labels() -> dict[str, Any]:
         "immune_labels": ["CD8T", "CD4T", "Macrophage"],
         "cd8_labels": ["CD8T"],
     }
+
+
+def calibration_sweep(
+    n_tissues: int = 100,
+    *,
+    measurement_cv: float = 0.25,
+    size_um: float = 800.0,
+    rng: np.random.Generator | int | None = 0,
+) -> ad.AnnData:
+    """Synthetic fields whose true CD8 densities straddle the ``cd8_density`` thresholds, with the truth per field.
+
+    For checking that a confidence means what it says. Field ``k`` (``obs["sample_id"]`` = ``f"t{k:03d}"``) has one
+    nest with CD8 T cells at a true density ``core`` inside it (log-uniform on 30-330 per mm^2, centred on the
+    threshold of 100) and a band density chosen so that the true invasive-margin density ``margin`` (the
+    area-weighted mean of the 50 um inside and outside the nest edge, the margin of an 800 um field) is
+    log-uniform on 60-660 per mm^2 (centred on 200). The cells placed are the true densities times the field's
+    measurement factor (log-normal with median 1 and coefficient of variation ``measurement_cv``: what cell typing
+    and sectioning do to a real measurement; the default is the one ``tk.tl.classify`` assumes), so the
+    *measured* field misrepresents the truth as a real one would. ``uns["calibration_sweep"]`` holds, per
+    field, ``core``, ``margin``, the ``factor`` and ``truth``: the call of ``cd8_density`` on the true densities.
+    """
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    radius = size_um * np.sqrt(0.33 / np.pi)
+    inner = np.pi * (radius**2 - (radius - _MARGIN_BAND) ** 2)
+    outer = np.pi * ((radius + _MARGIN_BAND) ** 2 - radius**2)
+    sigma = np.sqrt(np.log1p(measurement_cv**2))
+    parts, rows = [], {}
+    for k in range(n_tissues):
+        core, margin = (
+            np.exp(gen.uniform(np.log(30.0), np.log(330.0))),
+            np.exp(gen.uniform(np.log(60.0), np.log(660.0))),
+        )
+        band = max((margin * (inner + outer) - core * inner) / outer, 0.0)
+        factor = float(np.exp(gen.normal(0.0, sigma))) if measurement_cv > 0 else 1.0  # median 1
+        name = f"t{k:03d}"
+        cd8 = (core * factor, band * factor, band * factor / 2)
+        parts.append(synthetic_tissue("inflamed", size_um=size_um, rng=gen, sample_id=name,
+                                      densities={"cd8": cd8, "other": (100.0, 150.0, 100.0)}))  # fmt: skip
+        truth = "inflamed" if core > 100 else "excluded" if margin > 200 else "desert"
+        rows[name] = {"core": core, "margin": margin, "factor": factor, "truth": truth}
+    adata = ad.concat(parts, merge="first")
+    adata.uns["calibration_sweep"] = pd.DataFrame.from_dict(rows, orient="index")
+    adata.uns["calibration_sweep_params"] = {"measurement_cv": float(measurement_cv), "size_um": float(size_um)}
+    return adata

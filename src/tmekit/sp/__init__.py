@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from tmekit.sp._deconvolution import SpotReference, default_spot_reference, spot_content, spot_reference
-from tmekit.sp._metrics import CONTACT_RADIUS_UM, infiltration, spot_metrics, spot_table, tile_metrics, tile_table
+from tmekit.sp._metrics import (
+    CONTACT_RADIUS_UM,
+    CONTACTS,
+    TOUCHING_UM,
+    infiltration,
+    spot_metrics,
+    spot_table,
+    tile_metrics,
+    tile_table,
+)
 from tmekit.sp._pseudo_visium import pseudo_visium
 from tmekit.sp._regions import COMPARTMENTS, compartments, margin_halfwidth
 from tmekit.sp._spotdata import is_spot_data
 
 __all__ = [
     "COMPARTMENTS",
+    "CONTACTS",
     "CONTACT_RADIUS_UM",
+    "TOUCHING_UM",
     "SpotReference",
     "compartments",
     "default_spot_reference",

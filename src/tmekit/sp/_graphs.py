@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
     from types import ModuleType
 
-__all__ = ["MAX_EDGES", "contact_edges", "expected_edges", "grid_graph"]
+__all__ = ["MAX_EDGES", "contact_edges", "expected_edges", "grid_graph", "touching_edges"]
 
 
 @functools.cache
@@ -90,7 +90,7 @@ def contact_edges(xy_units: np.ndarray, lib: np.ndarray, radius_units: float) ->
         per_cell = edges / max(len(xy_units), 1)
         msg = (
             f"The contact graph would have about {edges:.3g} edges ({per_cell:.3g} neighbours per cell within the "
-            f"contact radius; cells in tissue touch a handful). The limit is {MAX_EDGES:.0e}. Check `contact_radius` "
+            f"contact radius; cells in tissue touch a handful). The limit is {MAX_EDGES:.0e}. Check `contact_distance` "
             "(micrometres) and `microns_per_unit`."
         )
         raise ValueError(msg)
@@ -102,6 +102,33 @@ def contact_edges(xy_units: np.ndarray, lib: np.ndarray, radius_units: float) ->
     coo = built.connectivities.tocoo()
     keep = coo.row < coo.col
     return coo.row[keep], coo.col[keep]
+
+
+def touching_edges(xy_units: np.ndarray, lib: np.ndarray, cap_units: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i < j``, of cells that touch: Delaunay neighbours no further apart than ``cap_units``.
+
+    squidpy's Delaunay graph, built per sample and pruned to edges of at most ``cap_units``: each cell keeps
+    the few neighbours around it (about six) whose centres are close enough for their outlines to meet. A
+    Delaunay graph has fewer than three edges per cell, so no size check is needed. A sample too small or too
+    flat to triangulate (fewer than four cells, or all on one line) has no contacts.
+    """
+    codes, counts = np.unique(lib, return_counts=True)
+    ok = np.zeros(len(lib), dtype=bool)
+    for code, n in zip(codes, counts, strict=True):
+        members = lib == code
+        if n >= 4 and np.linalg.matrix_rank(xy_units[members] - xy_units[members].mean(axis=0)) == 2:
+            ok |= members
+    keep = np.flatnonzero(ok)
+    if not len(keep):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    gr = _squidpy().gr
+    with _quiet_squidpy_log():
+        built = gr.spatial_neighbors_delaunay(
+            _light(xy_units[keep], lib[keep]), radius=float(cap_units), library_key="lib", copy=True
+        )
+    coo = built.connectivities.tocoo()
+    upper = coo.row < coo.col
+    return keep[coo.row[upper]], keep[coo.col[upper]]
 
 
 def grid_graph(xy_units: np.ndarray, *, n_neighs: int) -> sp.csr_matrix:

@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY
 from tmekit._obs import coordinates_um, label_mask, samples
-from tmekit.sp._graphs import contact_edges
+from tmekit.sp._graphs import contact_edges, touching_edges
 from tmekit.sp._regions import pixel_centres
 from tmekit.sp._spotdata import GROUPS, group_content
 
@@ -24,14 +24,28 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-__all__ = ["CONTACT_RADIUS_UM", "infiltration", "spot_metrics", "spot_table", "tile_metrics", "tile_table"]
+__all__ = [
+    "CONTACTS",
+    "CONTACT_RADIUS_UM",
+    "TOUCHING_UM",
+    "infiltration",
+    "spot_metrics",
+    "spot_table",
+    "tile_metrics",
+    "tile_table",
+]
 
 POPULATIONS = ("tumor", "cd8", "t", "immune")
 _COMP = ("core", "margin", "stroma")
 _COMP_LABELS = {"tumour core": "core", "invasive margin": "margin", "stroma": "stroma"}
-#: Default contact radius for the mixing score: cells whose centres are within 20 um "touch" (SPIAT's
-#: default radius; Keren et al. counted touching cells in the segmentation, ~2 cell radii apart).
+#: Cells "touch" (Keren et al. 2018 counted touching cells in the segmentation; the Angelo lab's code expands each
+#: mask by a pixel or two) when they are Delaunay neighbours at most 12 um apart: the 75th percentile of the
+#: diameter of the paper's segmented cells (10.6 um; cell sizes in the scFeatures copy of its cellData.csv, median
+#: 8.6 um) plus the two-pixel (0.8 um) tolerance of the lab's mask expansion, rounded up.
+TOUCHING_UM = 12.0
+#: The radius definition (SPIAT's default radius: any two cells whose centres are within 20 um).
 CONTACT_RADIUS_UM = 20.0
+CONTACTS = ("touching", "radius")
 
 
 def _regions(adata: AnnData, compartment_key: str) -> dict[str, Any]:
@@ -69,7 +83,8 @@ def tile_table(
     spatial_key: str = SPATIAL_KEY,
     microns_per_unit: float | None = None,
     compartment_key: str = COMPARTMENT_KEY,
-    contact_radius: float = CONTACT_RADIUS_UM,
+    contacts: str = "touching",
+    contact_distance: float | None = None,
     tile_size: float | None = None,
 ) -> pd.DataFrame:
     """One row per square tile of each sample: cells per population and compartment, areas, contacts.
@@ -78,9 +93,11 @@ def tile_table(
     ``tile_size`` um (default: 1/8 of the sample's shorter side, at least 50 um). Columns: ``sample``, ``tile``,
     ``tile_um``; ``n_<pop>`` and ``n_<pop>_<core|margin|stroma>`` for tumor, cd8, t and immune cells;
     ``n_immune_inside`` (immune cells inside the tumour region); ``area_<core|margin|stroma|tissue>`` (mm^2);
-    ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts within ``contact_radius`` um, squidpy's radius
-    graph). Summing a sample's rows and passing them to :func:`tile_metrics` gives its metrics; resampling
-    rows gives their sampling noise. Never modifies ``adata``.
+    ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts, each pair once). ``contacts="touching"``
+    (default, Keren et al. 2018): Delaunay neighbours at most ``contact_distance`` apart (default
+    :data:`TOUCHING_UM`, 12 um); ``"radius"``: every pair within ``contact_distance`` (default 20 um, SPIAT's
+    radius graph). Summing a sample's rows and passing them to :func:`tile_metrics` gives its metrics;
+    resampling rows gives their sampling noise. Never modifies ``adata``.
     """
     regions = _regions(adata, compartment_key)
     labels = {"tumor": tumor_labels, "cd8": cd8_labels, "immune": immune_labels, "t": t_labels}
@@ -93,7 +110,9 @@ def tile_table(
     lib = np.zeros(adata.n_obs, dtype=np.int64)
     for k, (_, idx) in enumerate(groups):
         lib[idx] = k
-    rows, cols = contact_edges(xy / mpu, lib, contact_radius / mpu)
+    distance = contact_length(contacts, contact_distance)
+    edges = touching_edges if contacts == "touching" else contact_edges
+    rows, cols = edges(xy / mpu, lib, distance / mpu)
     imm, tum = masks["immune"], masks["tumor"]
     it_edge = (imm[rows] & tum[cols]) | (tum[rows] & imm[cols])
     ii_edge = imm[rows] & imm[cols]
@@ -145,6 +164,19 @@ def tile_table(
     return pd.concat(frames, ignore_index=True)
 
 
+def contact_length(contacts: str, contact_distance: float | None) -> float:
+    """The contact distance (um) of a contact definition: the given one, else the definition's default."""
+    if contacts not in CONTACTS:
+        msg = f"Unknown contacts={contacts!r}: use 'touching' (Delaunay neighbours, Keren 2018) or 'radius' (SPIAT)."
+        raise ValueError(msg)
+    default = TOUCHING_UM if contacts == "touching" else CONTACT_RADIUS_UM
+    distance = default if contact_distance is None else float(contact_distance)
+    if not distance > 0:
+        msg = f"`contact_distance` must be a positive number of micrometres, got {contact_distance}."
+        raise ValueError(msg)
+    return distance
+
+
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
     return np.divide(num, den, out=np.full(den.shape, np.nan), where=den > 0)
@@ -179,6 +211,7 @@ def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
     m["immune_tumor_contacts"] = e_it
     m["immune_immune_contacts"] = e_ii
     m["mixing_score"] = np.where(e_ii > 0, _ratio(e_it, e_ii), np.where(e_it > 0, np.inf, np.nan))
+    m["mixing_fraction"] = _ratio(e_it, e_it + e_ii)
     return m
 
 
@@ -206,7 +239,8 @@ def infiltration(
     spatial_key: str = SPATIAL_KEY,
     microns_per_unit: float | None = None,
     compartment_key: str = COMPARTMENT_KEY,
-    contact_radius: float = CONTACT_RADIUS_UM,
+    contacts: str = "touching",
+    contact_distance: float | None = None,
     tiles: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per-sample infiltration metrics (needs :func:`tmekit.sp.compartments` first). Never modifies ``adata``.
@@ -222,9 +256,10 @@ def infiltration(
         As for :func:`tmekit.sp.compartments`.
     compartment_key
         Where :func:`tmekit.sp.compartments` wrote its results.
-    contact_radius
-        Cells whose centres lie within this many micrometres are in contact, for the mixing score
-        (squidpy radius graph, built per sample). Default 20 um (SPIAT's default radius).
+    contacts, contact_distance
+        Which cells are in contact, for the mixing score: ``"touching"`` (default; Delaunay neighbours at most
+        ``contact_distance`` apart, 12 um by default, as Keren et al. counted touching cells) or ``"radius"``
+        (every pair within ``contact_distance``, 20 um by default, SPIAT's radius). squidpy graphs, per sample.
     tiles
         The :func:`tile_table` of these arguments, when the caller has it already (it is computed otherwise).
 
@@ -234,15 +269,17 @@ def infiltration(
     tumor, cd8, t and immune cells; compartment and tissue areas (mm^2); densities per mm^2 of each
     compartment (``density_<pop>_<compartment>``) and of tissue for immune cells;
     ``intratumoral_immune_fraction`` (immune cells inside the tumour region / all immune cells);
-    ``mixing_score`` (Keren et al. 2018: immune-tumour contacts / immune-immune contacts) with its
-    contact counts; CD8 distances to the nearest tumour cell (median, mean, share within 20 um) and
+    ``mixing_score`` (immune-tumour / immune-immune contacts, as SPIAT reports it) and ``mixing_fraction``
+    (immune-tumour / (immune-tumour + immune-immune) contacts, the score Keren et al. 2018 classified on), with
+    the contact counts; CD8 distances to the nearest tumour cell (median, mean, share within 20 um) and
     their median signed distance to the tumour boundary; the margin half-width and tile size.
     """
     if tiles is None:
         tiles = tile_table(
             adata, cell_type_key=cell_type_key, tumor_labels=tumor_labels, immune_labels=immune_labels,
             cd8_labels=cd8_labels, t_labels=t_labels, library_key=library_key, spatial_key=spatial_key,
-            microns_per_unit=microns_per_unit, compartment_key=compartment_key, contact_radius=contact_radius,
+            microns_per_unit=microns_per_unit, compartment_key=compartment_key, contacts=contacts,
+            contact_distance=contact_distance,
         )  # fmt: skip
     table = tile_metrics(tiles)
     regions = _regions(adata, compartment_key)["samples"]
@@ -261,7 +298,8 @@ def infiltration(
         }
     table = table.join(pd.DataFrame.from_dict(extra, orient="index"))
     table.index.name = "sample"
-    table["contact_radius_um"] = float(contact_radius)
+    table["contacts"] = contacts
+    table["contact_distance_um"] = contact_length(contacts, contact_distance)
     return table
 
 
@@ -296,10 +334,12 @@ def spot_table(
     frame = pd.DataFrame(rows)
     frame.insert(0, "spot", adata.obs_names.to_numpy())
     sample_of = np.empty(adata.n_obs, dtype=object)
-    for name, idx in samples(adata, library_key=library_key):
-        sample_of[idx] = name
+    rank = np.empty(adata.n_obs, dtype=np.int64)
+    for k, (name, idx) in enumerate(samples(adata, library_key=library_key)):
+        sample_of[idx], rank[idx] = name, k
     frame.insert(0, "sample", sample_of)
-    return frame
+    order = np.lexsort((frame["spot"].astype(str).to_numpy(), rank))  # each sample's spots by name: any obs order
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def spot_metrics(spots: pd.DataFrame) -> pd.DataFrame:

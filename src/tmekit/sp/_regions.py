@@ -57,7 +57,7 @@ class Geometry:
     tissue: np.ndarray
     pixel_um: float
     origin: np.ndarray
-    halfwidth: float
+    halfwidth: float | np.ndarray  # per pixel when nests have their own
 
     def boundary(self) -> np.ndarray:
         """The tumour boundary (signed distance 0) as a polyline in micrometres, NaN rows between lines."""
@@ -102,6 +102,14 @@ def _zero_lines(gx: np.ndarray, gy: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return _polyline(generator.lines(0.0))
 
 
+def _cell_spacing(xy: np.ndarray) -> float:
+    """Median distance (um) from a cell to its nearest neighbour (evenly spaced rows queried on large samples)."""
+    if len(xy) < 3:
+        return float("inf")
+    d, _ = cKDTree(xy).query(xy[:: max(1, len(xy) // 20_000)], k=2)
+    return float(np.median(d[:, 1]))
+
+
 def sample_grid(
     xy: np.ndarray,
     tumour: np.ndarray,
@@ -110,13 +118,20 @@ def sample_grid(
     pixel_um: float | None,
     bandwidth_um: float | None,
     min_tumor_fraction: float,
-) -> tuple[np.ndarray, dict[str, Any], Geometry]:
-    """Signed distance per cell, per-sample summary and the grid geometry of one sample."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], Geometry]:
+    """Signed distance and margin half-width per cell, per-sample summary and the grid geometry of one sample.
+
+    The pixel is 1/200 of the field's shorter side but never coarser than the cells' own spacing (so nest edges
+    are found at cell scale on whole slides too), 2-25 um. The margin half-width is ``halfwidth`` (default
+    :func:`margin_halfwidth` of the field) around each tumour nest (a connected part of the tumour region), but at
+    most half the nest's depth (its largest distance to its own edge): so every nest keeps a core, and a slide
+    of many small nests is not all margin.
+    """
     lo = xy.min(axis=0)
     extent = xy.max(axis=0) - lo
     shorter = float(max(extent.min(), 1.0))
     w = margin_halfwidth(shorter) if halfwidth is None else float(halfwidth)
-    px = float(pixel_um) if pixel_um is not None else float(np.clip(shorter / 200.0, 2.0, 25.0))
+    px = float(pixel_um) if pixel_um is not None else float(np.clip(min(shorter / 200.0, _cell_spacing(xy)), 2, 25))
     bw = float(bandwidth_um) if bandwidth_um is not None else max(2.0 * px, min(w, 30.0))
     shape = (np.floor(extent / px).astype(int) + 1)[::-1]  # rows = y, cols = x
     n_pixels = float(np.prod(shape.astype(np.float64)))
@@ -140,25 +155,29 @@ def sample_grid(
     mask = tissue & (tum_s >= min_tumor_fraction * np.maximum(all_s, 1e-12))
     info: dict[str, Any] = {"margin_halfwidth_um": w, "pixel_um": px, "bandwidth_um": bw}
     if not mask.any():
-        signed = np.full(len(xy), np.inf)
-        info.update(tumor_area_mm2=0.0, core_area_mm2=0.0, margin_area_mm2=0.0)
+        info.update(tumor_area_mm2=0.0, core_area_mm2=0.0, margin_area_mm2=0.0, n_nests=0)
         info["stroma_area_mm2"] = float(tissue.sum() * px * px / 1e6)
         info["has_tumor_region"] = False
-        return signed, info, Geometry(np.full(shape, np.inf), tissue, px, lo, w)
+        return np.full(len(xy), np.inf), np.full(len(xy), w), info, Geometry(np.full(shape, np.inf), tissue, px, lo, w)
     inside = ndimage.distance_transform_edt(mask) * px
-    outside = ndimage.distance_transform_edt(~mask) * px
+    outside, nearest = ndimage.distance_transform_edt(~mask, return_indices=True)
     # Pixel centres: a boundary pixel is half a pixel from the edge on either side.
-    signed_grid = np.where(mask, -(inside - px / 2), outside - px / 2)
-    signed = signed_grid[row, col]
+    signed_grid = np.where(mask, -(inside - px / 2), outside * px - px / 2)
+    nests, n_nests = ndimage.label(mask)
+    depth = np.asarray(ndimage.maximum(inside, nests, index=np.arange(1, n_nests + 1)), dtype=np.float64)
+    nest_w = np.minimum(w, depth / 2)
+    width = nest_w[nests[nearest[0], nearest[1]] - 1]  # each pixel: the half-width of its own or nearest nest
     pixel_mm2 = px * px / 1e6
     info.update(
         tumor_area_mm2=float((mask & tissue).sum() * pixel_mm2),
-        core_area_mm2=float((tissue & (signed_grid <= -w)).sum() * pixel_mm2),
-        margin_area_mm2=float((tissue & (np.abs(signed_grid) < w)).sum() * pixel_mm2),
-        stroma_area_mm2=float((tissue & (signed_grid >= w)).sum() * pixel_mm2),
+        core_area_mm2=float((tissue & (signed_grid <= -width)).sum() * pixel_mm2),
+        margin_area_mm2=float((tissue & (np.abs(signed_grid) < width)).sum() * pixel_mm2),
+        stroma_area_mm2=float((tissue & (signed_grid >= width)).sum() * pixel_mm2),
         has_tumor_region=True,
+        n_nests=int(n_nests),
+        nest_margin_halfwidth_min_um=float(nest_w.min()),
     )
-    return signed, info, Geometry(signed_grid, tissue, px, lo, w)
+    return signed_grid[row, col], width[row, col], info, Geometry(signed_grid, tissue, px, lo, width)
 
 
 @all_or_nothing
@@ -221,10 +240,12 @@ def compartments(
     margin_width
         Half-width w of the invasive-margin band in micrometres. Default: Immunoscore's 500 um per
         side on whole slides, scaled to 1/16 of the shorter side of smaller fields (50 um for an
-        800 um field), at least 25 um; see :func:`margin_halfwidth`.
+        800 um field), at least 25 um; see :func:`margin_halfwidth`. Around each tumour nest (a connected part
+        of the tumour region) the band is at most half the nest's depth, so every nest keeps a core: a slide of
+        many nests smaller than 1 mm is not all margin (``uns`` records ``n_nests`` and the narrowest band).
     pixel_size, bandwidth
-        Grid pixel and smoothing bandwidth in micrometres. Defaults: pixel = shorter side / 200
-        (2-25 um); bandwidth = min(w, 30 um), at least two pixels.
+        Grid pixel and smoothing bandwidth in micrometres. Defaults: pixel = shorter side / 200, but no coarser
+        than the cells' median spacing (2-25 um); bandwidth = min(w, 30 um), at least two pixels.
     min_tumor_fraction
         Share of smoothed cell density that must be tumour for a pixel to be tumour region.
     key_added
@@ -248,22 +269,19 @@ def compartments(
         msg = f"`adata.obs`/`uns` already has {existing}. Pass `overwrite=True` to replace, or `key_added=`."
         raise ValueError(msg)
     if spots:
-        smooth, signed, per_sample, params = _spot_compartments(
+        smooth, signed, w, per_sample, params = _spot_compartments(
             adata, content_key=content_key, tumor_labels=tumor_labels, library_key=library_key,
             spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
             min_tumor_fraction=min_tumor_fraction,
         )  # fmt: skip
         extra_obs = {TUMOR_CONTENT_KEY: smooth}
     else:
-        signed, per_sample, params = _cell_compartments(
+        signed, w, per_sample, params = _cell_compartments(
             adata, cell_type_key=cell_type_key, tumor_labels=tumor_labels, library_key=library_key,
             spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
             pixel_size=pixel_size, bandwidth=bandwidth, min_tumor_fraction=min_tumor_fraction,
         )  # fmt: skip
         extra_obs = {}
-    w = np.empty(adata.n_obs)
-    for name, idx in samples(adata, library_key=library_key):
-        w[idx] = per_sample[name]["margin_halfwidth_um"]
     labels = np.where(signed <= -w, 0, np.where(np.abs(signed) < w, 1, 2))
     target = adata.copy() if copy else adata
     target.obs[key_added] = pd.Categorical.from_codes(labels, categories=list(COMPARTMENTS))
@@ -290,8 +308,8 @@ def _cell_compartments(
     pixel_size: float | None,
     bandwidth: float | None,
     min_tumor_fraction: float,
-) -> tuple[np.ndarray, dict[str, dict[str, Any]], dict[str, Any]]:
-    """Per cell: signed distance (um) to the tumour boundary; per sample: summary; and the parameters."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per cell: signed distance (um) to the tumour boundary and margin half-width; per sample: summary; params."""
     if cell_type_key is None or tumor_labels is None:
         msg = (
             "Single-cell compartments need `cell_type_key=` (obs column of cell types) and `tumor_labels=`. "
@@ -300,16 +318,16 @@ def _cell_compartments(
         raise ValueError(msg)
     tumour = label_mask(adata, cell_type_key=cell_type_key, labels=tumor_labels, what="tumor")
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
-    signed = np.full(adata.n_obs, np.nan)
+    signed, width = np.full(adata.n_obs, np.nan), np.full(adata.n_obs, np.nan)
     per_sample = {}
     for name, idx in samples(adata, library_key=library_key):
-        d, info, geom = sample_grid(
+        d, half, info, geom = sample_grid(
             xy[idx], tumour[idx], halfwidth=margin_width, pixel_um=pixel_size, bandwidth_um=bandwidth,
             min_tumor_fraction=min_tumor_fraction,
         )  # fmt: skip
         info.update(n_cells=len(idx), n_tumor_cells=int(tumour[idx].sum()), grid=geom.stored())
         info["boundary_um"] = geom.boundary()
-        signed[idx] = d
+        signed[idx], width[idx] = d, half
         per_sample[name] = info
     params = {
         "mode": "cells",
@@ -319,7 +337,7 @@ def _cell_compartments(
         "microns_per_unit_stated": microns_per_unit is not None,
         "min_tumor_fraction": float(min_tumor_fraction),
     }
-    return signed, per_sample, params
+    return signed, width, per_sample, params
 
 
 def _spot_geometry(
@@ -396,8 +414,8 @@ def _spot_compartments(
     microns_per_unit: float | None,
     margin_width: float | None,
     min_tumor_fraction: float,
-) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, Any]], dict[str, Any]]:
-    """Per spot: smoothed tumour content, signed distance (um); per sample: summary; and the parameters."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per spot: smoothed tumour content, signed distance (um), margin half-width; per sample: summary; params."""
     mpu, diameter, pitch = spot_scale(adata, microns_per_unit=microns_per_unit)
     units = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=1.0, cells=False)
     xy = units * mpu
@@ -434,4 +452,7 @@ def _spot_compartments(
         "min_tumor_fraction": float(min_tumor_fraction),
         "smoothing": "0.5 x own content + 0.5 x mean over squidpy grid-graph neighbours (6 on a hexagonal grid)",
     }
-    return smooth, signed, per_sample, params
+    width = np.empty(adata.n_obs)
+    for name, idx in samples(adata, library_key=library_key):
+        width[idx] = per_sample[name]["margin_halfwidth_um"]
+    return smooth, signed, width, per_sample, params

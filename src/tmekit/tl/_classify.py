@@ -10,8 +10,10 @@ Immunother Cancer 2024;12:e009550) or ``"keren2018"`` (desert below 250 immune c
 excluded if the mixing score < 0.22, else inflamed; Keren et al., Cell 2018). A sample is ``indeterminate``
 when the evidence is too thin: fewer than ``min_tumor_cells`` tumour cells, a tumour region below
 ``min_tumor_area`` mm^2, or a metric the rule needs that cannot be computed. **Confidence** is the share of
-``n_boot`` bootstrap replicates (the sample's square tiles, 1/8 of its shorter side and at least 50 um,
-resampled with replacement) that repeat the call; 0 for indeterminate samples.
+``n_boot`` replicates of the sample's evidence that repeat the call: its square tiles (1/8 of its shorter side, at
+least 50 um) resampled with replacement, and each metric the rule reads multiplied by a log-normal factor of 25%
+coefficient of variation (``measurement_cv``: cell typing, segmentation and section-to-section variation that
+sampling cannot see). About 0.5 at a threshold; 0 for indeterminate samples. Seeded per sample.
 
 **Spatial, spots** (Visium-like): rule set ``"spot_cd8"`` on the deconvolved content (:func:`tmekit.sp.spot_content`
 with the shipped reference when ``obsm`` has none); confidence from resampled spots.
@@ -40,7 +42,7 @@ from tmekit._transaction import all_or_nothing
 from tmekit.tl._phenotype import RULES
 from tmekit.tl._phenotype.expression import MIN_PSEUDOBULK_CELLS, MIN_PSEUDOBULK_COUNTS, expression_calls
 from tmekit.tl._phenotype.rules import store
-from tmekit.tl._phenotype.spatial import cell_calls, ensure_compartments, spot_calls
+from tmekit.tl._phenotype.spatial import MEASUREMENT_CV, cell_calls, ensure_compartments, spot_calls
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -75,8 +77,10 @@ def classify(
     min_tumor_cells: int = 50,
     min_tumor_area: float = 0.005,
     min_tumor_spots: int = 5,
-    contact_radius: float = sp.CONTACT_RADIUS_UM,
+    contacts: str = "touching",
+    contact_distance: float | None = None,
     n_boot: int = 200,
+    measurement_cv: float = MEASUREMENT_CV,
     rng: np.random.Generator | int | None = 0,
     model: PhenotypeModel | str | Path | None = None,
     scale: Scale = "auto",
@@ -112,10 +116,15 @@ def classify(
         Spatial: override a rule set's thresholds (keys of ``RULES[rules].thresholds``).
     min_tumor_cells, min_tumor_area, min_tumor_spots
         Spatial evidence floor per sample (tumour cells; mm^2 of core and margin; tumour spots).
-    contact_radius
-        Contact distance (um) for the mixing score.
-    n_boot, rng
-        Spatial bootstrap replicates and their seed.
+    contacts, contact_distance
+        Which cells touch, for the mixing score: ``"touching"`` (Delaunay neighbours at most 12 um apart, as
+        Keren et al. counted touching cells) or ``"radius"`` (pairs within 20 um, SPIAT); see
+        :func:`tmekit.sp.tile_table`.
+    n_boot, measurement_cv, rng
+        Spatial confidence: replicates of the sample's evidence (its tiles or spots resampled, each metric the rule
+        reads times a log-normal factor of coefficient of variation ``measurement_cv``, 25% by default: what
+        sampling does not see), and their seed (with the sample's name: one sample's confidence does not depend
+        on the others or on the order of the cells).
     model, scale, min_overlap, species
         Expression: a :class:`~tmekit.tl.PhenotypeModel` or saved model (``None``: shipped); the input scale
         (``"auto"``, ``"zscore"``, ``"log2"``, ``"counts"`` or ``"cohort"``); the minimum ``gene_coverage``;
@@ -182,7 +191,8 @@ def classify(
             sp.spot_content(target, layer=layer)  # the shipped breast-carcinoma reference; recorded in uns
         ensure_compartments(target, overwrite=overwrite, mode="spots", tumor_labels=tumor_labels, **where)
         table, params = spot_calls(target, rule=rule, limits=limits, labels=labels, library_key=library_key,
-                                   min_tumor_spots=min_tumor_spots, n_boot=n_boot, rng=rng)  # fmt: skip
+                                   min_tumor_spots=min_tumor_spots, n_boot=n_boot, rng=rng,
+                                   measurement_cv=measurement_cv)  # fmt: skip
     else:
         if layer is not None:
             msg = "`layer` is read by expression calls and spot deconvolution, not by calls on single cells: drop it."
@@ -199,8 +209,9 @@ def classify(
         )
         table, params = cell_calls(
             target, rule=rule, limits=limits, labels=labels, cell_type_key=cell_type_key, **where,
-            min_tumor_cells=min_tumor_cells, min_tumor_area=min_tumor_area, contact_radius=contact_radius,
-            n_boot=n_boot, rng=rng,
+            min_tumor_cells=min_tumor_cells, min_tumor_area=min_tumor_area, contacts=contacts,
+            contact_distance=contact_distance,
+            n_boot=n_boot, rng=rng, measurement_cv=measurement_cv,
         )  # fmt: skip
     params = {"mode": "spatial", "rules": rule.name, "description": rule.description, "source": rule.source,
               "n_boot": int(n_boot), "library_key": library_key or "", **params}  # fmt: skip

@@ -22,7 +22,7 @@ def cold_density(t: Mapping[str, float]) -> float:
 def decide(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
     """Desert (cold) below the immune density; else excluded (compartmentalized) below the mixing threshold."""
     cold = m["density_immune_tissue"].to_numpy() < cold_density(t)
-    mixing = m["mixing_score"].to_numpy()
+    mixing = m["mixing_fraction"].to_numpy()
     out = np.where(mixing < t["mixing_threshold"], "excluded", "inflamed").astype(object)
     out[np.isnan(mixing)] = "indeterminate"
     out[cold] = "desert"
@@ -35,11 +35,15 @@ RULE = register_rule(
         description=(
             "Keren et al. 2018 (MIBI TNBC): cold (-> desert) when fewer than 250 immune cells per 800 um field, "
             "scaled to the sample's tissue area (390.6 per mm^2); otherwise compartmentalized (-> excluded) when "
-            "the mixing score (immune-tumour / immune-immune contacts) is below 0.22; else mixed (-> inflamed)."
+            "the mixing score is below 0.22; else mixed (-> inflamed). The mixing score is the one the authors "
+            "classified on: immune-tumour contacts / (immune-tumour + immune-immune contacts) between touching "
+            "cells (contacts='touching')."
         ),
-        source="Keren L, et al. Cell 2018;174:1373-1387. doi:10.1016/j.cell.2018.08.039",
+        source="Keren L, et al. Cell 2018;174:1373-1387. doi:10.1016/j.cell.2018.08.039; the score as in the "
+        "authors' code (github.com/angelolab/TNBC: the classification reads mixingDataDivByImmune, "
+        "IT / (II + IT) of touching cells)",
         thresholds={"cold_immune_per_field": 250.0, "field_um": 800.0, "mixing_threshold": 0.22},
-        reads=("density_immune_tissue", "mixing_score", "immune_tumor_contacts", "immune_immune_contacts"),
+        reads=("density_immune_tissue", "mixing_fraction", "immune_tumor_contacts", "immune_immune_contacts"),
         decide=decide,
         plane=Plane(
             x="density_immune_tissue",
