@@ -141,3 +141,29 @@ def test_square_bins_use_four_neighbours_and_their_own_pitch():
     np.testing.assert_allclose(d[xy[:, 0] == 14], -8.0)  # last tumour column: half a bin inside the boundary
     np.testing.assert_allclose(d[xy[:, 0] == 15], 8.0)
     np.testing.assert_allclose(d[xy[:, 0] == 10], -(5 * 16 - 8.0))
+
+
+@pytest.mark.parametrize(("size_um", "n_nests", "phenotype"), [(2000, 4, "inflamed"), (4000, 12, "excluded"),
+                                                              (8000, 30, "desert")])  # fmt: skip
+def test_regions_follow_many_irregular_nests(size_um, n_nests, phenotype):
+    """Lumpy nests of several lobes, known per cell: the tumour region matches them cell by cell."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    adata = tk.datasets.synthetic_tissue(phenotype, size_um=size_um, n_nests=n_nests, rng=1, nest_shape="irregular")
+    tk.tl.classify(adata, **LABELS)
+    inside = adata.obs["tmekit_tumor_distance"].to_numpy() < 0
+    truth = (adata.obs["truth_region"] == "nest").to_numpy()
+    assert balanced_accuracy_score(truth, inside) >= 0.95
+    assert tk.get.phenotypes(adata)["phenotype"].iloc[0] == phenotype
+    assert tk.get.compartments(adata).loc["all", "n_nests"] >= n_nests * 0.8  # (lobes of one nest may split)
+
+
+def test_a_whole_slide_of_thirty_excluded_nests_is_excluded():
+    """8 x 8 mm, 30 nests: Immunoscore's 500 um band would swallow every nest; each keeps a core of its own."""
+    adata = tk.datasets.synthetic_tissue("excluded", size_um=8000, n_nests=30, rng=0)
+    tk.tl.classify(adata, **LABELS)
+    row = tk.get.phenotypes(adata).iloc[0]
+    assert row["phenotype"] == "excluded" and row["confidence"] >= 0.9
+    regions = tk.get.compartments(adata).loc["all"]
+    assert regions["margin_halfwidth_um"] == pytest.approx(500, rel=1e-3)  # the slide-level band ...
+    assert regions["nest_margin_halfwidth_min_um"] < 300 and regions["core_area_mm2"] > 2  # ... scaled to each nest

@@ -34,6 +34,27 @@ def _poisson_points(rng: np.random.Generator, density_per_mm2: float, size_um: f
     return rng.uniform(0, size_um, size=(n, 2))
 
 
+def _place_nests(gen: np.random.Generator, n_nests: int, radius: float, size_um: float) -> list[np.ndarray]:
+    """Centres of nests that do not overlap and keep their band inside the field.
+
+    Random sequential placement, started again (up to 100 times) when a layout jams.
+    """
+    for _layout in range(100):
+        centres: list[np.ndarray] = []
+        for _ in range(n_nests):
+            for _attempt in range(500):
+                c = gen.uniform(radius + _MARGIN_BAND, size_um - radius - _MARGIN_BAND, size=2)
+                if all(np.linalg.norm(c - o) > 2 * radius + 2 * _MARGIN_BAND for o in centres):
+                    centres.append(c)
+                    break
+            else:
+                break
+        if len(centres) == n_nests:
+            return centres
+    msg = f"Cannot place {n_nests} separate nests in a {size_um} um field; use fewer nests or a larger field."
+    raise ValueError(msg)
+
+
 def synthetic_tissue(
     phenotype: Literal["inflamed", "excluded", "desert", "near_inflamed", "near_excluded"] = "inflamed",
     *,
@@ -42,6 +63,7 @@ def synthetic_tissue(
     rng: np.random.Generator | int | None = 0,
     sample_id: str | None = None,
     densities: Mapping[str, Sequence[float]] | None = None,
+    nest_shape: Literal["disc", "irregular"] = "disc",
 ) -> ad.AnnData:
     """A seeded square field of tissue with tumour nests, stroma and immune cells placed by phenotype.
 
@@ -69,6 +91,9 @@ def synthetic_tissue(
         Seed or generator; the same seed gives the same tissue.
     sample_id
         Value of ``obs["sample_id"]`` (default: the phenotype).
+    nest_shape
+        ``"disc"``, or ``"irregular"``: each nest the union of 3-5 overlapping lobes inside its disc (a lumpy,
+        concave outline, as carcinoma nests have), for testing that regions follow the tissue.
     densities
         Placement of your own instead of the phenotype's: ``{"cd8": (nest, band, stroma), "other": (...)}``
         in cells per mm^2 (a missing key keeps the phenotype's). For sweeps across a rule's thresholds.
@@ -88,20 +113,25 @@ def synthetic_tissue(
     if size_um < 2 * (radius + _MARGIN_BAND):
         msg = f"A {size_um} um field is too small for a tumour nest and its {_MARGIN_BAND:.0f} um band; use >= 300 um."
         raise ValueError(msg)
-    centres = []
-    for _ in range(n_nests):  # nests that do not overlap and keep the band inside the field
-        for _attempt in range(1000):
-            c = gen.uniform(radius + _MARGIN_BAND, size_um - radius - _MARGIN_BAND, size=2)
-            if all(np.linalg.norm(c - o) > 2 * radius + 2 * _MARGIN_BAND for o in centres):
-                centres.append(c)
-                break
-        else:
-            msg = f"Cannot place {n_nests} separate nests in a {size_um} um field; use fewer nests or a larger field."
-            raise ValueError(msg)
+    centres = _place_nests(gen, n_nests, radius, size_um)
+
+    lobes = [(c, radius) for c in centres]
+    if nest_shape == "irregular":  # each nest: 3-5 overlapping lobes inside its disc (a lumpy, concave outline)
+        lobes = []
+        for c in centres:
+            lobes.append((c, radius * gen.uniform(0.55, 0.7)))
+            for _lobe in range(int(gen.integers(2, 5))):
+                r = radius * gen.uniform(0.3, 0.45)
+                angle = gen.uniform(0, 2 * np.pi)
+                offset = (radius - r) * gen.uniform(0.6, 1.0)
+                lobes.append((c + offset * np.array([np.cos(angle), np.sin(angle)]), r))
+    elif nest_shape != "disc":
+        msg = f"Unknown nest_shape={nest_shape!r}: use 'disc' or 'irregular'."
+        raise ValueError(msg)
 
     def edge_distance(points: np.ndarray) -> np.ndarray:
-        """Signed distance to the nearest nest edge (negative inside)."""
-        return np.min([np.linalg.norm(points - c, axis=1) - radius for c in centres], axis=0)
+        """Distance to the nearest nest edge: exact outside the nests (the union of their lobes), negative inside."""
+        return np.min([np.linalg.norm(points - c, axis=1) - r for c, r in lobes], axis=0)
 
     def region(points: np.ndarray) -> np.ndarray:
         d = edge_distance(points)
@@ -141,6 +171,7 @@ def synthetic_tissue(
         "size_um": float(size_um),
         "n_nests": int(n_nests),
         "nest_radius_um": float(radius),
+        "nest_shape": nest_shape,
         "margin_band_um": _MARGIN_BAND,
         "units": "micrometres",
     }
