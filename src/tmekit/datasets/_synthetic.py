@@ -131,7 +131,10 @@ def synthetic_tissue(
 
     def edge_distance(points: np.ndarray) -> np.ndarray:
         """Distance to the nearest nest edge: exact outside the nests (the union of their lobes), negative inside."""
-        return np.min([np.linalg.norm(points - c, axis=1) - r for c, r in lobes], axis=0)
+        out = np.full(len(points), np.inf)
+        for c, r in lobes:  # one lobe at a time: memory of one distance vector, not one per lobe
+            np.minimum(out, np.hypot(points[:, 0] - c[0], points[:, 1] - c[1]) - r, out=out)
+        return out
 
     def region(points: np.ndarray) -> np.ndarray:
         d = edge_distance(points)
@@ -152,7 +155,7 @@ def synthetic_tissue(
                 pts = _poisson_points(gen, density / len(types), size_um)
                 parts.append((pts[region(pts) == where], cell_type))
     coords = np.concatenate([p for p, _ in parts])
-    labels = np.concatenate([[t] * len(p) for p, t in parts])
+    labels = np.repeat([t for _, t in parts], [len(p) for p, _ in parts])
     obs = pd.DataFrame(
         {
             "cell_type": pd.Categorical(labels, categories=["Tumour", "Stroma", "CD8T", "CD4T", "Macrophage"]),
