@@ -74,7 +74,8 @@ def keren(shared: Path) -> pd.DataFrame:
         rows.append({"contacts": contacts, "contact_distance_um": distance or ("12 (default)" if contacts == "touching"
                      else "20 (default)"), "excluded (compartmentalized)": int(counts.get("excluded", 0)),
                      "inflamed (mixed)": int(counts.get("inflamed", 0)), "desert (cold)": int(counts.get("desert", 0)),
-                     "median_confidence": table["confidence"].median(), "wall_s": time.perf_counter() - start})  # fmt: skip
+                     "median_confidence": table["confidence"].median(),
+                     "wall_s": time.perf_counter() - start})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -86,10 +87,10 @@ def main() -> int:
     warnings.simplefilter("ignore")
     fmt = "{:,.3f}".format
     summaries = []
-    for truth_cv in (0.25, 0.10, 0.40):
-        bins_table, summary = reliability(args.fields if truth_cv == 0.25 else args.fields // 2, truth_cv)
+    for k, truth_cv in enumerate((0.25, 0.10, 0.40)):  # the first as classify assumes
+        bins_table, summary = reliability(args.fields if k == 0 else args.fields // 2, truth_cv)
         summaries.append(summary)
-        if truth_cv == 0.25:
+        if k == 0:
             print(f"Reliability, {summary['fields']} fields, measurement error 0.25 (as classify assumes)\n")
             print(bins_table.to_string(index=False, float_format=fmt))
     print("\nCalibration summary (classify assumes measurement_cv=0.25)\n")

@@ -4,9 +4,9 @@
 
 Runs `tk.tl.classify(mode="spatial")` on all 135 images with both rule sets, and on one synthetic whole
 slide of about a million cells (16.5 x 16.5 mm, 60 irregular excluded nests; the time excludes making it),
-each in its own subprocess (so peak RSS is the run's own, including reading the file), and prints one table. Not part of the test
-suite: no timing is asserted anywhere. Units: the file's coordinates are undocumented image units of
-~333 x 248 per image; 2 um per unit is assumed (a Vectra 20x field is 669 x 500 um).
+each in its own subprocess (so peak RSS is the run's own, including reading the file), and prints one table.
+Not part of the test suite: no timing is asserted anywhere. Units: the file's coordinates are undocumented image
+units of ~333 x 248 per image; 2 um per unit is assumed (a Vectra 20x field is 669 x 500 um).
 """
 
 from __future__ import annotations

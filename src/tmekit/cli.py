@@ -263,9 +263,25 @@ def classify(
     tumor_labels: Annotated[str | None, typer.Option(help="Comma-separated tumour cell types.")] = None,
     immune_labels: Annotated[str | None, typer.Option(help="Comma-separated immune cell types.")] = None,
     cd8_labels: Annotated[str | None, typer.Option(help="Comma-separated CD8 T cell types.")] = None,
+    t_labels: Annotated[str | None, typer.Option(help="Comma-separated CD3+ T cell types (immunoscore).")] = None,
     rules: Annotated[
-        str | None, typer.Option(help="Spatial rules: cd8_density or keren2018 (cells), spot_cd8 (spots; default).")
+        str | None,
+        typer.Option(
+            help="Rule sets, comma-separated (spatial, e.g. cd8_density,patterns4,til_pdl1; expression: til_pdl1)."
+        ),
     ] = None,
+    pdl1_key: Annotated[
+        str | None, typer.Option(help="PD-L1 status: obs column (boolean or values) or channel / gene of X (til_pdl1).")
+    ] = None,
+    pdl1_threshold: Annotated[
+        float | None, typer.Option(help="PD-L1 positivity cut for continuous intensities.")
+    ] = None,
+    immunoscore_reference: Annotated[
+        Path | None, typer.Option(help="CSV of reference densities CD3_CT, CD3_IM, CD8_CT, CD8_IM (immunoscore).")
+    ] = None,
+    cohort_relative: Annotated[
+        bool, typer.Option(help="Immunoscore percentiles within this file's samples instead of a reference.")
+    ] = False,
     microns_per_unit: Annotated[
         float | None, typer.Option(help="Micrometres per coordinate unit (checked; spots: from their scale).")
     ] = None,
@@ -278,15 +294,20 @@ def classify(
     overwrite: Overwrite = False,
     force: Force = False,
 ) -> None:
-    """Call each sample inflamed / excluded / desert / indeterminate and write the evidence table."""
+    """Call each sample under one or more frameworks and write the evidence table.
+
+    Frameworks: inflamed / excluded / desert, Immunoscore, TIL x PD-L1, four patterns, intratumoral vs stromal.
+    """
     with _user_errors():
         _new_outputs(output, h5ad, inputs=[path], force=force)
         adata = tk.io.read_h5ad(path, backed="r")
         before = _snapshot(adata)
         spatial = {"rules": rules, "cell_type_key": cell_type_key, "tumor_labels": _split(tumor_labels),
                    "immune_labels": _split(immune_labels), "cd8_labels": _split(cd8_labels),
-                   "microns_per_unit": microns_per_unit}  # fmt: skip
-        options = spatial if mode == "spatial" else {"scale": scale}
+                   "t_labels": _split(t_labels), "microns_per_unit": microns_per_unit, "pdl1_key": pdl1_key,
+                   "pdl1_threshold": pdl1_threshold, "immunoscore_reference": immunoscore_reference,
+                   "cohort_relative": cohort_relative}  # fmt: skip
+        options = spatial if mode == "spatial" else {"scale": scale, "rules": rules}  # expression: til_pdl1
         with _progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
             tk.tl.classify(adata, mode=mode, library_key=library_key, layer=layer, key_added=key_added,
                            overwrite=overwrite, **options)  # type: ignore[arg-type]  # fmt: skip
@@ -297,8 +318,11 @@ def classify(
         if h5ad is not None:
             writers[h5ad] = _results_writer(path, adata, _added(adata, before))
         tk.io.atomic_write_many(writers, overwrite=force, inputs=[path])  # the table and the object, or neither
-        counts = table["phenotype"].astype(str).value_counts().to_dict()
-        _say(f"{len(table)} samples: {counts} -> {output}")
+        names = str(table["rules"].iloc[0]).split(",") if mode == "spatial" and "rules" in table else [""]
+        for name in names:
+            column = f"phenotype_{name}" if name and f"phenotype_{name}" in table else "phenotype"
+            counts = table[column].astype(str).value_counts().to_dict()
+            _say(f"{len(table)} samples{f' ({name})' if name else ''}: {counts} -> {output}")
 
 
 # ------------------------------------------------------------------------------------ report / demo

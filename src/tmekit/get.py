@@ -62,18 +62,35 @@ def signatures_scored(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
     return table
 
 
-def phenotypes(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
-    """One row per sample from :func:`tmekit.tl.classify`: the call, its confidence, why, and the evidence."""
+def phenotypes(adata: AnnData, *, key: str = PHENOTYPE_KEY, rules: str | None = None) -> pd.DataFrame:
+    """One row per sample from :func:`tmekit.tl.classify`: the call, its confidence, why, and the evidence.
+
+    With several rule sets applied, ``phenotype`` / ``confidence`` / ``reason`` are the first one's and
+    ``phenotype_<rule>`` ... each one's; ``rules=`` names the rule set whose call fills ``phenotype``,
+    ``confidence``, ``reason`` (and ``alias``) instead, with ``rules`` set to it.
+    """
     result = _stored(adata, "uns", key, "tk.tl.classify(adata, ...)")
     table = result["table"].copy()
-    table["phenotype"] = pd.Categorical(table["phenotype"].astype(str), categories=list(PHENOTYPE_CALLS))
+    calls = dict(result.get("params", {}).get("calls", {}))
+    lead = next(iter(calls), "")
+    if rules is not None:
+        if rules not in calls or f"phenotype_{rules}" not in table:
+            msg = f"Rule set {rules!r} was not applied here; the table has {[k for k in calls if k]}."
+            raise KeyError(msg)
+        own = {c: f"{c}_{rules}" for c in ("phenotype", "confidence", "reason", "alias") if f"{c}_{rules}" in table}
+        table = table.drop(columns=[c for c in own if c in table]).rename(columns={v: k for k, v in own.items()})
+        table["rules"], lead = rules, rules
+    categories = list(calls.get(lead, PHENOTYPE_CALLS))
+    table["phenotype"] = pd.Categorical(table["phenotype"].astype(str), categories=categories)
     return table
 
 
 def evidence(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
     """The numeric evidence behind each sample's call: metrics or features and the thresholds they met."""
     table = phenotypes(adata, key=key)
-    keep = [c for c in table.columns if c not in CALL_COLUMNS and pd.api.types.is_numeric_dtype(table[c])]
+    own = tuple(f"{c}_" for c in ("phenotype", "confidence", "reason", "alias"))  # each rule set's own call
+    keep = [c for c in table.columns if c not in CALL_COLUMNS and not c.startswith(own)
+            and pd.api.types.is_numeric_dtype(table[c])]  # fmt: skip
     return table[keep]
 
 

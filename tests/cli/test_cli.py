@@ -106,6 +106,35 @@ def test_classify_spatial_and_expression(cli, workdir):
     assert pd.read_csv(workdir / "wu.csv", index_col=0).index.tolist() == ["CID4465"]
 
 
+def test_classify_several_frameworks(cli, workdir):
+    tissues = [tk.datasets.synthetic_tissue(p, rng=k, sample_id=p, pdl1=(0.3, 0.1))
+               for k, p in enumerate(("inflamed", "excluded", "desert"))]  # fmt: skip
+    ad.concat(tissues, merge="first").write_h5ad(workdir / "fields.h5ad")
+    labels = tk.datasets.synthetic_labels()
+    args = ["--library-key", "sample_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
+            "--immune-labels", ",".join(labels["immune_labels"]), "--cd8-labels", "CD8T", "--t-labels", "CD8T,CD4T",
+            "--microns-per-unit", "1"]  # fmt: skip
+    done = cli("classify", "fields.h5ad", "--mode", "spatial", "-o", "calls.csv", "--rules",
+               "cd8_density,til_pdl1,immunoscore", "--pdl1-key", "pdl1", "--cohort-relative", *args,
+               cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(til_pdl1)" in done.stdout and "(immunoscore)" in done.stdout
+    table = pd.read_csv(workdir / "calls.csv", index_col=0)
+    adata = ad.concat(tissues, merge="first")
+    tk.tl.classify(adata, rules=["cd8_density", "til_pdl1", "immunoscore"], library_key="sample_id",
+                   microns_per_unit=1.0, t_labels=["CD8T", "CD4T"], pdl1_key="pdl1", cohort_relative=True,
+                   **labels)  # fmt: skip
+    expected = tk.get.phenotypes(adata)
+    for rule in ("cd8_density", "til_pdl1", "immunoscore"):
+        assert table[f"phenotype_{rule}"].tolist() == expected[f"phenotype_{rule}"].astype(str).tolist()
+    assert table.loc["inflamed", "phenotype_til_pdl1"] == "PD-L1+/TIL+"
+    missing = cli("classify", "fields.h5ad", "--mode", "spatial", "-o", "none.csv", "--rules", "til_pdl1", *args,
+                  cwd=workdir)  # fmt: skip
+    assert missing.returncode == 2 and "needs `--pdl1-key`" in missing.stderr and "Traceback" not in missing.stderr
+    bulk = cli("classify", "bulk.h5ad", "--mode", "expression", "--rules", "til_pdl1", "-o", "b.csv", cwd=workdir)
+    assert bulk.returncode == 2 and "CD274" in bulk.stderr  # the bundled 48-gene subset cannot infer PD-L1
+
+
 def test_classify_spot_data(cli, workdir):
     """Visium-like spots: deconvolved with the bundled reference, then the spot rule set."""
     spots = tk.datasets.synthetic_spots("excluded", rng=0)

@@ -214,4 +214,5 @@ def test_library_is_shipped_in_the_wheel(tmp_path):
     assert {f"tmekit/_signatures/sets/{n}.tsv" for n in REGISTRY["name"]} <= names
     assert "tmekit/datasets/data/wu2021_cid4465_tnbc.h5ad" in names
     assert "tmekit/tl/models/imvigor210_cd8_phenotype.json" in names  # the calibrated phenotype model
+    assert "tmekit/tl/models/imvigor210_til_pdl1.json" in names  # the TIL x PD-L1 expression models
     assert "tmekit/py.typed" in names

@@ -95,6 +95,8 @@ def test_bad_inputs_get_clear_errors():
     with pytest.raises(ValueError, match="too small"):
         tk.datasets.synthetic_tissue("inflamed", size_um=150)
     with pytest.raises(ValueError, match="Unknown rule set"):
+        tk.tl.classify(adata, rules="galon_2006", **LABELS)
+    with pytest.raises(ValueError, match=r"'immunoscore' needs `t_labels=`.*cohort_relative=True"):
         tk.tl.classify(adata, rules="immunoscore", **LABELS)
     with pytest.raises(ValueError, match="Unknown thresholds"):
         tk.tl.classify(adata, thresholds={"core": 5}, **LABELS)

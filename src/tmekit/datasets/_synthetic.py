@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anndata as ad
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -23,7 +24,11 @@ SYNTHETIC_DENSITIES: dict[str, dict[str, tuple[float, float, float]]] = {
     "desert": {"cd8": (3.0, 6.0, 6.0), "other": (5.0, 20.0, 20.0)},
     "near_inflamed": {"cd8": (115.0, 150.0, 80.0), "other": (100.0, 150.0, 120.0)},
     "near_excluded": {"cd8": (40.0, 380.0, 120.0), "other": (40.0, 380.0, 150.0)},
+    "dispersed": {"cd8": (600.0, 150.0, 80.0), "other": (150.0, 150.0, 100.0)},
 }
+#: ``dispersed``: the nest's CD8 T cells stay in patches (discs of 1/10 of the field's side) that together cover
+#: this share of the tumour, so only part of the tumour's tiles are densely infiltrated.
+_PATCH_SHARE = 0.2
 _TUMOUR_DENSITY = 4000.0  # tumour cells per mm^2 inside nests (~16 um spacing)
 _STROMA_DENSITY = 1200.0  # non-immune stromal cells per mm^2 outside nests
 _MARGIN_BAND = 50.0  # um: where "margin" immune cells are placed, each side of the nest edge
@@ -55,8 +60,19 @@ def _place_nests(gen: np.random.Generator, n_nests: int, radius: float, size_um:
     raise ValueError(msg)
 
 
+def _patches(gen: np.random.Generator, tumour: np.ndarray, size_um: float) -> np.ndarray:
+    """Centres of patch discs (radius 1/10 of the field) on tumour cells until they cover :data:`_PATCH_SHARE`."""
+    radius, centres = size_um / 10, []
+    covered = np.zeros(len(tumour), dtype=bool)
+    while covered.mean() < _PATCH_SHARE:
+        c = tumour[gen.integers(len(tumour))]
+        centres.append(c)
+        covered |= np.hypot(*(tumour - c).T) <= radius
+    return np.asarray(centres)
+
+
 def synthetic_tissue(
-    phenotype: Literal["inflamed", "excluded", "desert", "near_inflamed", "near_excluded"] = "inflamed",
+    phenotype: Literal["inflamed", "excluded", "desert", "near_inflamed", "near_excluded", "dispersed"] = "inflamed",
     *,
     size_um: float = 800.0,
     n_nests: int = 1,
@@ -64,6 +80,7 @@ def synthetic_tissue(
     sample_id: str | None = None,
     densities: Mapping[str, Sequence[float]] | None = None,
     nest_shape: Literal["disc", "irregular"] = "disc",
+    pdl1: tuple[float, float] = (0.0, 0.0),
 ) -> ad.AnnData:
     """A seeded square field of tissue with tumour nests, stroma and immune cells placed by phenotype.
 
@@ -77,7 +94,9 @@ def synthetic_tissue(
       enter the nest;
     - ``desert``: few immune cells anywhere;
     - ``near_inflamed`` / ``near_excluded``: densities just beyond the CD8-density thresholds, for
-      testing that confidence drops near a decision boundary.
+      testing that confidence drops near a decision boundary;
+    - ``dispersed``: dense CD8 T cells (600 per mm^2) in patches that cover a fifth of the tumour, few elsewhere
+      (a patchy infiltrate: dispersed under ``patterns4``, although its mean core density reads inflamed).
 
     Parameters
     ----------
@@ -97,6 +116,9 @@ def synthetic_tissue(
     densities
         Placement of your own instead of the phenotype's: ``{"cd8": (nest, band, stroma), "other": (...)}``
         in cells per mm^2 (a missing key keeps the phenotype's). For sweeps across a rule's thresholds.
+    pdl1
+        Shares of tumour cells and of immune cells that are PD-L1 positive (``obs["pdl1"]``, boolean), drawn at
+        random: e.g. ``(0.6, 0.2)`` gives a tumour proportion score of about 60%.
 
     Returns
     -------
@@ -149,16 +171,26 @@ def synthetic_tissue(
         msg = f"`densities` takes 'cd8' and 'other', each (nest, band, stroma) cells per mm^2; got {dict(densities)}."
         raise ValueError(msg)
     spec = {**SYNTHETIC_DENSITIES[phenotype], **{k: tuple(map(float, v)) for k, v in (densities or {}).items()}}
+    patches = _patches(gen, parts[0][0], size_um) if phenotype == "dispersed" and densities is None else None
     for key, types in (("cd8", ("CD8T",)), ("other", ("CD4T", "Macrophage"))):
         for where, density in zip(("nest", "band", "stroma"), spec[key], strict=True):
             for cell_type in types:
                 pts = _poisson_points(gen, density / len(types), size_um)
-                parts.append((pts[region(pts) == where], cell_type))
+                keep = region(pts) == where
+                if patches is not None and key == "cd8" and where == "nest":
+                    keep &= cKDTree(patches).query(pts, distance_upper_bound=size_um / 10)[0] <= size_um / 10
+                parts.append((pts[keep], cell_type))
     coords = np.concatenate([p for p, _ in parts])
     labels = np.repeat([t for _, t in parts], [len(p) for p, _ in parts])
+    if not all(0.0 <= f <= 1.0 for f in pdl1) or len(pdl1) != 2:
+        msg = f"`pdl1` takes two shares in [0, 1] (tumour cells, immune cells); got {pdl1}."
+        raise ValueError(msg)
+    share = np.select([labels == "Tumour", np.isin(labels, ["CD8T", "CD4T", "Macrophage"])], list(pdl1), 0.0)
+    positive = gen.random(len(labels)) < share if any(pdl1) else np.zeros(len(labels), dtype=bool)
     obs = pd.DataFrame(
         {
             "cell_type": pd.Categorical(labels, categories=["Tumour", "Stroma", "CD8T", "CD4T", "Macrophage"]),
+            "pdl1": positive,
             "truth_region": pd.Categorical(region(coords), categories=["nest", "band", "stroma"]),
             "sample_id": sample_id or phenotype,
             "x": coords[:, 0],
@@ -175,6 +207,7 @@ def synthetic_tissue(
         "n_nests": int(n_nests),
         "nest_radius_um": float(radius),
         "nest_shape": nest_shape,
+        "pdl1": [float(f) for f in pdl1],
         "margin_band_um": _MARGIN_BAND,
         "units": "micrometres",
     }

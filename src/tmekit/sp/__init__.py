@@ -6,6 +6,7 @@ from tmekit.sp._deconvolution import SpotReference, default_spot_reference, spot
 from tmekit.sp._metrics import (
     CONTACT_RADIUS_UM,
     CONTACTS,
+    ROW_LABELS,
     TOUCHING_UM,
     infiltration,
     spot_metrics,
@@ -21,6 +22,7 @@ __all__ = [
     "COMPARTMENTS",
     "CONTACTS",
     "CONTACT_RADIUS_UM",
+    "ROW_LABELS",
     "TOUCHING_UM",
     "SpotReference",
     "compartments",

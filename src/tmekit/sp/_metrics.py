@@ -14,6 +14,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY
+from tmekit._markers import marker_status
 from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit.sp._graphs import contact_edges, touching_edges
 from tmekit.sp._regions import pixel_centres
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTACTS",
     "CONTACT_RADIUS_UM",
+    "ROW_LABELS",
     "TOUCHING_UM",
     "infiltration",
     "spot_metrics",
@@ -46,6 +48,8 @@ TOUCHING_UM = 12.0
 #: The radius definition (SPIAT's default radius: any two cells whose centres are within 20 um).
 CONTACT_RADIUS_UM = 20.0
 CONTACTS = ("touching", "radius")
+#: Columns of a tile / spot table that name a row rather than count something (never summed).
+ROW_LABELS = ("sample", "tile", "tile_um", "tile_x_um", "tile_y_um", "spot")
 
 
 def _regions(adata: AnnData, compartment_key: str) -> dict[str, Any]:
@@ -86,13 +90,21 @@ def tile_table(
     contacts: str = "touching",
     contact_distance: float | None = None,
     tile_size: float | None = None,
+    pdl1_key: str | None = None,
+    pdl1_threshold: float | None = None,
 ) -> pd.DataFrame:
     """One row per square tile of each sample: cells per population and compartment, areas, contacts.
 
     Needs :func:`tmekit.sp.compartments` first (its grid gives each tile's compartment areas). Tiles are
     ``tile_size`` um (default: 1/8 of the sample's shorter side, at least 50 um). Columns: ``sample``, ``tile``,
-    ``tile_um``; ``n_<pop>`` and ``n_<pop>_<core|margin|stroma>`` for tumor, cd8, t and immune cells;
+    ``tile_um``, ``tile_x_um`` / ``tile_y_um`` (the tile's centre); ``n_<pop>`` and
+    ``n_<pop>_<core|margin|stroma>`` for tumor, cd8, t and immune cells;
     ``n_immune_inside`` (immune cells inside the tumour region); ``area_<core|margin|stroma|tissue>`` (mm^2);
+    ``n_<cd8|t>_inside`` / ``n_<cd8|t>_peri`` and ``area_inside`` / ``area_peri``: cells and area inside the tumour
+    region (tumour epithelium) and in the stroma around it (outside, within the margin band);
+    ``n_tumor_pdl1`` / ``n_immune_pdl1`` (PD-L1-positive tumour / immune cells, with ``pdl1_key``: an obs
+    column or channel / gene of ``X``, positivity as in ``tmekit._markers``; ``pdl1_threshold`` for
+    continuous intensities) and ``n_<tumor|immune>_pdl1_known`` (cells whose status is known);
     ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts, each pair once). ``contacts="touching"``
     (default, Keren et al. 2018): Delaunay neighbours at most ``contact_distance`` apart (default
     :data:`TOUCHING_UM`, 12 um); ``"radius"``: every pair within ``contact_distance`` (default 20 um, SPIAT's
@@ -102,6 +114,7 @@ def tile_table(
     regions = _regions(adata, compartment_key)
     labels = {"tumor": tumor_labels, "cd8": cd8_labels, "immune": immune_labels, "t": t_labels}
     masks = _population_masks(adata, cell_type_key=cell_type_key, labels=labels)
+    pdl1 = None if pdl1_key is None else marker_status(adata, pdl1_key, threshold=pdl1_threshold, what="PD-L1")
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
     mpu = 1.0 if microns_per_unit is None else float(microns_per_unit)
     comp = adata.obs[compartment_key].cat.codes.to_numpy()
@@ -143,12 +156,28 @@ def tile_table(
             table[f"n_{pop}"] = np.bincount(cell_tile[m], minlength=n_tiles)
             for code, cname in enumerate(_COMP):
                 table[f"n_{pop}_{cname}"] = np.bincount(cell_tile[m & (comp[idx] == code)], minlength=n_tiles)
-        table["n_immune_inside"] = np.bincount(cell_tile[imm[idx] & (signed[idx] < 0)], minlength=n_tiles)
+        inside, peri = signed[idx] < 0, (signed[idx] >= 0) & (comp[idx] == 1)
+        table["n_immune_inside"] = np.bincount(cell_tile[imm[idx] & inside], minlength=n_tiles)
+        for pop in ("cd8", "t"):
+            table[f"n_{pop}_inside"] = np.bincount(cell_tile[masks[pop][idx] & inside], minlength=n_tiles)
+            table[f"n_{pop}_peri"] = np.bincount(cell_tile[masks[pop][idx] & peri], minlength=n_tiles)
+        if pdl1 is not None:
+            status = pdl1[idx]
+            for pop in ("tumor", "immune"):
+                m = masks[pop][idx]
+                table[f"n_{pop}_pdl1"] = np.bincount(cell_tile[m & (status == 1)], minlength=n_tiles)
+                table[f"n_{pop}_pdl1_known"] = np.bincount(cell_tile[m & np.isfinite(status)], minlength=n_tiles)
         code = pixel_comp.ravel()
+        if "inside" not in grid:
+            msg = f"Sample {name!r}: compartments from an older tmekit (no `inside` grid); rerun `tk.sp.compartments`."
+            raise KeyError(msg)
+        pix_inside = np.asarray(grid["inside"]).ravel()
         pixel_mm2 = float(grid["pixel_um"]) ** 2 / 1e6
         for k, cname in enumerate(_COMP):
             table[f"area_{cname}"] = np.bincount(pix_tile[code == k], minlength=n_tiles) * pixel_mm2
         table["area_tissue"] = np.bincount(pix_tile[code >= 0], minlength=n_tiles) * pixel_mm2
+        table["area_inside"] = np.bincount(pix_tile[pix_inside], minlength=n_tiles) * pixel_mm2
+        table["area_peri"] = np.bincount(pix_tile[(code == 1) & ~pix_inside], minlength=n_tiles) * pixel_mm2
         local = np.full(adata.n_obs, -1)
         local[idx] = np.arange(len(idx))
         mine = local[rows] >= 0
@@ -157,6 +186,9 @@ def tile_table(
         table["e_ii"] = np.bincount(edge_tile[ii_edge[mine]], minlength=n_tiles)
         frame = pd.DataFrame(table)
         frame = frame[(frame["area_tissue"] > 0) | (frame.filter(like="n_").sum(axis=1) > 0)]
+        ty, tx = np.divmod(frame.index.to_numpy(), n_tx)
+        frame.insert(0, "tile_y_um", origin[1] + (ty + 0.5) * tile)
+        frame.insert(0, "tile_x_um", origin[0] + (tx + 0.5) * tile)
         frame.insert(0, "tile_um", tile)
         frame.insert(0, "tile", frame.index.to_numpy())
         frame.insert(0, "sample", name)
@@ -186,7 +218,7 @@ def _summed(table: pd.DataFrame) -> pd.DataFrame:
     """Rows summed per ``sample`` when the table has that column; a table of sums is returned as it is."""
     if "sample" not in table.columns:
         return table
-    numeric = table.drop(columns=[c for c in ("tile", "tile_um", "spot") if c in table.columns])
+    numeric = table.drop(columns=[c for c in ROW_LABELS if c in table.columns and c != "sample"])
     return numeric.groupby("sample", sort=False).sum()
 
 
@@ -207,6 +239,15 @@ def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
         m[f"area_{cname}_mm2"] = sums[f"area_{cname}"]
     m["density_immune_tissue"] = _ratio(sums["n_immune"], sums["area_tissue"])
     m["intratumoral_immune_fraction"] = _ratio(sums["n_immune_inside"], sums["n_immune"])
+    for pop in ("cd8", "t"):
+        m[f"density_{pop}_intratumoral"] = _ratio(sums[f"n_{pop}_inside"], sums["area_inside"])
+        m[f"density_{pop}_stromal"] = _ratio(sums[f"n_{pop}_peri"], sums["area_peri"])
+    m["area_intratumoral_mm2"], m["area_stromal_mm2"] = sums["area_inside"], sums["area_peri"]
+    if "n_tumor_pdl1" in sums.columns:  # PD-L1 scores (22C3 interpretation): TPS and CPS, in percent
+        m["n_tumor_pdl1"], m["n_tumor_pdl1_known"] = sums["n_tumor_pdl1"], sums["n_tumor_pdl1_known"]
+        m["tps"] = 100.0 * _ratio(sums["n_tumor_pdl1"], sums["n_tumor_pdl1_known"])
+        cps = 100.0 * _ratio(sums["n_tumor_pdl1"] + sums["n_immune_pdl1"], sums["n_tumor_pdl1_known"])
+        m["cps"] = np.minimum(cps, 100.0)
     e_it, e_ii = sums["e_it"].to_numpy(float), sums["e_ii"].to_numpy(float)
     m["immune_tumor_contacts"] = e_it
     m["immune_immune_contacts"] = e_ii

@@ -67,11 +67,16 @@ class Geometry:
         return _zero_lines(gx, gy, self.signed_grid)
 
     def stored(self) -> dict[str, Any]:
-        """The grid as ``uns`` keeps it: each pixel's compartment (0 core, 1 margin, 2 stroma, -1 no tissue)."""
+        """The grid as ``uns`` keeps it: each pixel's compartment and whether it is inside the tumour region.
+
+        ``compartment``: 0 core, 1 margin, 2 stroma, -1 no tissue; ``inside``: the core and the inner half of the
+        margin.
+        """
         s, w = self.signed_grid, self.halfwidth
         code = np.where(s <= -w, 0, np.where(np.abs(s) < w, 1, 2)).astype(np.int8)
         code[~self.tissue] = -1
-        return {"compartment": code, "origin_um": np.asarray(self.origin, dtype=np.float64), "pixel_um": self.pixel_um}
+        return {"compartment": code, "inside": (s < 0) & self.tissue,
+                "origin_um": np.asarray(self.origin, dtype=np.float64), "pixel_um": self.pixel_um}  # fmt: skip
 
     def pixel_centres(self) -> np.ndarray:
         """(n_pixels, 2) x, y of every pixel centre, in the same order as ``signed_grid.ravel()``."""

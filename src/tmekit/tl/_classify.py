@@ -31,6 +31,7 @@ below ``min_overlap``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,13 +42,16 @@ from tmekit._obs import samples
 from tmekit._transaction import all_or_nothing
 from tmekit.tl._phenotype import RULES
 from tmekit.tl._phenotype.expression import MIN_PSEUDOBULK_CELLS, MIN_PSEUDOBULK_COUNTS, expression_calls
-from tmekit.tl._phenotype.rules import store
+from tmekit.tl._phenotype.immunoscore import read_reference
+from tmekit.tl._phenotype.rules import resolve, store
 from tmekit.tl._phenotype.spatial import MEASUREMENT_CV, cell_calls, ensure_compartments, spot_calls
+from tmekit.tl._phenotype.til_pdl1_expression import til_pdl1_expression_calls
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
+    import pandas as pd
     from anndata import AnnData
 
     from tmekit.tl._phenotype.model import PhenotypeModel, Scale
@@ -55,7 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["RULES", "classify"]
 
 _SPATIAL_ONLY = ("rules", "cell_type_key", "tumor_labels", "immune_labels", "cd8_labels", "t_labels", "thresholds",
-                 "microns_per_unit")  # fmt: skip
+                 "microns_per_unit", "pdl1_key", "pdl1_threshold", "immunoscore_reference")  # fmt: skip
 _EXPRESSION_ONLY = ("model", "min_cells", "min_counts")
 
 
@@ -79,6 +83,10 @@ def classify(
     min_tumor_spots: int = 5,
     contacts: str = "touching",
     contact_distance: float | None = None,
+    pdl1_key: str | None = None,
+    pdl1_threshold: float | None = None,
+    immunoscore_reference: pd.DataFrame | str | Path | None = None,
+    cohort_relative: bool = False,
     n_boot: int = 200,
     measurement_cv: float = MEASUREMENT_CV,
     rng: np.random.Generator | int | None = 0,
@@ -107,7 +115,17 @@ def classify(
     mode
         ``"spatial"`` or ``"expression"``.
     rules
-        Spatial rule set, a key of ``RULES`` (``"cd8_density"`` for cells, ``"spot_cd8"`` for spots by default).
+        Spatial rule sets: a key of ``RULES``, a list or a comma-separated string of them (``"cd8_density"`` for
+        cells, ``"spot_cd8"`` for spots by default); each gets its own columns (``phenotype_<rule>``, ...) and
+        ``obs[f"{key_added}_{rule}"]``, the first also ``phenotype``. Expression: ``"til_pdl1"`` infers the TIL x
+        PD-L1 type from CD274 and CD8 T-effector expression (shipped IMvigor210 models; ``inferred=True``).
+    pdl1_key, pdl1_threshold
+        Spatial, ``til_pdl1``: each cell's PD-L1 status, an ``obs`` column (booleans, 0/1, counts or intensities)
+        or a channel / gene of ``X`` (CD274 in RNA data); ``pdl1_threshold`` for continuous intensities (see
+        ``tmekit._markers`` for the rule).
+    immunoscore_reference, cohort_relative
+        Spatial, ``immunoscore``: a table (or CSV) of reference CT/IM densities (``CD3_CT``, ``CD3_IM``,
+        ``CD8_CT``, ``CD8_IM`` per mm^2), or ``cohort_relative=True`` to rank within the samples of this call.
     library_key
         ``obs`` column naming each cell's sample (tumour, field, core). ``None``: one sample.
     cell_type_key, tumor_labels, immune_labels, cd8_labels, t_labels, spatial_key, microns_per_unit
@@ -144,9 +162,12 @@ def classify(
     given = {"rules": rules, "cell_type_key": cell_type_key, "tumor_labels": tumor_labels, "thresholds": thresholds,
              "immune_labels": immune_labels, "cd8_labels": cd8_labels, "t_labels": t_labels,
              "microns_per_unit": microns_per_unit, "model": model, "layer": layer, "min_cells": min_cells,
-             "min_counts": min_counts}  # fmt: skip
+             "min_counts": min_counts, "pdl1_key": pdl1_key, "pdl1_threshold": pdl1_threshold,
+             "immunoscore_reference": immunoscore_reference}  # fmt: skip
     other = _EXPRESSION_ONLY if mode == "spatial" else _SPATIAL_ONLY if mode == "expression" else ()
-    wrong = sorted(k for k in other if given.get(k) is not None)
+    wrong = sorted(k for k in other if given.get(k) is not None and not (k == "rules" and rules == "til_pdl1"))
+    if mode == "expression" and cohort_relative:
+        wrong.append("cohort_relative")
     if mode == "spatial" and (scale != "auto" or species != "auto"):
         wrong += [k for k, v in (("scale", scale), ("species", species)) if v != "auto"]
     if wrong:
@@ -161,37 +182,45 @@ def classify(
         raise ValueError(msg)
     target = adata.copy() if copy else adata
     if mode == "expression":
-        table, params, sample_of = expression_calls(
-            target, model=model, scale=scale, layer=layer, library_key=library_key, min_overlap=min_overlap,
-            species=species, min_cells=MIN_PSEUDOBULK_CELLS if min_cells is None else min_cells,
+        if rules is not None and model is not None:
+            msg = "`rules='til_pdl1'` uses its own shipped models; drop `model=` (or `rules=` to use your model)."
+            raise ValueError(msg)
+        infer = til_pdl1_expression_calls if rules == "til_pdl1" else partial(expression_calls, model=model)
+        table, params, sample_of = infer(
+            target, scale=scale, layer=layer, library_key=library_key, min_overlap=min_overlap, species=species,
+            min_cells=MIN_PSEUDOBULK_CELLS if min_cells is None else min_cells,
             min_counts=MIN_PSEUDOBULK_COUNTS if min_counts is None else min_counts,
         )  # fmt: skip
-        store(target, table, params, sample_of=sample_of, key_added=key_added)
+        calls = {str(params["model"]): tuple(table["phenotype"].cat.categories)}  # the model's classes
+        store(target, table, params, sample_of=sample_of, key_added=key_added, calls=calls)
         return target if copy else None
     spots = sp.is_spot_data(target) and cell_type_key is None
-    name = rules or ("spot_cd8" if spots else "cd8_density")
-    if name not in RULES:
-        msg = f"Unknown rule set {name!r}. Available: {sorted(RULES)}."
+    given = {"t_labels": t_labels is not None, "pdl1": pdl1_key is not None,
+             "percentile_reference": (immunoscore_reference is not None) != bool(cohort_relative)}  # fmt: skip
+    if immunoscore_reference is not None and cohort_relative:
+        msg = "Give `immunoscore_reference=` or `cohort_relative=True`, not both: percentiles rank against one of them."
         raise ValueError(msg)
-    rule = RULES[name]
-    if (rule.data == "spots") != spots:
-        fit = sorted(r for r, v in RULES.items() if v.data == ("spots" if spots else "cells"))
-        kind = "spot data (no cell types to count)" if spots else "single cells with `cell_type_key`"
-        msg = f"Rule set {name!r} is for {rule.data}, but this is {kind}: use one of {fit}."
+    chosen = resolve(rules, spots=spots, thresholds=thresholds, given=given)
+    names = [r.name for r in chosen]
+    taken = [k for k in (key_added, *(f"{key_added}_{n}" for n in names if len(names) > 1)) if k in target.obs]
+    if taken and not overwrite:
+        msg = f"`adata.obs` has {taken}. Pass `overwrite=True` or `key_added=`."
         raise ValueError(msg)
-    unknown = sorted(set(thresholds or {}) - set(rule.thresholds))
-    if unknown:
-        msg = f"Unknown thresholds {unknown} for rule set {rule.name!r}; it uses {sorted(rule.thresholds)}."
-        raise ValueError(msg)
-    limits = {**rule.thresholds, **(thresholds or {})}
     labels = {"tumor": tumor_labels, "immune": immune_labels, "cd8": cd8_labels, "t": t_labels}
     where = {"library_key": library_key, "spatial_key": spatial_key, "microns_per_unit": microns_per_unit}
     if spots:
+        cell_only = [
+            k for k, v in (("pdl1_key", pdl1_key), ("immunoscore_reference", immunoscore_reference)) if v is not None
+        ]
+        if cell_only or cohort_relative:
+            cell_only += ["cohort_relative"] * cohort_relative
+            msg = f"{cell_only} apply to single cells, not to spot data: drop them."
+            raise ValueError(msg)
         if CONTENT_KEY not in target.obsm:
             sp.spot_content(target, layer=layer)  # the shipped breast-carcinoma reference; recorded in uns
         ensure_compartments(target, overwrite=overwrite, mode="spots", tumor_labels=tumor_labels, **where)
-        table, params = spot_calls(target, rule=rule, limits=limits, labels=labels, library_key=library_key,
-                                   min_tumor_spots=min_tumor_spots, n_boot=n_boot, rng=rng,
+        table, params = spot_calls(target, rules=chosen, overrides=thresholds or {}, labels=labels,
+                                   library_key=library_key, min_tumor_spots=min_tumor_spots, n_boot=n_boot, rng=rng,
                                    measurement_cv=measurement_cv)  # fmt: skip
     else:
         if layer is not None:
@@ -208,15 +237,17 @@ def classify(
             target, overwrite=overwrite, cell_type_key=cell_type_key, tumor_labels=tumor_labels, **where
         )
         table, params = cell_calls(
-            target, rule=rule, limits=limits, labels=labels, cell_type_key=cell_type_key, **where,
+            target, rules=chosen, overrides=thresholds or {}, labels=labels, cell_type_key=cell_type_key, **where,
             min_tumor_cells=min_tumor_cells, min_tumor_area=min_tumor_area, contacts=contacts,
-            contact_distance=contact_distance,
-            n_boot=n_boot, rng=rng, measurement_cv=measurement_cv,
+            contact_distance=contact_distance, n_boot=n_boot, rng=rng, measurement_cv=measurement_cv,
+            pdl1_key=pdl1_key, pdl1_threshold=pdl1_threshold, cohort_relative=cohort_relative,
+            percentile_reference=read_reference(immunoscore_reference),
         )  # fmt: skip
-    params = {"mode": "spatial", "rules": rule.name, "description": rule.description, "source": rule.source,
-              "n_boot": int(n_boot), "library_key": library_key or "", **params}  # fmt: skip
+    params = {"mode": "spatial", "rules": ",".join(names), "description": chosen[0].description,
+              "source": chosen[0].source, "n_boot": int(n_boot), "library_key": library_key or "",
+              **params}  # fmt: skip
     sample_of = np.empty(target.n_obs, dtype=object)
     for name, idx in samples(target, library_key=library_key):
         sample_of[idx] = name
-    store(target, table, params, sample_of=sample_of, key_added=key_added)
+    store(target, table, params, sample_of=sample_of, key_added=key_added, calls={r.name: r.calls for r in chosen})
     return target if copy else None

@@ -5,7 +5,15 @@ Rule sets register themselves on import; a new one is a module here plus its lin
 
 from __future__ import annotations
 
-from tmekit.tl._phenotype import cd8_density, keren2018, spot_cd8  # noqa: F401 - each registers its rule set
+from tmekit.tl._phenotype import (  # noqa: F401 - each registers its rule set
+    cd8_density,
+    immunoscore,
+    intratumoral_stromal,
+    keren2018,
+    patterns4,
+    spot_cd8,
+    til_pdl1,
+)
 from tmekit.tl._phenotype.rules import CALLS, RULES, PhenotypeRule
 
 __all__ = ["CALLS", "RULES", "PhenotypeRule"]

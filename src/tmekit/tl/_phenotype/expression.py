@@ -24,7 +24,6 @@ from tmekit._genenames import data_species, mouse_orthologs
 from tmekit._warnings import MissingGenesWarning
 from tmekit.tl._aggregate import aggregate
 from tmekit.tl._phenotype.model import (
-    MODEL_CLASSES,
     PhenotypeModel,
     expression_features,
     load_phenotype_model,
@@ -136,7 +135,7 @@ def expression_calls(
     confidence = (prob.max(axis=1) * evidence).where(~thin, 0.0)
     table = pd.DataFrame(
         {
-            "phenotype": pd.Categorical(call, categories=[*MODEL_CLASSES, "indeterminate"]),
+            "phenotype": pd.Categorical(call, categories=[*fitted.classes, "indeterminate"]),
             "confidence": confidence.astype(np.float64),
             **{f"p_{c}": prob[c] for c in fitted.classes},
             "mode": "expression",

@@ -42,7 +42,12 @@ log = logging.getLogger(LOGGER_NAME)
 
 # --------------------------------------------------------------------------------------------- fitting
 def _read_labels(
-    labels: pd.Series | pd.DataFrame | str | Path, ids: pd.Index, *, label_key: str, id_column: str | None
+    labels: pd.Series | pd.DataFrame | str | Path,
+    ids: pd.Index,
+    *,
+    label_key: str,
+    id_column: str | None,
+    classes: Sequence[str] = MODEL_CLASSES,
 ) -> pd.Series:
     if isinstance(labels, str | Path):
         labels = pd.read_csv(labels)
@@ -54,9 +59,9 @@ def _read_labels(
         labels = labels.set_index(key)[label_key]
     labels = labels.dropna().astype(str)
     labels.index = labels.index.astype(str)
-    unknown = sorted(set(labels) - set(MODEL_CLASSES))
+    unknown = sorted(set(labels) - set(classes))
     if unknown:
-        msg = f"Labels must be {list(MODEL_CLASSES)}; found {unknown}. Rename them first."
+        msg = f"Labels must be {list(classes)}; found {unknown}. Rename them first (or pass `classes=`)."
         raise ValueError(msg)
     matched = labels.index.intersection(ids)
     if len(matched) < len(labels):
@@ -70,13 +75,19 @@ def _read_labels(
 
 
 def _cv_scores(
-    F: pd.DataFrame, y: np.ndarray, cols: Sequence[str], C: float, splits: list[tuple[np.ndarray, np.ndarray]]
+    F: pd.DataFrame,
+    y: np.ndarray,
+    cols: Sequence[str],
+    C: float,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    n_classes: int = len(MODEL_CLASSES),
 ) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
 
     scores = []
-    out_p = np.zeros((len(y), len(MODEL_CLASSES)))
+    out_p = np.zeros((len(y), n_classes))
     for train, test in splits:
         Xtr = F.iloc[train][list(cols)].to_numpy()
         mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
@@ -103,6 +114,8 @@ def fit_phenotype_model(
     n_repeats: int = 10,
     rng: int = 0,
     name: str = "custom",
+    classes: Sequence[str] | None = None,
+    candidates: Mapping[str, str | Sequence[str]] | None = None,
 ) -> PhenotypeModel:
     """Fit the expression phenotype model on a labelled cohort (the call that made the shipped model).
 
@@ -131,6 +144,12 @@ def fit_phenotype_model(
         same on z-scored and on log input. With log ``adata``, the reference is ``adata`` itself.
     n_splits, n_repeats, rng
         Outer cross-validation design and its seed.
+    classes
+        The labels' classes (default inflamed / excluded / desert); two classes give a binary model (e.g.
+        ``("PD-L1+", "PD-L1-")``).
+    candidates
+        Features: name -> signature name or list of genes (default ``CANDIDATE_FEATURES``); ``feature_sets`` name
+        sets of them.
     name
         Model name stored in the file and in every result table.
 
@@ -142,22 +161,29 @@ def fit_phenotype_model(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 
+    classes = tuple(sorted(classes or MODEL_CLASSES))  # sorted: the order of scikit-learn's probabilities
+    candidates = dict(candidates or CANDIDATE_FEATURES)
     ids = (adata.obs[id_key] if id_key else adata.obs_names.to_series()).astype(str)
-    y_all = _read_labels(labels, pd.Index(ids), label_key=label_key, id_column=labels_id_column)
+    y_all = _read_labels(labels, pd.Index(ids), label_key=label_key, id_column=labels_id_column, classes=classes)
     rows = np.flatnonzero(ids.isin(y_all.index).to_numpy())
     sub = adata[rows]
     y = y_all.reindex(ids.iloc[rows].to_numpy()).to_numpy()
     counts = pd.Series(y).value_counts()
-    if len(counts) < len(MODEL_CLASSES) or counts.min() < n_splits:
+    if len(counts) < len(classes) or counts.min() < n_splits:
         msg = f"Each phenotype needs at least n_splits={n_splits} labelled samples; got {counts.to_dict()}."
         raise ValueError(msg)
 
     names = gene_symbols(sub)
-    features = {f: tuple(g for g in get_signature(s).genes if g in set(names)) for f, s in CANDIDATE_FEATURES.items()}
+
+    def genes_of(spec: str | Sequence[str]) -> tuple[str, ...]:
+        return tuple(get_signature(spec).genes) if isinstance(spec, str) else tuple(spec)
+
+    features = {f: tuple(g for g in genes_of(s) if g in set(names)) for f, s in candidates.items()}
     features = {f: g for f, g in features.items() if g}
     probe = PhenotypeModel(
-        name=name, classes=MODEL_CLASSES, features=features, center=np.zeros(len(features)),
-        spread=np.ones(len(features)), coef=np.zeros((3, len(features))), intercept=np.zeros(3),
+        name=name, classes=classes, features=features, center=np.zeros(len(features)),
+        spread=np.ones(len(features)), coef=np.zeros((len(classes), len(features))),
+        intercept=np.zeros(len(classes)),
     )  # fmt: skip
     ref_table: dict[str, tuple[float, float]] = {}
     kinds = {detect_scale(row) for _, row in itertools.islice(iter_dense_rows(sub, layer), 20)}
@@ -188,18 +214,19 @@ def fit_phenotype_model(
 
     def choose(train: np.ndarray) -> tuple[str, float]:
         inner = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=rng).split(F.iloc[train], y[train]))
-        best = max(
-            ((float(_cv_scores(F.iloc[train], y[train], sets[k], C, inner)[0].mean()), -len(sets[k]), -C, k, C)
-             for k in sets for C in C_GRID),
-        )  # fmt: skip
+
+        def inner_score(k: str, C: float) -> float:
+            return float(_cv_scores(F.iloc[train], y[train], sets[k], C, inner, n_classes=len(classes))[0].mean())
+
+        best = max((inner_score(k, C), -len(sets[k]), -C, k, C) for k in sets for C in C_GRID)
         return best[3], best[4]
 
     outer_scores, chosen = [], []
-    oof = np.zeros((len(y), len(MODEL_CLASSES)))
+    oof = np.zeros((len(y), len(classes)))
     for train, test in outer:
         key, C = choose(train)
         chosen.append(key)
-        s, p = _cv_scores(F, y, sets[key], C, [(train, test)])
+        s, p = _cv_scores(F, y, sets[key], C, [(train, test)], n_classes=len(classes))
         outer_scores.append(float(s[0]))
         oof[test] += p[test] / n_repeats
     key, C = choose(np.arange(len(y)))
@@ -207,9 +234,13 @@ def fit_phenotype_model(
     Xall = F[cols].to_numpy()
     mu, sd = Xall.mean(axis=0), Xall.std(axis=0)
     final = LogisticRegression(C=C, max_iter=5000, class_weight="balanced").fit((Xall - mu) / sd, y)
-    order = [list(final.classes_).index(c) for c in MODEL_CLASSES]
+    order = [list(final.classes_).index(c) for c in classes]
+    coef, intercept = final.coef_, final.intercept_
+    if len(classes) == 2:  # one logit for the second class: as two softmax rows, -z/2 and +z/2
+        coef, intercept = np.vstack([-coef[0] / 2, coef[0] / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+        order = [0, 1]
     conf = oof.max(axis=1)
-    correct = np.array(MODEL_CLASSES)[oof.argmax(axis=1)] == y
+    correct = np.array(classes)[oof.argmax(axis=1)] == y
     bins = [0.0, 0.5, 0.6, 0.7, 1.01]
     calibration = [
         {
@@ -226,7 +257,7 @@ def fit_phenotype_model(
         "class_counts": {k: int(v) for k, v in counts.items()},
         "feature_set": key,
         "C": C,
-        "features": {f: CANDIDATE_FEATURES[f] for f in cols},
+        "features": {f: candidates[f] if isinstance(candidates[f], str) else list(candidates[f]) for f in cols},
         "candidate_feature_sets": {k: list(v) for k, v in sets.items()},
         "cv": {
             "design": f"nested: outer {n_repeats}x repeated stratified {n_splits}-fold, inner 5-fold choice of "
@@ -237,19 +268,19 @@ def fit_phenotype_model(
             "feature_set_chosen_in_outer_folds": pd.Series(chosen).value_counts().to_dict(),
             "confidence_calibration": calibration,
             "out_of_fold_recall": {
-                c: round(float(correct[y == c].mean()), 3) for c in MODEL_CLASSES
+                c: round(float(correct[y == c].mean()), 3) for c in classes
             },  # from probabilities averaged over the outer repeats
         },
         "reference": "none" if not ref_table else f"{len(ref_table)} genes",
     }
     return PhenotypeModel(
         name=name,
-        classes=MODEL_CLASSES,
+        classes=classes,
         features={f: features[f] for f in cols},
         center=mu,
         spread=sd,
-        coef=final.coef_[order],
-        intercept=final.intercept_[order],
+        coef=coef[order],
+        intercept=intercept[order],
         reference={g: v for g, v in ref_table.items() if any(g in features[f] for f in cols)},
         provenance=provenance,
     )

@@ -10,6 +10,7 @@ import pandas as pd
 
 from tmekit import get, sp
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY
+from tmekit.tl._phenotype.rules import combine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -80,6 +81,33 @@ def sample_generator(rng: np.random.Generator | int | None, name: str) -> np.ran
     return np.random.default_rng([base, int(hashlib.sha256(str(name).encode()).hexdigest()[:15], 16)])
 
 
+def _evaluate(
+    rule: PhenotypeRule,
+    rows: pd.DataFrame,
+    weights: np.ndarray,
+    factor: np.ndarray,
+    *,
+    metrics: Callable[[pd.DataFrame], pd.DataFrame],
+    limits: Mapping[str, float],
+    context: Mapping[str, Any],
+) -> pd.DataFrame:
+    """One row of metrics per replicate of a sample's ``rows`` (tiles or spots).
+
+    Replicate ``b`` weighs the rows by ``weights[b]`` (counts of a resampling; ones for the sample itself) and
+    multiplies the metrics the rule reads by ``factor[b]``; then the rule derives what it needs from them (its
+    ``derive`` sees the rows, weights and factors too, for tile-level decisions).
+    """
+    values = rows.drop(columns=[c for c in sp.ROW_LABELS if c in rows.columns])
+    out = metrics(pd.DataFrame(weights @ values.to_numpy(float), columns=values.columns))
+    for column in rule.reads:
+        if column in out.columns:
+            out[column] = out[column].to_numpy(float) * factor
+    if rule.derive is not None:
+        derived = rule.derive(out, rows=values, weights=weights, factor=factor, thresholds=limits, context=context)
+        out = out.assign(**{c: derived[c].to_numpy() for c in derived.columns})
+    return out
+
+
 def _confidence(
     rows: pd.DataFrame,
     metrics: Callable[[pd.DataFrame], pd.DataFrame],
@@ -87,6 +115,7 @@ def _confidence(
     limits: Mapping[str, float],
     call: str,
     *,
+    context: Mapping[str, Any],
     gen: np.random.Generator,
     n_boot: int,
     measurement_cv: float,
@@ -101,29 +130,33 @@ def _confidence(
     threshold: about 0.5 at a threshold, approaching 1 only as the metrics move away from it by more than their
     uncertainty.
     """
-    values = rows.drop(columns=[c for c in ("sample", "tile", "tile_um", "spot") if c in rows.columns])
-    weights = gen.multinomial(len(values), np.full(len(values), 1 / len(values)), size=n_boot)
-    boot = metrics(pd.DataFrame(weights @ values.to_numpy(float), columns=values.columns))
+    weights = gen.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=n_boot)
     factor = np.exp(gen.normal(0.0, np.sqrt(np.log1p(measurement_cv**2)), n_boot))  # one per replicate, median 1
-    for column in rule.reads:
-        if column in boot.columns:
-            boot[column] = boot[column].to_numpy(float) * factor
+    boot = _evaluate(rule, rows, weights, factor, metrics=metrics, limits=limits, context=context)
     return float(np.mean(rule.decide(boot, limits) == call))
 
 
 def _row(name: str, verdict: tuple[str, float, str], rule: PhenotypeRule, limits: Mapping[str, float],
          evidence: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
     call, confidence, reason = verdict
+    alias = {"alias": rule.aliases.get(call, "")} if rule.aliases else {}
     return {
-        "sample": name, "phenotype": call, "confidence": confidence, "rules": rule.name, "mode": "spatial",
+        "sample": name, "phenotype": call, "confidence": confidence, **alias, "rules": rule.name, "mode": "spatial",
         "inferred": False, "reason": reason, **{f"threshold_{k}": v for k, v in limits.items()}, **evidence,
     }  # fmt: skip
+
+
+def _missing(rule: PhenotypeRule, values: Mapping[str, Any]) -> str:
+    """Why a rule could not decide: the metrics it reads that are missing, with the rule's hint for each."""
+    gone = [c for c in rule.reads if c in values and not np.isfinite(float(values[c]))]
+    if not gone:
+        return f"a metric {list(rule.reads)} could not be computed"
+    return "; ".join(rule.hints.get(c, f"{c} could not be computed") for c in gone)
 
 
 def _apply(
     rule: PhenotypeRule,
     limits: Mapping[str, float],
-    point: pd.DataFrame,
     rows: pd.DataFrame,
     *,
     metrics: Callable[[pd.DataFrame], pd.DataFrame],
@@ -131,33 +164,55 @@ def _apply(
     rng: np.random.Generator | int | None,
     n_boot: int,
     measurement_cv: float,
+    context: Mapping[str, Any] | None = None,
     extra: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One table row per sample: the rule on its metrics (``point``) unless ``floor`` finds the evidence too thin.
+    """One table row per sample: the rule on its metrics unless ``floor`` finds the evidence too thin.
 
-    The confidence comes from resampling the sample's ``rows`` (tiles or spots).
+    The metrics are those of the sample's summed ``rows`` (tiles or spots); the confidence comes from resampling
+    them. ``extra``: per-sample values beside the metrics (regions, distances).
     """
+    context = context or {}
     out = []
-    for name in point.index:
-        values = {**point.loc[name].to_dict(), **(extra.loc[name].to_dict() if extra is not None else {})}
+    for name in pd.unique(rows["sample"]):
+        own = rows[rows["sample"] == name]
+        point = _evaluate(
+            rule, own, np.ones((1, len(own))), np.ones(1), metrics=metrics, limits=limits, context=context
+        )
+        point.index = [name]
+        values = {**(extra.loc[name].to_dict() if extra is not None else {}), **point.loc[name].to_dict()}
         call = str(rule.decide(point.loc[[name]], limits)[0])
-        missing = f"a metric {list(rule.reads)} could not be computed" if call == "indeterminate" else ""
-        reason = floor(values) or missing
+        reason = floor(values) or (_missing(rule, values) if call == "indeterminate" else "")
         if reason:
             call, confidence = "indeterminate", 0.0
         else:
-            own = rows[rows["sample"] == name]
-            confidence = _confidence(own, metrics, rule, limits, call, gen=sample_generator(rng, name),
+            confidence = _confidence(own, metrics, rule, limits, call, context=context, gen=sample_generator(rng, name),
                                      n_boot=n_boot, measurement_cv=measurement_cv)  # fmt: skip
         out.append(_row(name, (call, confidence, reason), rule, limits, values))
     return pd.DataFrame(out).set_index("sample")
 
 
+def _limits(rule: PhenotypeRule, overrides: Mapping[str, float]) -> dict[str, float]:
+    return {**rule.thresholds, **{k: float(v) for k, v in overrides.items() if k in rule.thresholds}}
+
+
+def _tables(
+    rules: Sequence[PhenotypeRule], overrides: Mapping[str, float], rows: pd.DataFrame, **kwargs: Any
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Each rule set on the same evidence rows; one table (:func:`combine`) and each rule set's parameters."""
+    tables = {rule.name: _apply(rule, _limits(rule, overrides), rows, **kwargs) for rule in rules}
+    frameworks = {rule.name: {"classes": list(rule.classes), "description": rule.description, "source": rule.source,
+                              "thresholds": _limits(rule, overrides),
+                              "aliases": [f"{k} = {v}" for k, v in rule.aliases.items()]}
+                  for rule in rules}  # fmt: skip
+    return combine(tables), frameworks
+
+
 def cell_calls(
     adata: AnnData,
     *,
-    rule: PhenotypeRule,
-    limits: Mapping[str, float],
+    rules: Sequence[PhenotypeRule],
+    overrides: Mapping[str, float],
     labels: Mapping[str, Any],
     cell_type_key: str,
     library_key: str | None,
@@ -170,14 +225,18 @@ def cell_calls(
     n_boot: int,
     rng: np.random.Generator | int | None,
     measurement_cv: float = MEASUREMENT_CV,
+    pdl1_key: str | None = None,
+    pdl1_threshold: float | None = None,
+    percentile_reference: pd.DataFrame | None = None,
+    cohort_relative: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Single cells: the rule on each sample's infiltration metrics; confidence from resampled tiles."""
+    """Single cells: each rule set on each sample's tile evidence; confidence from resampled tiles."""
     where = {"cell_type_key": cell_type_key, "library_key": library_key, "spatial_key": spatial_key,
              "microns_per_unit": microns_per_unit, "tumor_labels": labels["tumor"], "immune_labels": labels["immune"],
              "cd8_labels": labels["cd8"], "t_labels": labels["t"], "contacts": contacts,
              "contact_distance": contact_distance}  # fmt: skip
-    tiles = sp.tile_table(adata, **where)
-    point = sp.infiltration(adata, **where, tiles=tiles)
+    tiles = sp.tile_table(adata, **where, pdl1_key=pdl1_key, pdl1_threshold=pdl1_threshold)
+    shared = sp.infiltration(adata, **where, tiles=tiles)
 
     def floor(values: Mapping[str, Any]) -> str:
         if values["n_tumor"] < min_tumor_cells:
@@ -186,10 +245,17 @@ def cell_calls(
             return f"tumour region smaller than min_tumor_area={min_tumor_area} mm^2"
         return ""
 
-    table = _apply(rule, limits, point, tiles, metrics=sp.tile_metrics, floor=floor, rng=rng, n_boot=n_boot,
-                   measurement_cv=measurement_cv)  # fmt: skip
+    context = {"percentile_reference": percentile_reference, "cohort_relative": cohort_relative, "cohort": shared}
+    table, frameworks = _tables(rules, overrides, tiles, metrics=sp.tile_metrics, floor=floor, rng=rng,
+                                n_boot=n_boot, measurement_cv=measurement_cv, context=context,
+                                extra=shared)  # fmt: skip
+    labelled = {f"{k}_labels": [] if v is None else ([v] if isinstance(v, str) else list(v)) for k, v in labels.items()}
     params = {"min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
-              "contacts": contacts, "measurement_cv": float(measurement_cv),
+              "cell_type_key": cell_type_key, **labelled, "spatial_key": spatial_key,
+              "microns_per_unit": np.nan if microns_per_unit is None else float(microns_per_unit),
+              "contacts": contacts, "measurement_cv": float(measurement_cv), "frameworks": frameworks,
+              "pdl1_key": pdl1_key or "", "pdl1_threshold": np.nan if pdl1_threshold is None else float(pdl1_threshold),
+              "cohort_relative": bool(cohort_relative),
               "confidence": "resampled tiles x log-normal measurement factor, seeded per sample"}  # fmt: skip
     return table, params
 
@@ -197,8 +263,8 @@ def cell_calls(
 def spot_calls(
     adata: AnnData,
     *,
-    rule: PhenotypeRule,
-    limits: Mapping[str, float],
+    rules: Sequence[PhenotypeRule],
+    overrides: Mapping[str, float],
     labels: Mapping[str, Any],
     library_key: str | None,
     min_tumor_spots: int,
@@ -206,12 +272,11 @@ def spot_calls(
     rng: np.random.Generator | int | None,
     measurement_cv: float = MEASUREMENT_CV,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Spot data: the rule on each sample's mean group fractions per compartment; confidence from resampled spots."""
+    """Spot data: each rule set on each sample's mean group fractions per compartment; confidence: resampled spots."""
     spots = sp.spot_table(
         adata, tumor_labels=labels["tumor"], immune_labels=labels["immune"], cd8_labels=labels["cd8"],
         t_labels=labels["t"], library_key=library_key, content_key=CONTENT_KEY,
     )  # fmt: skip
-    point = sp.spot_metrics(spots)
     regions = get.compartments(adata)  # per sample: spots, tumour spots, areas, margin half-width
 
     def floor(values: Mapping[str, Any]) -> str:
@@ -219,10 +284,10 @@ def spot_calls(
         short = n_tumour < min_tumor_spots
         return f"only {n_tumour} tumour spots (< min_tumor_spots={min_tumor_spots})" if short else ""
 
-    table = _apply(rule, limits, point, spots, metrics=sp.spot_metrics, floor=floor, rng=rng, n_boot=n_boot,
-                   measurement_cv=measurement_cv, extra=regions)  # fmt: skip
+    table, frameworks = _tables(rules, overrides, spots, metrics=sp.spot_metrics, floor=floor, rng=rng,
+                                n_boot=n_boot, measurement_cv=measurement_cv, extra=regions)  # fmt: skip
     table.insert(table.columns.get_loc("inferred"), "data", "spots")
     params = {"data": "spots", "min_tumor_spots": int(min_tumor_spots), "content_key": CONTENT_KEY,
-              "measurement_cv": float(measurement_cv),
+              "measurement_cv": float(measurement_cv), "frameworks": frameworks,
               "confidence": "resampled spots x log-normal measurement factor, seeded per sample"}  # fmt: skip
     return table, params

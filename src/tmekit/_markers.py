@@ -1,0 +1,98 @@
+"""Per-cell marker status (PD-L1, PD-1, TIM-3, ...) from an ``obs`` column or a channel / gene of ``X``.
+
+One positivity rule for every subpackage, stated where the status is used:
+
+- ``obs`` booleans (``bool`` or pandas ``boolean`` with ``<NA>``): as given; ``<NA>`` is *unknown*.
+- values that are all 0 or 1 (binarised markers, e.g. Keren 2018's MIBI positivity): 1 is positive.
+- whole numbers (transcript counts, e.g. CD274 in Xenium, CosMx or scRNA-seq): positive at ``threshold``
+  counts or more (default 1: one detected transcript; a dropout can only make a cell negative).
+- other (continuous intensities, log values): positive above ``threshold``, which must then be given, since
+  an intensity scale has no natural cut.
+
+The status is a float array: 1.0 positive, 0.0 negative, NaN unknown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+
+__all__ = ["marker_status", "positivity_rule"]
+
+
+def _column(adata: AnnData, key: str, what: str) -> tuple[np.ndarray, str]:
+    if key in adata.obs.columns:
+        col = adata.obs[key]
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
+            msg = (
+                f"`obs[{key!r}]` ({what}) holds labels ({list(pd.unique(col.astype(str)))[:4]}); give a boolean or "
+                "numeric column, or a channel / gene name of `X`."
+            )
+            raise ValueError(msg)
+        if pd.api.types.is_bool_dtype(col.dtype):
+            return col.astype("float64").to_numpy(na_value=np.nan), f"obs[{key!r}] (boolean)"
+        return pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan), f"obs[{key!r}]"
+    if key in adata.var_names:
+        j = adata.var_names.get_loc(key)
+        if not isinstance(j, int | np.integer):
+            msg = f"`var_names` has {key!r} more than once; make them unique (`adata.var_names_make_unique()`)."
+            raise ValueError(msg)
+        values = adata.X[:, j] if adata.X is not None else None
+        if values is None:
+            msg = f"`adata.X` is empty, so the {what} channel {key!r} cannot be read."
+            raise ValueError(msg)
+        values = values.toarray() if sp.issparse(values) else np.asarray(values)
+        return np.asarray(values, dtype=np.float64).ravel(), f"X[:, {key!r}]"
+    msg = (
+        f"The {what} marker {key!r} is neither an `obs` column nor a var name (channel or gene) of `X`. "
+        f"Give e.g. an obs column of booleans or the channel name (for RNA, the gene: CD274 for PD-L1)."
+    )
+    raise KeyError(msg)
+
+
+def positivity_rule(values: np.ndarray, threshold: float | None, source: str) -> str:
+    """The rule :func:`marker_status` applies to these values, in words (recorded beside the results)."""
+    known = values[np.isfinite(values)]
+    if source.endswith("(boolean)"):
+        return f"{source} as given"
+    if known.size and np.isin(known, (0.0, 1.0)).all() and threshold is None:
+        return f"{source}: 1 positive, 0 negative (binarised)"
+    if known.size and np.allclose(known, np.round(known)) and (known >= 0).all():
+        return f"{source}: positive at >= {1 if threshold is None else threshold:g} counts"
+    return f"{source}: positive above {threshold}"
+
+
+def marker_status(adata: AnnData, key: str, *, threshold: float | None = None, what: str = "marker") -> np.ndarray:
+    """Each cell's status for marker ``key``: 1.0 positive, 0.0 negative, NaN unknown (the module's rule).
+
+    Raises with what to do when the marker is missing or, for continuous values, ``threshold`` is not given.
+    """
+    values, source = _column(adata, key, what)
+    if np.isinf(values).any():
+        msg = f"{source} ({what}) has infinite values; replace them (NaN means unknown)."
+        raise ValueError(msg)
+    if source.endswith("(boolean)"):
+        return values
+    known = np.isfinite(values)
+    if not known.any():
+        return np.full(len(values), np.nan)
+    v = values[known]
+    binary = np.isin(v, (0.0, 1.0)).all()
+    counts = np.allclose(v, np.round(v)) and (v >= 0).all()
+    if threshold is None and not (binary or counts):
+        msg = (
+            f"{source} ({what}) holds continuous values (range {v.min():.3g} to {v.max():.3g}); a positivity cut "
+            f"cannot be assumed on an intensity scale. Pass the threshold (e.g. `pdl1_threshold=`), or a boolean "
+            f"obs column of positive cells."
+        )
+        raise ValueError(msg)
+    cut = 0.5 if threshold is None and binary else (1.0 if threshold is None else float(threshold))
+    out = np.full(len(values), np.nan)
+    out[known] = (v >= cut) if counts and not (binary and threshold is None) else (v > cut)
+    return out
