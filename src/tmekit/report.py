@@ -17,7 +17,17 @@ from tmekit import get
 from tmekit._constants import COMPARTMENT_KEY, HEADLINE_SIGNATURES, PHENOTYPE_KEY, SCORES_KEY
 from tmekit._version import __version__
 from tmekit.io import atomic_write_text
-from tmekit.pl import compartments, phenotypes, score_groups, score_violin, teff_ftbrs
+from tmekit.pl import (
+    compartments,
+    immunoscore,
+    infiltration,
+    phenotypes,
+    score_groups,
+    score_violin,
+    teff_ftbrs,
+    til_pdl1,
+)
+from tmekit.tl import RULES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["SECTIONS", "cohort_table", "html"]
 
 #: Section ids, in page order (every report has all of them; a section without content says why).
-SECTIONS = ("overview", "evidence", "scores", "spatial", "expression", "provenance", "warnings")
+SECTIONS = ("overview", "frameworks", "evidence", "scores", "spatial", "expression", "provenance", "warnings")
+_MAX_BARS = 40  # Immunoscore bars: samples drawn
 _MAX_MAPS = 12
 _MIN_MAP_CELLS = 3  # fewer cells than this make no map: the sample is listed as not drawn
 
@@ -43,7 +54,7 @@ img{max-width:100%;height:auto;border:1px solid #eee}.warn{background:#fff8e1;bo
 padding:.4rem .8rem;margin:.3rem 0}.grid{display:flex;flex-wrap:wrap;gap:1rem}.grid figure{width:31%}
 .tag{display:inline-block;padding:0 .4rem;border-radius:.3rem;color:#fff}
 .inflamed{background:#d6604d}.excluded{background:#4393c3}.desert{background:#878787}
-.indeterminate{background:#d9b300}
+.indeterminate{background:#d9b300}.other{background:#666}
 """
 
 
@@ -93,8 +104,10 @@ def _overview(calls: pd.DataFrame) -> str:
     cols = [c for c in ("dataset", "phenotype", "confidence", "mode", "inferred", "rules", "model", "reason")
             if c in calls.columns]  # fmt: skip
     counts = calls["phenotype"].astype(str).value_counts()
-    summary = " ".join(f"<span class='tag {p}'>{p}: {counts.get(p, 0)}</span>" for p in
-                       ("inflamed", "excluded", "desert", "indeterminate"))  # fmt: skip
+    known = ("inflamed", "excluded", "desert", "indeterminate")
+    shown = [*known, *(p for p in counts.index if p not in known)]  # other frameworks' classes, when they lead
+    summary = " ".join(f"<span class='tag {p if p in known else 'other'}'>{_html.escape(p)}: {counts.get(p, 0)}</span>"
+                       for p in shown)  # fmt: skip
     text = (
         f"<p>{len(calls)} samples. {summary}</p><p class='note'>Spatial calls read cell positions; expression calls "
         "are inferred from bulk or pseudobulk expression (<code>inferred=True</code>) and cannot see where immune "
@@ -108,11 +121,43 @@ def _overview(calls: pd.DataFrame) -> str:
     return text + _table(per_dataset) + figure + _table(calls[cols])
 
 
+def _frameworks(calls: pd.DataFrame) -> str:
+    """One part per rule set applied: what it is, its calls per dataset, and its evidence drawn."""
+    applied = [c.removeprefix("phenotype_") for c in calls.columns if c.startswith("phenotype_")]
+    applied = [r for r in applied if r in RULES]
+    if not applied:
+        return "<p class='note'>No spatial rule set applied (expression calls are in the overview).</p>"
+    parts = []
+    for name in applied:
+        rule = RULES[name]
+        table = calls[calls[f"phenotype_{name}"].notna()]
+        table = table[table["rules"].astype(str).str.split(",").map(lambda r, n=name: n in r)]
+        counts = pd.crosstab(table["dataset"], table[f"phenotype_{name}"].astype(str))
+        counts["mean confidence"] = table.groupby("dataset")[f"confidence_{name}"].mean()
+        text = (f"<h3>{_html.escape(name)}</h3><p class='note'>{_html.escape(rule.description)} "
+                f"Source: {_html.escape(rule.source)}.</p>")  # fmt: skip
+        figures = []
+        for rules in pd.unique(table["rules"].astype(str)):  # one figure per set of rules applied together
+            same = table[table["rules"].astype(str) == rules]
+            if name.startswith("til_pdl1"):
+                figures.append(_figure(til_pdl1(same, rules=name), f"{name}: TIL density vs PD-L1 score"))
+            elif name == "immunoscore":
+                shown = same.iloc[:_MAX_BARS]
+                note = f" (first {_MAX_BARS} of {len(same)})" if len(same) > _MAX_BARS else ""
+                figures.append(_figure(immunoscore(shown), f"Immunoscore percentiles per sample{note}"))
+            elif rule.plane is not None:
+                figures.append(_figure(infiltration(same, rules=name), f"{name}: the evidence against its cuts"))
+        parts.append(text + _table(counts) + "".join(figures))
+    return "".join(parts)
+
+
 def _evidence(calls: pd.DataFrame) -> str:
     if calls.empty:
         return "<p class='note'>No classification, so no evidence table.</p>"
     skip = {"phenotype", "confidence", "mode", "inferred", "rules", "model", "reason", "dataset", "input_scale"}
-    numeric = [c for c in calls.columns if c not in skip and pd.api.types.is_numeric_dtype(calls[c])]
+    own = ("confidence_", "phenotype_", "reason_", "alias_")
+    numeric = [c for c in calls.columns if c not in skip and not c.startswith(own)
+               and pd.api.types.is_numeric_dtype(calls[c])]  # fmt: skip
     return "<p class='note'>Every metric or feature the call read, per sample.</p>" + _table(calls[numeric])
 
 
@@ -233,7 +278,8 @@ def html(
 ) -> str:
     """Build one self-contained HTML report (figures embedded as PNG) for a cohort of scored/classified objects.
 
-    Sections (ids in ``SECTIONS``): cohort overview (phenotype and confidence per sample), the evidence
+    Sections (ids in ``SECTIONS``): cohort overview (phenotype and confidence per sample), one part per
+    framework applied (its description, source, calls per dataset and its evidence plot), the evidence
     table (every metric the calls read), headline-module score distributions per group, spatial maps of
     compartments, the CD8 T-effector vs pan-F-TBRS plane for expression samples, signature and model
     provenance with the tmekit version, and the warnings (missing genes, indeterminate samples, and any
@@ -273,6 +319,7 @@ def html(
     calls = _calls(objects)
     body = {
         "overview": ("Cohort overview", _overview(calls)),
+        "frameworks": ("Frameworks applied", _frameworks(calls)),
         "evidence": ("Evidence", _evidence(calls)),
         "scores": ("Score distributions", _scores(objects, groups)),
         "spatial": ("Spatial maps", _spatial(objects)),

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from tmekit.pl._frameworks import cd8_tiles, immunoscore, til_pdl1
 from tmekit.pl._scores import phenotypes, score_groups, score_spatial, score_violin, teff_ftbrs
 from tmekit.pl._spatial import compartments, infiltration
 
-__all__ = ["compartments", "infiltration", "phenotypes", "score_groups", "score_spatial", "score_violin", "teff_ftbrs"]
+__all__ = [
+    "cd8_tiles",
+    "compartments",
+    "immunoscore",
+    "infiltration",
+    "phenotypes",
+    "score_groups",
+    "score_spatial",
+    "score_violin",
+    "teff_ftbrs",
+    "til_pdl1",
+]

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from tmekit._constants import COMPARTMENT_KEY, SPATIAL_KEY
 from tmekit._obs import coordinates_um, samples
@@ -13,7 +14,6 @@ from tmekit.sp import COMPARTMENTS
 from tmekit.tl import RULES
 
 if TYPE_CHECKING:
-    import pandas as pd
     from anndata import AnnData
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -107,29 +107,37 @@ def _spot_compartments(
     return fig
 
 
-def infiltration(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+def infiltration(table: pd.DataFrame, *, rules: str | None = None, ax: Axes | None = None) -> Figure:
     """Per-sample evidence of a :func:`tmekit.get.phenotypes` table against its rule set's thresholds.
 
     Each rule set declares the two metrics it is drawn on (``tk.tl.RULES[name].plane``): CD8 density in the
     tumour core and the invasive margin for ``cd8_density``, immune density and mixing score for ``keren2018``,
-    CD8 T fractions of core and margin spots for ``spot_cd8``. Points are coloured by the call; the dashed
-    lines are the thresholds used.
+    CD8 T fractions of core and margin spots for ``spot_cd8``, the tile shares for ``patterns4`` and
+    ``intratumoral_stromal``, and so on. Points are coloured by the call; the dashed lines are the thresholds
+    used. ``rules``: which rule set of the table to draw (default: the first applied).
     """
-    rules = set(table["rules"])
-    if len(rules) != 1:
-        msg = f"The table mixes rule sets {sorted(rules)}; plot one rule set at a time."
+    applied = [r for value in pd.unique(table["rules"].astype(str)) for r in value.split(",")]
+    if len(set(pd.unique(table["rules"].astype(str)))) != 1:
+        msg = f"The table mixes rule sets {sorted(set(applied))}; plot one rule set at a time."
         raise ValueError(msg)
-    rule = RULES[rules.pop()]
+    name = rules or applied[0]
+    if name not in applied:
+        msg = f"Rule set {name!r} was not applied in this table ({applied})."
+        raise ValueError(msg)
+    rule = RULES[name]
     if rule.plane is None:
         msg = f"Rule set {rule.name!r} declares no plane to draw its evidence on."
         raise ValueError(msg)
+    calls = table[f"phenotype_{name}"] if f"phenotype_{name}" in table.columns else table["phenotype"]
     plane = rule.plane
     limits = {k: float(table[f"threshold_{k}"].iloc[0]) for k in rule.thresholds}
     fig, ax = _axes(ax)
-    for phenotype, color in PHENOTYPE_COLORS.items():
-        sel = table["phenotype"].astype(str) == phenotype
+    others = iter(plt.get_cmap("tab10").colors)
+    for phenotype in rule.calls:
+        color = PHENOTYPE_COLORS.get(phenotype) or next(others)
+        sel = calls.astype(str) == phenotype
         if sel.any():
-            ax.scatter(table.loc[sel, plane.x], table.loc[sel, plane.y], c=color, label=phenotype,
+            ax.scatter(table.loc[sel, plane.x], table.loc[sel, plane.y], c=[color], label=phenotype,
                        edgecolors="black", linewidths=0.3)  # fmt: skip
     ax.axvline(plane.x_line(limits), ls="--", c="black", lw=0.8)
     ax.axhline(plane.y_line(limits), ls="--", c="black", lw=0.8)
