@@ -62,6 +62,25 @@ def test_keren_all_33_patients(keren, rules):
         assert 0.3 < table.loc[patient, "area_tissue_mm2"] <= 0.66  # one 800 um field = 0.64 mm^2
 
 
+def test_keren_every_framework(keren):
+    """All 33 patients get a call under every framework whose inputs exist (PD-L1: the binarised channel)."""
+    adata = keren.copy()
+    rules = ["keren2018", "cd8_density", "immunoscore", "til_pdl1", "til_pdl1_cps", "patterns4", "intratumoral_stromal"]
+    tk.tl.classify(adata, rules=rules, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=50,
+                   pdl1_key="PD.L1", cohort_relative=True, **KEREN)  # fmt: skip
+    table = tk.get.phenotypes(adata)
+    for rule in rules:
+        assert (table[f"phenotype_{rule}"] != "indeterminate").all(), rule
+    assert (table["phenotype_keren2018"] == "excluded").sum() == 15  # the paper: about 15 of 33 compartmentalized
+    assert set(table["phenotype_til_pdl1"]) == set(tk.tl.RULES["til_pdl1"].classes)  # all four types occur
+    patient = table.index[0]
+    cells = (adata.obs["patient_id"].astype(str) == patient).to_numpy() & (
+        adata.obs["cell_type"] == "Tumour"
+    ).to_numpy()
+    pdl1 = np.asarray(adata[cells, "PD.L1"].X).ravel()
+    assert table.loc[patient, "tps"] == pytest.approx(100 * (pdl1 > 0.5).mean())
+
+
 def test_keren_mixing_score_tracks_immune_infiltration(keren):
     # Separated tumours (immune cells held outside) have low mixing and few immune cells inside the tumour region;
     # intermixed ones have both high. Two metrics computed independently must agree in rank.
@@ -81,10 +100,14 @@ def test_melanoma_all_images(shared_data, read_shared):
     assert adata.n_obs == 296_523
     adata.obsm["spatial"] = adata.obs[["x", "y"]].to_numpy()
     tk.tl.classify(
-        adata, rules="cd8_density", library_key="image_id", microns_per_unit=MELANOMA_UM_PER_UNIT, n_boot=50,
-        **MELANOMA,
+        adata, rules=["cd8_density", "til_pdl1", "patterns4"], library_key="image_id", pdl1_key="pdl1_pos",
+        microns_per_unit=MELANOMA_UM_PER_UNIT, n_boot=50, **MELANOMA,
     )  # fmt: skip
     table = tk.get.phenotypes(adata)
+    # PD-L1 is typed on immune cells only (<NA> on every SOX10+ cell): no TPS, so no TIL x PD-L1 type, and why
+    assert (table["phenotype_til_pdl1"] == "indeterminate").all()
+    assert table["reason_til_pdl1"].str.contains("no tumour cell with a known PD-L1 status|min_tumor_area").all()
+    assert table["phenotype_patterns4"].isin(tk.tl.RULES["patterns4"].calls).all()
     assert len(table) == adata.obs["image_id"].nunique() == 135
     assert table["phenotype"].isin(["inflamed", "excluded", "desert", "indeterminate"]).all()
     assert table["area_tissue_mm2"].median() == pytest.approx(0.669 * 0.5, rel=0.2)  # one Vectra field
@@ -116,6 +139,13 @@ def test_xenium_after_annotation(shared_data, read_shared):
         row = table.iloc[0]
         assert row.phenotype in {"inflamed", "excluded", "desert"}
         assert row.n_tumor == types["Epithelial"]
+    # PD-L1 from RNA: CD274 transcripts (>= 1 count is positive) on the epithelial cells
+    tk.tl.classify(adata, rules="til_pdl1", cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"],
+                   immune_labels=immune, cd8_labels=["CD8 T"], pdl1_key="CD274", overwrite=True)  # fmt: skip
+    row = tk.get.phenotypes(adata).iloc[0]
+    cd274 = np.asarray(adata[adata.obs["tmekit_cell_type"] == "Epithelial", "CD274"].X.todense()).ravel()
+    assert row["tps"] == pytest.approx(100 * (cd274 >= 1).mean())
+    assert row["phenotype"] in tk.tl.RULES["til_pdl1"].classes
     comp = adata.obs["tmekit_compartment"].value_counts()
     assert (comp > 100).all()  # a real sub-region has all three compartments
     epi = adata.obs["tmekit_cell_type"] == "Epithelial"

@@ -208,3 +208,13 @@ def test_intensity_with_a_threshold_and_no_tumour_cells():
         row = _calls(no_tumour, ["patterns4", "intratumoral_stromal"]).iloc[0]
     assert row["phenotype_patterns4"] == row["phenotype_intratumoral_stromal"] == "indeterminate"
     assert "only 0 tumour cells" in row["reason_patterns4"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tile_frameworks_are_less_sure_at_the_tile_cut(seed):
+    """Intratumoural CD8 at 100/mm^2, the hot / inflamed tile cut: tiles fall either side by chance and by the
+    measurement factor, so neither tile framework may be sure (far from it, both are at 1.0: tests above)."""
+    adata = tk.datasets.synthetic_tissue("inflamed", size_um=2000, rng=seed, densities={"cd8": (100, 150, 80)})
+    row = _calls(adata, ["patterns4", "intratumoral_stromal"]).iloc[0]
+    assert row["confidence_patterns4"] <= 0.6  # measured 0.43 and 0.49
+    assert row["confidence_intratumoral_stromal"] < 0.9  # measured 0.81 and 0.68
