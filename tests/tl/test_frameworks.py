@@ -78,6 +78,7 @@ def test_tps_and_cps_are_the_counts_by_hand():
     assert row["tps"] == pytest.approx(100 * obs.loc[tumour, "pdl1"].mean())
     cps = 100 * (obs.loc[tumour, "pdl1"].sum() + obs.loc[immune, "pdl1"].sum()) / tumour.sum()
     assert row["cps"] == pytest.approx(min(cps, 100.0))
+    assert (row["tps_band"], row["cps_band"]) == ("1-49%", ">=10")  # the 22C3 bands: TPS ~40%, CPS > 10
 
 
 def test_til_pdl1_is_less_sure_near_the_tps_cut():

@@ -13,20 +13,20 @@ cut-off was found in the sources here, so tmekit takes:
   cells x 100, capped at 100, is at least 1 (``til_pdl1_cps``): the PD-L1 IHC 22C3 pharmDx cut-offs (TPS 1% and
   50%; CPS 1 and 10). Only cells whose PD-L1 status is known count (an unknown tumour status is not negative).
   CPS counts lymphocytes and macrophages; tmekit counts the ``immune_labels``, so leave granulocytes out of them.
+  The table also gives ``tps_band`` (<1%, 1-49%, >=50%) and ``cps_band`` (<1, 1-9, >=10).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from tmekit.tl._phenotype.rules import PhenotypeRule, Plane, register_rule
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-
-    import pandas as pd
 
 #: The four types in the two namings (Teng 2015's and the review's T1-T4).
 ALIASES = {
@@ -40,6 +40,21 @@ _HINTS = {
     "cps": "no tumour cell with a known PD-L1 status (check pdl1_key: NaN / <NA> means unknown)",
     "density_cd8_intratumoral": "no area inside the tumour region",
 }
+
+
+#: The 22C3 pharmDx bands beside the call: TPS < 1%, 1-49%, >= 50%; CPS < 1, 1-9, >= 10.
+BANDS = {"tps": ((1.0, 50.0), ("<1%", "1-49%", ">=50%")), "cps": ((1.0, 10.0), ("<1", "1-9", ">=10"))}
+
+
+def derive(m: pd.DataFrame, **_: Any) -> pd.DataFrame:
+    """TPS and CPS in the 22C3 bands (empty where the score is missing)."""
+    out = pd.DataFrame(index=m.index)
+    for score, (cuts, names) in BANDS.items():
+        if score in m.columns:
+            values = m[score].to_numpy(float)
+            band = np.asarray(names, dtype=object)[np.searchsorted(cuts, np.nan_to_num(values, nan=0.0), side="right")]
+            out[f"{score}_band"] = np.where(np.isnan(values), "", band)
+    return out
 
 
 def _decider(score: str, key: str) -> Callable[[pd.DataFrame, Mapping[str, float]], np.ndarray]:
@@ -71,6 +86,7 @@ def _rule(name: str, score: str, key: str, label: str) -> PhenotypeRule:
             decide=_decider(score, key),
             classes=tuple(ALIASES),
             needs=("pdl1",),
+            derive=derive,
             aliases=ALIASES,
             hints=_HINTS,
             plane=Plane(
