@@ -12,6 +12,7 @@ SCORES_KEY: Final = "tmekit_scores"  # obsm (cells x signatures) and uns (proven
 CELL_TYPE_KEY: Final = "tmekit_cell_type"  # obs, from tk.tl.annotate
 COMPARTMENT_KEY: Final = "tmekit_compartment"  # obs, from tk.sp.compartments
 PHENOTYPE_KEY: Final = "tmekit_phenotype"  # uns table and obs mapping, from tk.tl.classify
+TCELL_STATES_KEY: Final = "tmekit_tcell_state"  # obs state per CD8 T cell, uns per-sample table, tk.tl.tcell_states
 SPATIAL_KEY: Final = "spatial"  # obsm coordinates, squidpy's convention
 DISTANCE_KEY: Final = "tmekit_tumor_distance"  # obs, from tk.sp.compartments: signed distance to the boundary (um)
 TUMOR_CONTENT_KEY: Final = "tmekit_tumor_content"  # obs of spot data, from tk.sp.compartments: smoothed tumour share

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["marker_status", "positivity_rule"]
+__all__ = ["describe_marker", "marker_status", "positivity_rule"]
 
 
 def _column(adata: AnnData, key: str, what: str) -> tuple[np.ndarray, str]:
@@ -66,6 +66,12 @@ def positivity_rule(values: np.ndarray, threshold: float | None, source: str) ->
     if known.size and np.allclose(known, np.round(known)) and (known >= 0).all():
         return f"{source}: positive at >= {1 if threshold is None else threshold:g} counts"
     return f"{source}: positive above {threshold}"
+
+
+def describe_marker(adata: AnnData, key: str, *, threshold: float | None = None, what: str = "marker") -> str:
+    """The positivity rule :func:`marker_status` applies to marker ``key`` of ``adata``, in words."""
+    values, source = _column(adata, key, what)
+    return positivity_rule(values, threshold, source)
 
 
 def marker_status(adata: AnnData, key: str, *, threshold: float | None = None, what: str = "marker") -> np.ndarray:

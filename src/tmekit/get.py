@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, PHENOTYPE_CALLS, PHENOTYPE_KEY, SCORES_KEY
+from tmekit._constants import (
+    COMPARTMENT_KEY,
+    CONTENT_KEY,
+    PHENOTYPE_CALLS,
+    PHENOTYPE_KEY,
+    SCORES_KEY,
+    TCELL_STATES_KEY,
+)
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -24,6 +31,7 @@ __all__ = [
     "scores",
     "signatures_scored",
     "spot_content",
+    "tcell_states",
 ]
 
 #: Columns of a phenotype table that describe the call rather than the evidence behind it.
@@ -113,3 +121,9 @@ def compartments(adata: AnnData, *, key: str = COMPARTMENT_KEY) -> pd.DataFrame:
 def spot_content(adata: AnnData, *, key: str = CONTENT_KEY) -> pd.DataFrame:
     """Spots x reference cell types: the fractions :func:`tmekit.sp.spot_content` estimated (a copy)."""
     return pd.DataFrame(_stored(adata, "obsm", key, "tk.sp.spot_content(adata)")).copy()
+
+
+def tcell_states(adata: AnnData, *, key: str = TCELL_STATES_KEY) -> pd.DataFrame:
+    """One row per sample from :func:`tmekit.tl.tcell_states`: CD8 counts, state shares, ratios, hypoxia, status."""
+    result = _stored(adata, "uns", key, "tk.tl.tcell_states(adata, ...)")
+    return result["table"].copy()

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from tmekit import get
-from tmekit._constants import COMPARTMENT_KEY, HEADLINE_SIGNATURES, PHENOTYPE_KEY, SCORES_KEY
+from tmekit._constants import COMPARTMENT_KEY, HEADLINE_SIGNATURES, PHENOTYPE_KEY, SCORES_KEY, TCELL_STATES_KEY
 from tmekit._version import __version__
 from tmekit.io import atomic_write_text
 from tmekit.pl import (
@@ -24,6 +24,7 @@ from tmekit.pl import (
     phenotypes,
     score_groups,
     score_violin,
+    tcell_states,
     teff_ftbrs,
     til_pdl1,
 )
@@ -38,7 +39,17 @@ if TYPE_CHECKING:
 __all__ = ["SECTIONS", "cohort_table", "html"]
 
 #: Section ids, in page order (every report has all of them; a section without content says why).
-SECTIONS = ("overview", "frameworks", "evidence", "scores", "spatial", "expression", "provenance", "warnings")
+SECTIONS = (
+    "overview",
+    "frameworks",
+    "tcell_states",
+    "evidence",
+    "scores",
+    "spatial",
+    "expression",
+    "provenance",
+    "warnings",
+)
 _MAX_BARS = 40  # Immunoscore bars: samples drawn
 _MAX_MAPS = 12
 _MIN_MAP_CELLS = 3  # fewer cells than this make no map: the sample is listed as not drawn
@@ -149,6 +160,35 @@ def _frameworks(calls: pd.DataFrame) -> str:
                 figures.append(_figure(infiltration(same, rules=name), f"{name}: the evidence against its cuts"))
         parts.append(text + _table(counts) + "".join(figures))
     return "".join(parts)
+
+
+def _tcell_states(objects: Mapping[str, AnnData]) -> str:
+    """Per-sample CD8 T-cell states of every object that has them (``tk.tl.tcell_states``)."""
+    tables = []
+    for name, adata in objects.items():
+        if TCELL_STATES_KEY in adata.uns:
+            table = get.tcell_states(adata)
+            table.index = [f"{name}:{i}" if len(objects) > 1 else str(i) for i in table.index]
+            tables.append(table.assign(dataset=name))
+    if not tables:
+        return "<p class='note'>No T-cell states (run <code>tk.tl.tcell_states</code>).</p>"
+    table = pd.concat(tables)
+    cols = [
+        "dataset",
+        "n_cd8",
+        "frac_progenitor_exhausted",
+        "frac_terminal_exhausted",
+        "frac_effector_memory",
+        "frac_cxcl13",
+        "progenitor_terminal_ratio",
+        "memory_exhausted_ratio",
+        "hypoxia_tumor",
+        "status",
+    ]
+    text = ("<p class='note'>Progenitor exhausted (PD-1+ TCF-1+ TIM-3-), terminal exhausted (PD-1+ TIM-3+), "
+            "effector/memory (TCF7 / IL7R without PD-1) per CD8 T cell; CXCL13+ flagged apart (a lower bound). "
+            "Samples with too few CD8 T cells are indeterminate.</p>")  # fmt: skip
+    return text + _figure(tcell_states(table), "CD8 T-cell states per sample") + _table(table[cols])
 
 
 def _evidence(calls: pd.DataFrame) -> str:
@@ -320,6 +360,7 @@ def html(
     body = {
         "overview": ("Cohort overview", _overview(calls)),
         "frameworks": ("Frameworks applied", _frameworks(calls)),
+        "tcell_states": ("CD8 T-cell states", _tcell_states(objects)),
         "evidence": ("Evidence", _evidence(calls)),
         "scores": ("Score distributions", _scores(objects, groups)),
         "spatial": ("Spatial maps", _spatial(objects)),

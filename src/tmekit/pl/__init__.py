@@ -5,6 +5,7 @@ from __future__ import annotations
 from tmekit.pl._frameworks import cd8_tiles, immunoscore, til_pdl1
 from tmekit.pl._scores import phenotypes, score_groups, score_spatial, score_violin, teff_ftbrs
 from tmekit.pl._spatial import compartments, infiltration
+from tmekit.pl._tcells import tcell_states
 
 __all__ = [
     "cd8_tiles",
@@ -15,6 +16,7 @@ __all__ = [
     "score_groups",
     "score_spatial",
     "score_violin",
+    "tcell_states",
     "teff_ftbrs",
     "til_pdl1",
 ]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from tmekit.signatures import Signature
 
-__all__ = ["CELL_TYPE_LABELS", "annotate"]
+__all__ = ["CELL_TYPE_LABELS", "annotate", "annotation_labels"]
 
 #: Label written for each library marker set.
 CELL_TYPE_LABELS = {
@@ -45,6 +45,17 @@ CELL_TYPE_LABELS = {
 #: Subtypes decided only among cells whose first-level call is the parent type.
 SUBTYPES = {"marker_t": ("marker_cd8_t", "marker_cd4_t", "marker_treg")}
 UNASSIGNED = "unassigned"
+
+
+def annotation_labels(key_added: str = CELL_TYPE_KEY) -> dict[str, Any]:
+    """The labels of :func:`annotate` as ``tk.tl.classify`` / ``tk.tl.tcell_states`` take them.
+
+    Tumour: ``Epithelial`` (carcinomas); immune: every leukocyte label; CD8: ``CD8 T``; T (CD3+): the T-cell labels.
+    """
+    immune = ["T cell", "CD8 T", "CD4 T", "Treg", "B cell", "Plasma", "NK", "Macrophage", "Monocyte", "Dendritic",
+              "Mast"]  # fmt: skip
+    return {"cell_type_key": key_added, "tumor_labels": ["Epithelial"], "immune_labels": immune,
+            "cd8_labels": ["CD8 T"], "t_labels": ["T cell", "CD8 T", "CD4 T", "Treg"]}  # fmt: skip
 
 
 @all_or_nothing

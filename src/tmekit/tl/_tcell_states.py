@@ -1,0 +1,264 @@
+"""`tk.tl.tcell_states`: progenitor vs terminally exhausted, effector/memory and CXCL13+ CD8 T cells, per sample.
+
+The reviews tie response to anti-PD-1 to T-cell *states*: it acts mainly on progenitor-exhausted CD8 T cells
+(PD-1+ TIM-3- TCF-1+), hypoxia pushes them into terminal exhaustion (PD-1+ TIM-3+), and CXCL13 / CCR5 mark the
+clonally expanded tumour-reactive ones (Sade-Feldman et al., Cell 2018: the ratio of TCF7+ memory-like to
+exhausted CD8 T cells predicts response).
+
+**RNA** (counts or log; the rule is the same): each CD8 T cell is scored (``rank``, UCell: a cell's score
+depends on that cell only, and on several genes, so one dropout does not flip it) on four shipped programmes:
+exhausted (``exhausted_andreatta2022``: TOX, PDCD1, LAG3, TIGIT, HAVCR2; shared by progenitor and terminal
+cells), terminal (``tex_andreatta2022``: HAVCR2, LAYN, LAG3, GZMB, ENTPD1), stemness
+(``stemness_andreatta2022``: LEF1, CCR7, TCF7, SELL) and memory-like (``cd8_g_sadefeldman2018``: IL7R, TCF7,
+...). A programme is *on* at a score of ``min_score`` (0.15) or more. Then:
+
+- **progenitor exhausted**: exhausted on, stemness on and above the terminal score;
+- **terminal exhausted**: exhausted on otherwise;
+- **effector/memory**: exhausted off, stemness or memory-like on (TCF7 / IL7R without PD-1);
+- **other**: the rest.
+
+0.15 lies between the programme levels of resting and exhausted T cells in Sade-Feldman's clusters (memory
+cells: exhausted 0.05, stemness 0.44; exhausted clusters: exhausted 0.43, stemness 0.04); it is a parameter.
+**CXCL13+** (and CXCL13+ CCR5+) is flagged separately: CXCL13 detected in the cell (> 0). A single gene drops
+out, so the share is a lower bound.
+
+**Protein panels** (``markers={"PD-1": ..., "TIM-3": ..., "TCF1": ...}``, optional ``"CD39"``, ``"CXCL13"``,
+``"CCR5"``; obs booleans / intensities or channels of ``X``, positivity as in ``tmekit._markers``): PD-1+ TIM-3-
+TCF1+ progenitor; PD-1+ with TIM-3+ (or CD39+) terminal; PD-1- TCF1+ effector/memory; the rest other.
+
+Per sample: ``n_cd8``, the count and share of each state, ``frac_cxcl13``, ``frac_cxcl13_ccr5``,
+``progenitor_terminal_ratio`` (progenitor / terminal), ``memory_exhausted_ratio`` (effector/memory /
+(progenitor + terminal), Sade-Feldman's TCF7+ memory-like vs exhausted), and the mean hypoxia score
+(``hypoxia_buffa2010``) of the sample's tumour cells when ``tumor_labels`` are given. Below ``min_cd8_cells``
+(10) CD8 T cells a sample is ``indeterminate``: shares and ratios NaN (one cell would be 10%).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tmekit._constants import CELL_TYPE_KEY, TCELL_STATES_KEY
+from tmekit._markers import describe_marker, marker_status
+from tmekit._obs import label_mask, samples
+from tmekit._transaction import all_or_nothing
+from tmekit._warnings import MissingGenesWarning
+from tmekit.tl._score import compute_scores
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from anndata import AnnData
+
+__all__ = ["PROGRAMMES", "STATES", "tcell_states"]
+
+STATES = ("progenitor_exhausted", "terminal_exhausted", "effector_memory", "other")
+#: The programme each state rule reads (library signatures).
+PROGRAMMES = {
+    "exhausted": "exhausted_andreatta2022",
+    "terminal": "tex_andreatta2022",
+    "stemness": "stemness_andreatta2022",
+    "memory": "cd8_g_sadefeldman2018",
+}
+HYPOXIA = "hypoxia_buffa2010"
+PROTEIN_MARKERS = ("PD-1", "TIM-3", "TCF1", "CD39", "CXCL13", "CCR5")
+
+
+def _rna_states(adata: AnnData, layer: str | None, min_score: float, max_rank: int) -> tuple[np.ndarray, pd.DataFrame]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingGenesWarning)  # coverage is recorded in the scores' provenance
+        scores, _ = compute_scores(adata, list(PROGRAMMES.values()), layer=layer, max_rank=max_rank, min_overlap=0.5)
+    scores.columns = list(PROGRAMMES)
+    on = scores >= min_score
+    progenitor = on["exhausted"] & on["stemness"] & (scores["stemness"] > scores["terminal"])
+    state = np.select(
+        [progenitor, on["exhausted"], on["stemness"] | on["memory"]],
+        ["progenitor_exhausted", "terminal_exhausted", "effector_memory"],
+        "other",
+    )
+    return state.astype(object), scores
+
+
+def _protein_states(adata: AnnData, markers: Mapping[str, str], thresholds: Mapping[str, float]) -> tuple[
+    np.ndarray, pd.DataFrame, dict[str, str]]:  # fmt: skip
+    unknown = sorted(set(markers) - set(PROTEIN_MARKERS))
+    missing = [m for m in ("PD-1", "TIM-3", "TCF1") if m not in markers]
+    if unknown or missing:
+        msg = (
+            f"`markers` needs PD-1, TIM-3 and TCF1 (optional CD39, CXCL13, CCR5) -> obs column or channel; "
+            f"missing {missing}, unknown {unknown}."
+        )
+        raise ValueError(msg)
+    status = {m: marker_status(adata, key, threshold=thresholds.get(m), what=m) for m, key in markers.items()}
+    rules = {m: describe_marker(adata, key, threshold=thresholds.get(m), what=m) for m, key in markers.items()}
+    pos = {m: v == 1 for m, v in status.items()}
+    terminal = pos["PD-1"] & (pos["TIM-3"] | pos.get("CD39", np.zeros(adata.n_obs, dtype=bool)))
+    progenitor = pos["PD-1"] & ~terminal & (status["TIM-3"] == 0) & pos["TCF1"]
+    memory = (status["PD-1"] == 0) & pos["TCF1"]
+    state = np.select([progenitor, terminal, memory], ["progenitor_exhausted", "terminal_exhausted",
+                                                       "effector_memory"], "other")  # fmt: skip
+    return state.astype(object), pd.DataFrame(status, index=adata.obs_names), rules
+
+
+def _detected(adata: AnnData, gene: str, layer: str | None) -> np.ndarray:
+    if gene not in adata.var_names:
+        return np.zeros(adata.n_obs, dtype=bool)
+    values = (adata.layers[layer] if layer else adata.X)[:, adata.var_names.get_loc(gene)]
+    values = values.toarray() if hasattr(values, "toarray") else np.asarray(values)
+    return np.asarray(values, dtype=float).ravel() > 0
+
+
+def _hypoxia(adata: AnnData, tumour: np.ndarray, layer: str | None, max_rank: int) -> np.ndarray:
+    out = np.full(adata.n_obs, np.nan)
+    if tumour.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MissingGenesWarning)
+            scores, _ = compute_scores(adata[tumour], HYPOXIA, layer=layer, max_rank=max_rank, min_overlap=0.3)
+        out[tumour] = scores.iloc[:, 0].to_numpy()
+    return out
+
+
+def _share(k: int, n: int, *, thin: bool) -> float:
+    return np.nan if thin else k / n
+
+
+def _table(cells: Mapping[str, np.ndarray], groups: list[tuple[str, np.ndarray]], min_cd8: int) -> pd.DataFrame:
+    """Per sample, from ``cells`` = state, cd8, cxcl13, ccr5 and hypoxia per cell."""
+    state, cd8, cxcl13, ccr5, hypoxia = (cells[k] for k in ("state", "cd8", "cxcl13", "ccr5", "hypoxia"))
+    rows = {}
+    for name, idx in groups:
+        mine = idx[cd8[idx]]
+        n = len(mine)
+        counts = {s: int((state[mine] == s).sum()) for s in STATES}
+        thin = n < min_cd8
+
+        def share(k: int, n: int = n, *, thin: bool = thin) -> float:
+            return _share(k, n, thin=thin)
+
+        prog, term, mem = counts["progenitor_exhausted"], counts["terminal_exhausted"], counts["effector_memory"]
+        rows[name] = {
+            "n_cells": len(idx), "n_cd8": n, **{f"n_{s}": counts[s] for s in STATES},
+            **{f"frac_{s}": share(counts[s]) for s in STATES},
+            "frac_cxcl13": share(int(cxcl13[mine].sum())), "frac_cxcl13_ccr5": share(int((cxcl13 & ccr5)[mine].sum())),
+            "progenitor_terminal_ratio": np.nan if thin or term == 0 else prog / term,
+            "memory_exhausted_ratio": np.nan if thin or prog + term == 0 else mem / (prog + term),
+            "n_tumor": int(np.isfinite(hypoxia[idx]).sum()),
+            "hypoxia_tumor": float(np.nanmean(hypoxia[idx])) if np.isfinite(hypoxia[idx]).any() else np.nan,
+            "status": "indeterminate" if thin else "ok",
+            "reason": f"only {n} CD8 T cells (< min_cd8_cells={min_cd8})" if thin else "",
+        }  # fmt: skip
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "sample"
+    return table
+
+
+@all_or_nothing
+def tcell_states(
+    adata: AnnData,
+    *,
+    library_key: str | None = None,
+    cell_type_key: str | None = None,
+    cd8_labels: Sequence[str] | str | None = None,
+    tumor_labels: Sequence[str] | str | None = None,
+    layer: str | None = None,
+    markers: Mapping[str, str] | None = None,
+    marker_thresholds: Mapping[str, float] | None = None,
+    min_score: float = 0.15,
+    min_cd8_cells: int = 10,
+    max_rank: int | None = None,
+    key_added: str = TCELL_STATES_KEY,
+    overwrite: bool = False,
+    copy: bool = False,
+) -> AnnData | None:
+    """CD8 T-cell states per cell and their shares per sample (the module notes give every rule).
+
+    Parameters
+    ----------
+    adata
+        Cells: scRNA-seq or spatial RNA (counts or log), or a protein panel with ``markers``.
+    library_key
+        ``obs`` column of samples (``None``: one sample). A sample's table depends on its own cells only.
+    cell_type_key, cd8_labels
+        Which cells are CD8 T cells. Default: ``obs["tmekit_cell_type"]`` of :func:`tmekit.tl.annotate` and its
+        ``"CD8 T"`` label.
+    tumor_labels
+        Tumour cells (same ``cell_type_key``) whose mean hypoxia score is reported per sample.
+    layer
+        Expression layer (RNA); default ``X``.
+    markers, marker_thresholds
+        Protein panels: ``{"PD-1": key, "TIM-3": key, "TCF1": key}`` (plus optional ``"CD39"``, ``"CXCL13"``,
+        ``"CCR5"``), each an ``obs`` column or a channel of ``X``; thresholds for continuous intensities.
+    min_score
+        RNA: the score at which a programme is on.
+    min_cd8_cells
+        Smallest number of CD8 T cells a sample needs; fewer: ``indeterminate``, NaN shares and ratios.
+    max_rank
+        UCell ``max_rank`` (default ``min(1500, n_vars)``).
+    key_added, overwrite, copy
+        ``obs[key_added]`` gets each CD8 T cell's state (NaN for other cells), ``obs[key_added + "_cxcl13"]``
+        the CXCL13+ flag, ``obsm[key_added + "_scores"]`` the programme scores or marker statuses and
+        ``uns[key_added]`` ``{"table", "params"}`` (:func:`tmekit.get.tcell_states`); replace existing
+        results; return a new object instead.
+
+    Returns
+    -------
+    ``None``, or the new object when ``copy=True``.
+    """
+    keys = (key_added, f"{key_added}_cxcl13")
+    if not overwrite and (any(k in adata.obs for k in keys) or key_added in adata.uns):
+        msg = f"`adata.obs[{key_added!r}]` or `adata.uns[{key_added!r}]` exists. Pass `overwrite=True` or `key_added=`."
+        raise ValueError(msg)
+    if cell_type_key is None:
+        if CELL_TYPE_KEY not in adata.obs:
+            msg = (
+                "Which cells are CD8 T cells? Pass `cell_type_key=` and `cd8_labels=`, or run `tk.tl.annotate(adata)` "
+                f"first (obs[{CELL_TYPE_KEY!r}], label 'CD8 T')."
+            )
+            raise ValueError(msg)
+        cell_type_key, cd8_labels = CELL_TYPE_KEY, cd8_labels or ["CD8 T"]
+    if not isinstance(min_cd8_cells, int | np.integer) or min_cd8_cells < 1:
+        msg = f"`min_cd8_cells` must be a positive integer, got {min_cd8_cells!r}."
+        raise ValueError(msg)
+    cd8 = label_mask(adata, cell_type_key=cell_type_key, labels=cd8_labels, what="cd8")
+    tumour = (label_mask(adata, cell_type_key=cell_type_key, labels=tumor_labels, what="tumor") if tumor_labels
+              else np.zeros(adata.n_obs, dtype=bool))  # fmt: skip
+    rank_limit = int(min(1500, adata.n_vars)) if max_rank is None else int(max_rank)
+    state = np.full(adata.n_obs, None, dtype=object)
+    rules: dict[str, str] = {}
+    if markers is not None:
+        call, evidence, rules = _protein_states(adata[cd8], markers, dict(marker_thresholds or {}))
+        flags = {m: (evidence[m].to_numpy() == 1) if m in evidence else np.zeros(cd8.sum(), dtype=bool)
+                 for m in ("CXCL13", "CCR5")}  # fmt: skip
+        hypoxia = np.full(adata.n_obs, np.nan)
+        mode = "protein"
+    else:
+        call, evidence = _rna_states(adata[cd8], layer, min_score, rank_limit)
+        flags = {m: _detected(adata[cd8], m, layer) for m in ("CXCL13", "CCR5")}
+        hypoxia = _hypoxia(adata, tumour, layer, rank_limit) if tumour.any() else np.full(adata.n_obs, np.nan)
+        mode = "rna"
+    state[cd8] = call
+    cxcl13, ccr5 = np.zeros(adata.n_obs, dtype=bool), np.zeros(adata.n_obs, dtype=bool)
+    cxcl13[cd8], ccr5[cd8] = flags["CXCL13"], flags["CCR5"]
+    cells = {"state": state, "cd8": cd8, "cxcl13": cxcl13, "ccr5": ccr5, "hypoxia": hypoxia}
+    table = _table(cells, list(samples(adata, library_key=library_key)), min_cd8_cells)
+    target = adata.copy() if copy else adata
+    target.obs[key_added] = pd.Categorical(state, categories=list(STATES))
+    target.obs[f"{key_added}_cxcl13"] = pd.array(np.where(cd8, cxcl13, pd.NA), dtype="boolean")
+    full = pd.DataFrame(np.nan, index=target.obs_names, columns=evidence.columns)
+    full.loc[target.obs_names[cd8]] = evidence.to_numpy(dtype=float)
+    target.obsm[f"{key_added}_scores"] = full
+    params: dict[str, Any] = {
+        "mode": mode, "library_key": library_key or "", "cell_type_key": cell_type_key,
+        "cd8_labels": [cd8_labels] if isinstance(cd8_labels, str) else list(cd8_labels or []),
+        "tumor_labels": [tumor_labels] if isinstance(tumor_labels, str) else list(tumor_labels or []),
+        "min_score": float(min_score), "min_cd8_cells": int(min_cd8_cells), "max_rank": rank_limit,
+        "programmes": dict(PROGRAMMES) if mode == "rna" else {}, "marker_rules": rules,
+        "cxcl13": "CXCL13 detected (> 0) in the cell: a lower bound (single-gene dropout)" if mode == "rna"
+        else rules.get("CXCL13", "no CXCL13 marker given"),
+        "hypoxia": HYPOXIA if tumour.any() and mode == "rna" else "",
+    }  # fmt: skip
+    target.uns[key_added] = {"table": table, "params": params}
+    return target if copy else None
