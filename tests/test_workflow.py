@@ -26,6 +26,14 @@ def test_example_sample_sheet_is_valid():
 
 def test_cohort_workflow_end_to_end(shared_data, tmp_path):
     sheet = (REPO / "workflows" / "samples.example.tsv").read_text().replace("../shared/data", str(shared_data))
+    columns = sheet.splitlines()[0].split("\t")
+    raw = {
+        "sample": "xenium_raw",
+        "path": str(shared_data / "xenium_breast_idc" / "xenium_breast_idc_subregion.h5ad"),
+        "kind": "spatial",
+        "microns_per_unit": "1",
+    }  # raw counts, no cell types: annotated by the workflow
+    sheet += "\t".join(raw.get(c, "") for c in columns) + "\n"
     (tmp_path / "samples.tsv").write_text(sheet)
     (tmp_path / "config.yaml").write_text(f"samples: {tmp_path / 'samples.tsv'}\noutdir: {tmp_path / 'results'}\n")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "MPLBACKEND": "Agg"}
@@ -37,7 +45,10 @@ def test_cohort_workflow_end_to_end(shared_data, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = tmp_path / "results"
     table = pd.read_csv(results / "cohort_calls.csv", index_col=0)
-    assert table["dataset"].value_counts().to_dict() == {"imvigor_bladder": 195, "keren_mibi": 33, "wu_cid4465": 1}
+    assert table["dataset"].value_counts().to_dict() == {
+        "imvigor_bladder": 195, "keren_mibi": 33, "wu_cid4465": 1, "xenium_raw": 1,
+    }  # fmt: skip
+    assert table.loc[table["dataset"] == "xenium_raw", "phenotype"].isin(["inflamed", "excluded", "desert"]).all()
     assert set(table["phenotype"]) <= {"inflamed", "excluded", "desert", "indeterminate"}
     assert not table.loc[table["dataset"] == "keren_mibi", "inferred"].any()
     assert table.loc[table["dataset"] == "imvigor_bladder", "inferred"].all()

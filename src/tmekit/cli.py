@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import tmekit as tk
-from tmekit._constants import PHENOTYPE_KEY, SCORES_KEY
+from tmekit._constants import CELL_TYPE_KEY, PHENOTYPE_KEY, SCORES_KEY
 from tmekit._warnings import collect_tmekit_warnings
 
 if TYPE_CHECKING:
@@ -248,6 +248,38 @@ def score(
         _say(f"scored {adata.obsm[key_added].shape[1]} signatures on {adata.n_obs:,} cells -> {output}")
 
 
+# ------------------------------------------------------------------------------------ annotate
+@app.command()
+def annotate(
+    path: Annotated[Path, typer.Argument(help="Input .h5ad file (cells x genes: scRNA-seq, Xenium, CosMx, MERFISH).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .h5ad (input plus cell types).")],
+    layer: Annotated[str | None, typer.Option(help="Layer to read instead of X (counts or log: same ranks).")] = None,
+    min_score: Annotated[float, typer.Option(help="Smallest winning marker score.")] = 0.1,
+    min_margin: Annotated[float, typer.Option(help="Smallest lead of the winner over the runner-up.")] = 0.02,
+    min_overlap: Annotated[
+        float, typer.Option(help="Marker sets with fewer of their genes measured are left out.")
+    ] = 0.3,
+    species: Annotated[str, typer.Option(help="auto, human or mouse.")] = "auto",
+    key_added: Annotated[str, typer.Option(help="obs key for the cell types.")] = CELL_TYPE_KEY,
+    overwrite: Overwrite = False,
+    force: Force = False,
+) -> None:
+    """Marker-based cell types (with 'unassigned'); writes obs['tmekit_cell_type'] and the marker scores."""
+    with _user_errors():
+        _new_outputs(output, inputs=[path], force=force)
+        adata = tk.io.read_h5ad(path, backed="r")
+        before = _snapshot(adata)
+        with _progress(f"annotating {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
+            tk.tl.annotate(adata, layer=layer, min_score=min_score, min_margin=min_margin, min_overlap=min_overlap,
+                           species=species, key_added=key_added, overwrite=overwrite)  # fmt: skip
+        for w in caught:
+            err.print(f"[yellow]warning[/yellow]: {w.message}")
+        tk.io.atomic_write_many({output: _results_writer(path, adata, _added(adata, before))}, overwrite=force,
+                                inputs=[path])  # fmt: skip
+        counts = adata.obs[key_added].value_counts()
+        _say(f"{adata.n_obs:,} cells: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) + f" -> {output}")
+
+
 # ------------------------------------------------------------------------------------ classify
 @app.command()
 def classify(
@@ -282,6 +314,10 @@ def classify(
     cohort_relative: Annotated[
         bool, typer.Option(help="Immunoscore percentiles within this file's samples instead of a reference.")
     ] = False,
+    annotate_cells: Annotated[
+        bool,
+        typer.Option("--annotate", help="Type the cells from markers first (tk.tl.annotate); default labels follow."),
+    ] = False,
     microns_per_unit: Annotated[
         float | None, typer.Option(help="Micrometres per coordinate unit (checked; spots: from their scale).")
     ] = None,
@@ -302,6 +338,20 @@ def classify(
         _new_outputs(output, h5ad, inputs=[path], force=force)
         adata = tk.io.read_h5ad(path, backed="r")
         before = _snapshot(adata)
+        if annotate_cells:  # marker-based types, and their labels unless given
+            if cell_type_key is not None:
+                msg = "Give --annotate (tmekit types the cells) or --cell-type-key (your types), not both."
+                raise ValueError(msg)
+            with _progress("annotating cells"), collect_tmekit_warnings() as caught:
+                tk.tl.annotate(adata, overwrite=overwrite)
+            for w in caught:
+                err.print(f"[yellow]warning[/yellow]: {w.message}")
+            defaults = tk.tl.annotation_labels()
+            cell_type_key = defaults["cell_type_key"]
+            tumor_labels = tumor_labels or ",".join(defaults["tumor_labels"])
+            immune_labels = immune_labels or ",".join(defaults["immune_labels"])
+            cd8_labels = cd8_labels or ",".join(defaults["cd8_labels"])
+            t_labels = t_labels or ",".join(defaults["t_labels"])
         spatial = {"rules": rules, "cell_type_key": cell_type_key, "tumor_labels": _split(tumor_labels),
                    "immune_labels": _split(immune_labels), "cd8_labels": _split(cd8_labels),
                    "t_labels": _split(t_labels), "microns_per_unit": microns_per_unit, "pdl1_key": pdl1_key,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import anndata as ad
@@ -133,6 +134,43 @@ def test_classify_several_frameworks(cli, workdir):
     assert missing.returncode == 2 and "needs `--pdl1-key`" in missing.stderr and "Traceback" not in missing.stderr
     bulk = cli("classify", "bulk.h5ad", "--mode", "expression", "--rules", "til_pdl1", "-o", "b.csv", cwd=workdir)
     assert bulk.returncode == 2 and "CD274" in bulk.stderr  # the bundled 48-gene subset cannot infer PD-L1
+
+
+def test_annotate_writes_the_api_cell_types(cli, workdir):
+    before = (workdir / "wu.h5ad").read_bytes()
+    done = cli("annotate", "wu.h5ad", "-o", "typed.h5ad", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert (workdir / "wu.h5ad").read_bytes() == before
+    typed = ad.read_h5ad(workdir / "typed.h5ad")
+    expected = tk.datasets.wu2021_cid4465()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tk.MissingGenesWarning)
+        tk.tl.annotate(expected)
+    assert typed.obs["tmekit_cell_type"].astype(str).tolist() == expected.obs["tmekit_cell_type"].astype(str).tolist()
+    assert "tmekit_cell_type_scores" in typed.obsm and "Epithelial" in done.stdout
+
+
+def test_raw_xenium_to_a_call_from_the_command_line(cli, workdir, shared_data):
+    """The new user's path: a raw Xenium export, no cell types -> annotate -> classify (issue 19)."""
+    raw = ad.read_h5ad(shared_data / "xenium_breast_idc" / "xenium_breast_idc_subregion.h5ad")
+    raw[:, ~raw.var["is_control"].to_numpy()].copy().write_h5ad(workdir / "xen.h5ad")
+    done = cli("annotate", "xen.h5ad", "-o", "annotated.h5ad", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    labels = tk.tl.annotation_labels()
+    called = cli("classify", "annotated.h5ad", "--mode", "spatial", "-o", "calls.csv", "--cell-type-key",
+                 "tmekit_cell_type", "--tumor-labels", "Epithelial", "--immune-labels",
+                 ",".join(labels["immune_labels"]), "--cd8-labels", "CD8 T", "--microns-per-unit", "1",
+                 cwd=workdir)  # fmt: skip
+    assert called.returncode == 0, called.stderr
+    at_once = cli("classify", "xen.h5ad", "--mode", "spatial", "--annotate", "-o", "once.csv", "--microns-per-unit",
+                  "1", "--rules", "cd8_density,til_pdl1", "--pdl1-key", "CD274", cwd=workdir)  # fmt: skip
+    assert at_once.returncode == 0, at_once.stderr
+    two_steps, one_step = (pd.read_csv(workdir / f, index_col=0) for f in ("calls.csv", "once.csv"))
+    assert two_steps["phenotype"].tolist() == one_step["phenotype"].tolist()
+    assert one_step["phenotype_til_pdl1"].iloc[0] in tk.tl.RULES["til_pdl1"].classes
+    clash = cli("classify", "xen.h5ad", "--mode", "spatial", "--annotate", "--cell-type-key", "x", "-o", "c.csv",
+                cwd=workdir)  # fmt: skip
+    assert clash.returncode == 2 and "not both" in clash.stderr
 
 
 def test_classify_spot_data(cli, workdir):
