@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,38 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflows" / "Snakefile"
 
 
+#: Three real files from ../shared/data: scRNA counts, a 33-patient MIBI cohort, 195 bulk log2 TPM tumours.
+SHARED_SHEET = (
+    "sample\tpath\tkind\tlibrary_key\tcell_type_key\ttumor_labels\timmune_labels\tcd8_labels\trules\tmicrons_per_unit"
+    "\tlayer\tscale\tmin_overlap\n"
+    "wu_cid4465\t../shared/data/wu2021_breast_cid4465/wu2021_cid4465_tnbc.h5ad\tscrna\tsample_id\t\t\t\t\t\t\t\t\t\n"
+    "keren_mibi\t../shared/data/keren_tnbc_mibi/keren_tnbc_full33.h5ad\tspatial\tpatient_id\tcell_type\tTumour\t"
+    "CD8T,CD4T,CD3T,Treg,NK,B,Macrophage,DC,DCMono,MonoNeu,Neutrophil,Otherimmune\tCD8T\tcd8_density\t0.390625\t\t\t\n"
+    "imvigor_bladder\t../shared/data/imvigor210/imvigor210_bladder195_log2tpm.h5ad\tbulk\t\t\t\t\t\t\t\t\tlog2\t0.3\n"
+)
+
+
+def test_readme_workflow_commands_run_in_a_clone_without_shared(tmp_path):
+    """The README's commands, verbatim, in a folder holding only the workflow: no ../shared needed (issue 19)."""
+    readme = (REPO / "README.md").read_text()
+    commands = [
+        "tmekit demo --export tmekit-demo-data",
+        "snakemake --snakefile workflows/Snakefile --configfile workflows/config.example.yaml --cores 2",
+    ]
+    assert all(c in readme for c in commands)
+    shutil.copytree(REPO / "workflows", tmp_path / "workflows")
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "MPLBACKEND": "Agg"}
+    env.pop("TMEKIT_SHARED_DATA", None)
+    for command in commands:
+        done = subprocess.run(command.split(), cwd=tmp_path, capture_output=True, text=True, env=env, check=False)
+        assert done.returncode == 0, (command, done.stderr[-3000:])
+    table = pd.read_csv(tmp_path / "results" / "cohort_calls.csv", index_col=0)
+    assert table["dataset"].value_counts().to_dict() == {"imvigor210_bulk": 348, "keren2018_mibi": 4, "wu2021_tnbc": 1}
+    assert not table.loc[table["dataset"] == "keren2018_mibi", "inferred"].any()
+    assert (tmp_path / "results" / "report.html").stat().st_size > 10_000
+
+
 def test_example_sample_sheet_is_valid():
     with (REPO / "workflows" / "samples.example.tsv").open(newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
@@ -25,7 +58,7 @@ def test_example_sample_sheet_is_valid():
 
 
 def test_cohort_workflow_end_to_end(shared_data, tmp_path):
-    sheet = (REPO / "workflows" / "samples.example.tsv").read_text().replace("../shared/data", str(shared_data))
+    sheet = SHARED_SHEET.replace("../shared/data", str(shared_data))
     columns = sheet.splitlines()[0].split("\t")
     raw = {
         "sample": "xenium_raw",

@@ -413,12 +413,21 @@ def demo(
     outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for the report and tables.")] = Path(
         "tmekit-demo"
     ),
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Instead: write the bundled datasets, a sample sheet and a config for the workflow here."),
+    ] = None,
     force: Force = False,
 ) -> None:
     """Run the main job end to end on real data shipped in the package and write an HTML report."""
-    from tmekit._demo import run_demo
+    from tmekit._demo import export_demo_data, run_demo
 
     with _user_errors():
+        if export is not None:
+            config = export_demo_data(export, force=force)
+            _say(f"Wrote the bundled datasets and {config}. Run the cohort workflow on them with:")
+            _say(f"  snakemake --snakefile workflows/Snakefile --configfile {config} --cores 2")
+            return
         path = run_demo(outdir, force=force, progress=_progress, say=_say)
         out.print(f"Report written to {path.resolve()}")
 
