@@ -309,7 +309,7 @@ def test_report_with_a_one_cell_sample(keren, tmp_path):
     table = tk.get.phenotypes(keren)
     assert table.loc["lonely", "phenotype"] == "indeterminate"
     page = tk.report.html(keren, tmp_path / "r.html")
-    assert "<th>lonely</th>" in page and "Not drawn: dataset lonely (1 cell)." in page
+    assert ">lonely</a></td>" in page and "Not drawn: dataset lonely (1 cell)." in page  # listed, linked, not drawn
     assert page.count("compartments and boundary</figcaption>") == 4  # the four real patients are drawn
 
 

@@ -85,7 +85,7 @@ def test_report_api_on_a_synthetic_tissue(tmp_path):
         tk.report.html(adata, tmp_path / "r.html")
 
 
-def test_report_renders_in_headless_chromium(demo_dir, tmp_path):
+def _browser():
     if not (CHROMIUM and CHROMEDRIVER):
         if os.environ.get("TMEKIT_REQUIRE_BROWSER"):
             pytest.fail("TMEKIT_REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
@@ -95,9 +95,14 @@ def test_report_renders_in_headless_chromium(demo_dir, tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,2000"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--window-size=1280,2000"):  # fmt: skip
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def test_report_renders_in_headless_chromium(demo_dir, tmp_path):
+    driver = _browser()
     try:
         driver.get((demo_dir / "report.html").as_uri())
         assert driver.title == "tmekit demo: three real datasets"
@@ -115,3 +120,61 @@ def test_report_renders_in_headless_chromium(demo_dir, tmp_path):
         assert shot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def big_report(tmp_path_factory):
+    """A 1,044-sample cohort (the bundled 348 IMvigor210 tumours three times, as three datasets) in one page."""
+    folder = tmp_path_factory.mktemp("big")
+    objects = {}
+    for k in range(3):
+        bulk = tk.datasets.imvigor210_bulk()
+        bulk.obs_names = [f"{name}_{k}" for name in bulk.obs_names]
+        tk.tl.classify(bulk, mode="expression", scale="zscore")
+        objects[f"cohort{k}"] = bulk
+    page = folder / "report.html"
+    tk.report.html(objects, page)
+    return page, tk.report.cohort_table(objects)
+
+
+def test_cohort_table_sorts_and_filters_in_the_browser(big_report):
+    """Issue 19: on 1,044 samples, filtering and sorting change what is shown, in the page alone (no network)."""
+    page, table = big_report
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text and "<script src" not in text
+    driver = _browser()
+    try:
+        driver.get(page.as_uri())
+        visible = "return Array.from(document.querySelectorAll('#sample-table tbody tr'))" \
+                  ".filter(r => r.style.display !== 'none')"  # fmt: skip
+        assert driver.execute_script(visible + ".length") == len(table) == 1044
+        inflamed = int((table["phenotype"].astype(str) == "inflamed").sum())
+        driver.execute_script("var s = document.getElementById('f-phenotype'); s.value = 'inflamed';"
+                              "s.dispatchEvent(new Event('change'));")  # fmt: skip
+        assert driver.execute_script(visible + ".length") == inflamed
+        assert driver.find_element("id", "n-shown").text == str(inflamed)
+        driver.execute_script("var c = document.getElementById('f-confidence'); c.value = '0.6';"
+                              "c.dispatchEvent(new Event('input'));")  # fmt: skip
+        sure = int(((table["phenotype"].astype(str) == "inflamed") & (table["confidence"] >= 0.6)).sum())
+        assert driver.execute_script(visible + ".length") == sure < inflamed
+        driver.execute_script("var s = document.getElementById('f-dataset'); s.value = 'cohort1';"
+                              "s.dispatchEvent(new Event('change'));")  # fmt: skip
+        assert driver.execute_script(visible + ".length") == sure // 3  # the same tumours in each dataset
+        # sort by confidence: ascending, then descending, on the rows shown
+        header = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#sample-table thead th')).findIndex(h => "
+            "h.textContent === 'confidence')"
+        )
+        first = visible + f".map(r => parseFloat(r.cells[{header}].dataset.value))"
+        driver.execute_script(f"document.querySelectorAll('#sample-table thead th')[{header}].click()")
+        up = driver.execute_script("return " + first.removeprefix("return "))
+        assert up == sorted(up)
+        driver.execute_script(f"document.querySelectorAll('#sample-table thead th')[{header}].click()")
+        down = driver.execute_script("return " + first.removeprefix("return "))
+        assert down == sorted(up, reverse=True)
+        # each sample links to its evidence row
+        link = driver.execute_script(visible + "[0].cells[0].querySelector('a').getAttribute('href')")
+        assert driver.execute_script(f"return document.getElementById('{link[1:]}') !== null")
+    finally:
+        driver.quit()
+    assert page.stat().st_size < 8_000_000  # one file that opens fast

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tmekit import get
 from tmekit._constants import COMPARTMENT_KEY, HEADLINE_SIGNATURES, PHENOTYPE_KEY, SCORES_KEY, TCELL_STATES_KEY
+from tmekit._sample_table import SAMPLE_TABLE_CSS, evidence_table, sample_table
 from tmekit._version import __version__
 from tmekit.io import atomic_write_text
 from tmekit.pl import (
@@ -129,7 +130,7 @@ def _overview(calls: pd.DataFrame) -> str:
     per_dataset["mean confidence"] = calls.groupby("dataset")["confidence"].mean()
     _, ax = plt.subplots(figsize=(8, 4))
     figure = _figure(phenotypes(calls, ax=ax), "Call (colour) and confidence (height) per sample")
-    return text + _table(per_dataset) + figure + _table(calls[cols])
+    return text + _table(per_dataset) + figure + sample_table(calls, cols)
 
 
 def _frameworks(calls: pd.DataFrame) -> str:
@@ -198,7 +199,8 @@ def _evidence(calls: pd.DataFrame) -> str:
     own = ("confidence_", "phenotype_", "reason_", "alias_")
     numeric = [c for c in calls.columns if c not in skip and not c.startswith(own)
                and pd.api.types.is_numeric_dtype(calls[c])]  # fmt: skip
-    return "<p class='note'>Every metric or feature the call read, per sample.</p>" + _table(calls[numeric])
+    note = "<p class='note'>Every metric or feature the call read, per sample (the sample links back to its call).</p>"
+    return note + evidence_table(calls, numeric)
 
 
 def _scores(objects: Mapping[str, AnnData], groupby: Mapping[str, str]) -> str:
@@ -371,7 +373,8 @@ def html(
     nav = " | ".join(f'<a href="#{sid}">{_html.escape(t)}</a>' for sid, (t, _) in body.items())
     page = (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_html.escape(title)}</title>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style></head><body>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}{SAMPLE_TABLE_CSS}</style>"
+        "</head><body>"
         f"<h1>{_html.escape(title)}</h1><nav class='note'>{nav}</nav>"
         + "".join(_section(sid, t, content) for sid, (t, content) in body.items())
         + "</body></html>\n"
