@@ -61,15 +61,15 @@ _SCRIPT = """
 """
 
 
-def _cell(value: object, *, digits: int) -> tuple[str, str, bool]:
-    """(shown text, sort value, numeric) of one value."""
+def _cell(value: object, *, digits: int) -> tuple[str, str]:
+    """(shown text, sort value) of one value: numbers rounded for show, kept whole for sorting."""
     if isinstance(value, bool | np.bool_):
-        return str(value), str(value), False
+        return str(value), str(value)
     if isinstance(value, int | float | np.integer | np.floating):
         number = float(value)
-        return ("" if np.isnan(number) else f"{number:.{digits}g}"), ("" if np.isnan(number) else repr(number)), True
-    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-    return text, text, False
+        return ("", "") if np.isnan(number) else (f"{number:.{digits}g}", repr(number))
+    text = "" if value is None else str(value)
+    return text, text
 
 
 def _options(element: str, label: str, values: Sequence[str]) -> str:
@@ -102,7 +102,7 @@ def sample_table(calls: pd.DataFrame, columns: Sequence[str], *, digits: int = 3
         cells = [f"<td data-value='{html.escape(str(name), quote=True)}'><a href='#evidence-{k}'>"
                  f"{html.escape(str(name))}</a></td>"]  # fmt: skip
         for column in columns:
-            shown, value, _ = _cell(row[column], digits=digits)
+            shown, value = _cell(row[column], digits=digits)
             cells.append(f"<td data-value='{html.escape(value, quote=True)}'>{html.escape(shown)}</td>")
         body.append(f"<tr id='sample-{k}' {data}>{''.join(cells)}</tr>")
     table = (f"<div class='scroll'><table id='sample-table'><thead><tr>{head}</tr></thead>"
