@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -81,59 +82,64 @@ def sample_generator(rng: np.random.Generator | int | None, name: str) -> np.ran
     return np.random.default_rng([base, int(hashlib.sha256(str(name).encode()).hexdigest()[:15], 16)])
 
 
+@dataclass
+class _Evidence:
+    """One sample's evidence rows and their metrics, and the resampled replicates every rule set's confidence reads.
+
+    The replicates are drawn once per sample (seeded by :func:`sample_generator`) and shared by all rule sets of
+    the call: each replicate resamples the rows (tiles or spots) with replacement (the sampling noise of the
+    field) and carries one log-normal factor of median 1 and coefficient of variation ``measurement_cv`` (what
+    sampling does not see: a cell-typing or sectioning error moves a sample's densities together).
+    """
+
+    values: pd.DataFrame
+    metrics: Callable[[pd.DataFrame], pd.DataFrame]
+    gen: np.random.Generator
+    n_boot: int
+    measurement_cv: float
+    _replicates: tuple[np.ndarray, np.ndarray, pd.DataFrame] | None = None
+
+    def _of(self, weights: np.ndarray) -> pd.DataFrame:
+        return self.metrics(pd.DataFrame(weights @ self.values.to_numpy(float), columns=self.values.columns))
+
+    def point(self) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """The sample itself: weights of one, factor one, its metrics."""
+        ones = np.ones((1, len(self.values)))
+        return ones, np.ones(1), self._of(ones)
+
+    def replicates(self) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """``n_boot`` resampling weights, measurement factors and the metrics of the resampled sums."""
+        if self._replicates is None:
+            n = len(self.values)
+            weights = self.gen.multinomial(n, np.full(n, 1 / n), size=self.n_boot)
+            factor = np.exp(self.gen.normal(0.0, np.sqrt(np.log1p(self.measurement_cv**2)), self.n_boot))
+            self._replicates = weights, factor, self._of(weights)
+        return self._replicates
+
+
 def _evaluate(
     rule: PhenotypeRule,
-    rows: pd.DataFrame,
-    weights: np.ndarray,
-    factor: np.ndarray,
+    evidence: _Evidence,
+    draw: tuple[np.ndarray, np.ndarray, pd.DataFrame],
     *,
-    metrics: Callable[[pd.DataFrame], pd.DataFrame],
     limits: Mapping[str, float],
     context: Mapping[str, Any],
 ) -> pd.DataFrame:
-    """One row of metrics per replicate of a sample's ``rows`` (tiles or spots).
+    """The rule's metrics per replicate of ``draw`` (weights, factors, the shared metrics).
 
-    Replicate ``b`` weighs the rows by ``weights[b]`` (counts of a resampling; ones for the sample itself) and
-    multiplies the metrics the rule reads by ``factor[b]``; then the rule derives what it needs from them (its
-    ``derive`` sees the rows, weights and factors too, for tile-level decisions).
+    The metrics it reads are scaled by the replicate's factor; then the rule derives what it needs (its ``derive``
+    sees the rows, weights and factors too, for tile-level decisions).
     """
-    values = rows.drop(columns=[c for c in sp.ROW_LABELS if c in rows.columns])
-    out = metrics(pd.DataFrame(weights @ values.to_numpy(float), columns=values.columns))
+    weights, factor, shared = draw
+    out = shared.copy()
     for column in rule.reads:
         if column in out.columns:
             out[column] = out[column].to_numpy(float) * factor
     if rule.derive is not None:
-        derived = rule.derive(out, rows=values, weights=weights, factor=factor, thresholds=limits, context=context)
+        derived = rule.derive(out, rows=evidence.values, weights=weights, factor=factor, thresholds=limits,
+                              context=context)  # fmt: skip
         out = out.assign(**{c: derived[c].to_numpy() for c in derived.columns})
     return out
-
-
-def _confidence(
-    rows: pd.DataFrame,
-    metrics: Callable[[pd.DataFrame], pd.DataFrame],
-    rule: PhenotypeRule,
-    limits: Mapping[str, float],
-    call: str,
-    *,
-    context: Mapping[str, Any],
-    gen: np.random.Generator,
-    n_boot: int,
-    measurement_cv: float,
-) -> float:
-    """Share of ``n_boot`` replicates of the sample's evidence that give ``call``.
-
-    Each replicate resamples the rows (tiles or spots) with replacement and recomputes the metrics from the
-    weighted sums (the sampling noise of the field), then multiplies the metrics the rule reads by one log-normal
-    factor of median 1 and coefficient of variation ``measurement_cv`` (what sampling does not see: a cell-typing
-    or sectioning error moves a sample's densities together). So the
-    confidence is the probability, under that model, that the evidence falls on the same side of every
-    threshold: about 0.5 at a threshold, approaching 1 only as the metrics move away from it by more than their
-    uncertainty.
-    """
-    weights = gen.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=n_boot)
-    factor = np.exp(gen.normal(0.0, np.sqrt(np.log1p(measurement_cv**2)), n_boot))  # one per replicate, median 1
-    boot = _evaluate(rule, rows, weights, factor, metrics=metrics, limits=limits, context=context)
-    return float(np.mean(rule.decide(boot, limits) == call))
 
 
 def _row(name: str, verdict: tuple[str, float, str], rule: PhenotypeRule, limits: Mapping[str, float],
@@ -157,37 +163,29 @@ def _missing(rule: PhenotypeRule, values: Mapping[str, Any]) -> str:
 def _apply(
     rule: PhenotypeRule,
     limits: Mapping[str, float],
-    rows: pd.DataFrame,
+    samples: Mapping[str, _Evidence],
     *,
-    metrics: Callable[[pd.DataFrame], pd.DataFrame],
     floor: Callable[[Mapping[str, Any]], str],
-    rng: np.random.Generator | int | None,
-    n_boot: int,
-    measurement_cv: float,
-    context: Mapping[str, Any] | None = None,
-    extra: pd.DataFrame | None = None,
+    context: Mapping[str, Any],
+    extra: pd.DataFrame | None,
 ) -> pd.DataFrame:
     """One table row per sample: the rule on its metrics unless ``floor`` finds the evidence too thin.
 
-    The metrics are those of the sample's summed ``rows`` (tiles or spots); the confidence comes from resampling
-    them. ``extra``: per-sample values beside the metrics (regions, distances).
+    Confidence: the share of the sample's replicates that give the same call (about 0.5 at a threshold, near 1
+    only when the metrics are further from it than their uncertainty). ``extra``: per-sample values beside the
+    metrics (regions, distances).
     """
-    context = context or {}
     out = []
-    for name in pd.unique(rows["sample"]):
-        own = rows[rows["sample"] == name]
-        point = _evaluate(
-            rule, own, np.ones((1, len(own))), np.ones(1), metrics=metrics, limits=limits, context=context
-        )
-        point.index = [name]
-        values = {**(extra.loc[name].to_dict() if extra is not None else {}), **point.loc[name].to_dict()}
-        call = str(rule.decide(point.loc[[name]], limits)[0])
+    for name, evidence in samples.items():
+        point = _evaluate(rule, evidence, evidence.point(), limits=limits, context=context)
+        values = {**(extra.loc[name].to_dict() if extra is not None else {}), **point.iloc[0].to_dict()}
+        call = str(rule.decide(point, limits)[0])
         reason = floor(values) or (_missing(rule, values) if call == "indeterminate" else "")
         if reason:
             call, confidence = "indeterminate", 0.0
         else:
-            confidence = _confidence(own, metrics, rule, limits, call, context=context, gen=sample_generator(rng, name),
-                                     n_boot=n_boot, measurement_cv=measurement_cv)  # fmt: skip
+            boot = _evaluate(rule, evidence, evidence.replicates(), limits=limits, context=context)
+            confidence = float(np.mean(rule.decide(boot, limits) == call))
         out.append(_row(name, (call, confidence, reason), rule, limits, values))
     return pd.DataFrame(out).set_index("sample")
 
@@ -197,10 +195,30 @@ def _limits(rule: PhenotypeRule, overrides: Mapping[str, float]) -> dict[str, fl
 
 
 def _tables(
-    rules: Sequence[PhenotypeRule], overrides: Mapping[str, float], rows: pd.DataFrame, **kwargs: Any
+    rules: Sequence[PhenotypeRule],
+    overrides: Mapping[str, float],
+    rows: pd.DataFrame,
+    *,
+    metrics: Callable[[pd.DataFrame], pd.DataFrame],
+    floor: Callable[[Mapping[str, Any]], str],
+    rng: np.random.Generator | int | None,
+    n_boot: int,
+    measurement_cv: float,
+    context: Mapping[str, Any] | None = None,
+    extra: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Each rule set on the same evidence rows; one table (:func:`combine`) and each rule set's parameters."""
-    tables = {rule.name: _apply(rule, _limits(rule, overrides), rows, **kwargs) for rule in rules}
+    """Each rule set on the same evidence: one table (:func:`combine`) and each rule set's parameters.
+
+    One set of replicates per sample, drawn once and read by every rule set.
+    """
+    labels = [c for c in sp.ROW_LABELS if c in rows.columns]
+    samples = {
+        name: _Evidence(rows[rows["sample"] == name].drop(columns=labels), metrics, sample_generator(rng, name),
+                        n_boot, measurement_cv)
+        for name in pd.unique(rows["sample"])
+    }  # fmt: skip
+    tables = {rule.name: _apply(rule, _limits(rule, overrides), samples, floor=floor, context=context or {},
+                                extra=extra) for rule in rules}  # fmt: skip
     frameworks = {rule.name: {"classes": list(rule.classes), "description": rule.description, "source": rule.source,
                               "thresholds": _limits(rule, overrides),
                               "aliases": [f"{k} = {v}" for k, v in rule.aliases.items()]}
