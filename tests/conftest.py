@@ -13,6 +13,7 @@ import anndata as ad
 import dask.array as da
 import matplotlib as mpl
 import numpy as np
+import pandas as pd
 import pytest
 import scanpy as sc
 import scipy.sparse as sp
@@ -21,9 +22,11 @@ import tmekit as tk
 
 # Import squidpy's stack (spatialdata, ome-zarr, xarray, ...) once with warnings silenced: the suite runs with
 # warnings as errors, and deprecations those packages raise among themselves at import time (e.g. ome-zarr's
-# `Scaler`) are not tmekit's to fix. Warnings raised while tmekit *runs* still fail the tests.
+# `Scaler`) are not tmekit's to fix. Warnings raised while tmekit *runs* still fail the tests. spatialdata's writers
+# are imported on first write (and import ome-zarr's writer): imported here too, for the same reason.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
+    import spatialdata._io  # noqa: F401
     import squidpy  # noqa: F401
 
 mpl.use("Agg")  # tests draw off-screen
@@ -148,3 +151,50 @@ def synthetic_spot_tissues() -> dict[tuple[str, int], ad.AnnData]:
             tk.sp.spot_content(spots)
             out[phenotype, seed] = spots
     return out
+
+
+def _region_table(adata: ad.AnnData, regions: list[str]) -> ad.AnnData:
+    """``adata`` without positions, annotating ``regions`` (one per cell in obs['region']) by obs['cell_id']."""
+    from spatialdata.models import TableModel
+
+    table = adata.copy()
+    del table.obsm["spatial"]  # positions only through the region
+    table.obs["region"] = pd.Categorical(regions)
+    table.obs["cell_id"] = np.arange(adata.n_obs)
+    return TableModel.parse(table, region=sorted(set(regions)), region_key="region", instance_key="cell_id")
+
+
+@pytest.fixture
+def keren_sdata():
+    """The bundled Keren MIBI fields as a SpatialData: one circles element per patient, in image pixels (identity to
+    "global"); the table "cells" annotates all four. Call with ``microns_per_unit=800/2048`` as for the AnnData."""
+    import spatialdata as sd
+    from spatialdata.models import ShapesModel
+    from spatialdata.transformations import Identity
+
+    adata = tk.datasets.keren2018_mibi()
+    regions = [f"fov_{p}" for p in adata.obs["patient_id"]]
+    shapes = {}
+    for name in sorted(set(regions)):
+        rows = np.flatnonzero(np.asarray(regions) == name)
+        shapes[name] = ShapesModel.parse(adata.obsm["spatial"][rows], geometry=0, radius=np.full(len(rows), 10.0),
+                                         index=rows, transformations={"global": Identity()})  # fmt: skip
+    return sd.SpatialData(shapes=shapes, tables={"cells": _region_table(adata, regions)})
+
+
+@pytest.fixture
+def xenium_sdata(read_shared):
+    """(AnnData, SpatialData) of the Xenium breast sub-region without control probes: cell circles stored in
+    0.2125-um pixels with a Scale transformation to micrometres in "global"; the table has no obsm['spatial']."""
+    import spatialdata as sd
+    from spatialdata.models import ShapesModel
+    from spatialdata.transformations import Scale
+
+    raw = read_shared("xenium_breast_idc/xenium_breast_idc_subregion.h5ad")
+    adata = raw[:, ~raw.var["is_control"].to_numpy()].copy()
+    px = 0.2125
+    circles = ShapesModel.parse(adata.obsm["spatial"] / px, geometry=0, radius=np.full(adata.n_obs, 5 / px),
+                                index=np.arange(adata.n_obs),
+                                transformations={"global": Scale([px, px], axes=("x", "y"))})  # fmt: skip
+    table = _region_table(adata, ["cell_circles"] * adata.n_obs)
+    return adata, sd.SpatialData(shapes={"cell_circles": circles}, tables={"table": table})

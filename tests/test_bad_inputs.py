@@ -168,9 +168,9 @@ def test_output_is_an_input(cli, folder, monkeypatch):
         msg = "disk full"
         raise OSError(msg)
 
-    import tmekit.cli as cli_module
+    import tmekit._cli_files as cli_files
 
-    monkeypatch.setattr(cli_module, "_results_writer", lambda *_a, **_k: broken)  # the .h5ad of the two fails
+    monkeypatch.setattr(cli_files, "_results_writer", lambda *_a, **_k: broken)  # the .h5ad of the two fails
     done = cli("classify", "keren.h5ad", "--mode", "spatial", *labels, "-o", "calls.csv", "--h5ad", "called.h5ad",
                cwd=folder)  # fmt: skip
     assert done.returncode != 0

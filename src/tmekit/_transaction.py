@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
 
     from anndata import AnnData
 
-__all__ = ["all_or_nothing"]
+__all__ = ["all_or_nothing", "restored_on_error"]
 
 F = TypeVar("F", bound="Callable[..., Any]")
 _SLOTS = ("obsm", "uns", "layers", "obsp")
@@ -28,6 +29,18 @@ def _restore(adata: AnnData, obs: Any, slots: dict[str, dict[str, Any]]) -> None
                 mapping[key] = value
 
 
+@contextlib.contextmanager
+def restored_on_error(adata: AnnData) -> Generator[None, None, None]:
+    """A block after which, if it raised, ``adata`` has the obs columns and slot entries it had before."""
+    obs = adata.obs.copy(deep=False)  # the column objects, not their data
+    slots = {slot: dict(getattr(adata, slot).items()) for slot in _SLOTS}
+    try:
+        yield
+    except BaseException:
+        _restore(adata, obs, slots)
+        raise
+
+
 def all_or_nothing(func: F) -> F:
     """Decorate a function whose first argument is the AnnData it writes into.
 
@@ -38,12 +51,7 @@ def all_or_nothing(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(adata: AnnData, *args: Any, **kwargs: Any) -> Any:
-        obs = adata.obs.copy(deep=False)  # the column objects, not their data
-        slots = {slot: dict(getattr(adata, slot).items()) for slot in _SLOTS}
-        try:
+        with restored_on_error(adata):
             return func(adata, *args, **kwargs)
-        except BaseException:
-            _restore(adata, obs, slots)
-            raise
 
     return wrapper  # type: ignore[return-value]

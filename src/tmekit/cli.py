@@ -5,25 +5,23 @@ from __future__ import annotations
 import contextlib
 import inspect
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import anndata as ad
-import h5py
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import tmekit as tk
+from tmekit._cli_files import cells, new_outputs, object_writer, read, same_kind, snapshot, text_writer
 from tmekit._constants import CELL_TYPE_KEY, PHENOTYPE_KEY, SCORES_KEY
+from tmekit._progress import reporting
 from tmekit._warnings import collect_tmekit_warnings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Sequence
+    from collections.abc import Callable, Generator
 
-    from anndata import AnnData
 
 __all__ = ["app", "main"]
 
@@ -45,6 +43,12 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file (never an input).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace tmekit results already in the input object.")]
+Input = Annotated[Path, typer.Argument(help="Input .h5ad file or SpatialData .zarr store.")]
+TableKey = Annotated[str | None, typer.Option(help="SpatialData input: the table of cells (default: the only one).")]
+CoordinateSystem = Annotated[
+    str | None,
+    typer.Option(help="SpatialData input: coordinate system of the positions (default: the only one, or global)."),
+]
 
 
 def _cli_option_names() -> set[str]:
@@ -88,63 +92,30 @@ def _user_errors() -> Generator[None, None, None]:
 
 @contextlib.contextmanager
 def _progress(description: str) -> Generator[Callable[[str], None], None, None]:
-    """A spinner with elapsed time for long steps; silent with --quiet."""
-    if _STATE["quiet"]:
+    """A bar for long steps: what is being done, done/total units, elapsed time.
+
+    The library reports its own steps (row chunks scored, samples done: ``tmekit._progress``); ``update(text)``
+    sets the description between them. Nothing is shown with --quiet or when stderr is not a terminal (a log file,
+    a pipe, a workflow job).
+    """
+    if _STATE["quiet"] or not err.is_terminal:
         yield lambda _text: None
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True) as progress:  # fmt: skip
-        task = progress.add_task(description)
-        yield lambda text: progress.update(task, description=text)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def step(what: str, done: int, total: int) -> None:
+            progress.update(task, description=f"{description}: {what}", completed=done, total=total)
+
+        with reporting(step):
+            yield lambda text: progress.update(task, description=text, completed=0, total=None)
 
 
 def _say(text: str) -> None:
     if not _STATE["quiet"]:
         out.print(text)
-
-
-def _new_outputs(*paths: Path | None, inputs: Sequence[Path], force: bool) -> None:
-    """Check every output before any work: writable, not an input, not existing unless --force, all distinct."""
-    given = [p for p in paths if p is not None]
-    for i, path in enumerate(given):
-        tk.io.check_output_path(path, overwrite=force, how_to_replace="Pass --force", inputs=inputs)
-        if any(path.resolve() == other.resolve() for other in given[:i]):
-            msg = f"Two outputs name the same file {str(path)!r}: give each output its own path."
-            raise ValueError(msg)
-
-
-def _snapshot(adata: AnnData) -> dict[str, dict[str, object]]:
-    """The obsm and uns entries of ``adata`` now (the objects, to tell later which ones a call wrote)."""
-    return {slot: dict(getattr(adata, slot).items()) for slot in ("obsm", "uns")}
-
-
-def _added(adata: AnnData, before: dict[str, dict[str, object]]) -> dict[str, list[str]]:
-    """The obsm and uns keys a call wrote since ``before`` (new keys and replaced values)."""
-    return {
-        slot: [k for k, v in getattr(adata, slot).items() if k not in before[slot] or before[slot][k] is not v]
-        for slot in ("obsm", "uns")
-    }
-
-
-def _text_writer(text: str) -> Callable[[Path], None]:
-    return lambda tmp: tmp.write_text(text, encoding="utf-8")
-
-
-def _results_writer(source: Path, adata: AnnData, keys: dict[str, list[str]]) -> Callable[[Path], None]:
-    """A writer that copies ``source`` and adds the new obs columns / obsm / uns entries, never loading X."""
-
-    def write(tmp: Path) -> None:
-        shutil.copyfile(source, tmp)
-        with h5py.File(tmp, "r+") as f:
-            elements = [(f, "obs", adata.obs)]
-            elements += [(f.require_group("obsm"), key, adata.obsm[key]) for key in keys.get("obsm", [])]
-            elements += [(f.require_group("uns"), key, adata.uns[key]) for key in keys.get("uns", [])]
-            for group, key, value in elements:
-                if key in group:
-                    del group[key]
-                ad.io.write_elem(group, key, value)
-
-    return write
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -189,7 +160,7 @@ def signatures_export(
 ) -> None:
     """Write signatures to a GMT file (up genes; one line per set)."""
     with _user_errors():
-        _new_outputs(gmt, inputs=[], force=force)
+        new_outputs(gmt, inputs=[], force=force)
         chosen = _split(names) or list(tk.signatures.list().index)
         with collect_tmekit_warnings() as caught:
             tk.signatures.write_gmt([tk.signatures.get(n) for n in chosen], gmt, overwrite=force)
@@ -201,22 +172,27 @@ def signatures_export(
 # ------------------------------------------------------------------------------------ check / score
 @app.command()
 def check(
-    path: Annotated[Path, typer.Argument(help="Input .h5ad file.")],
+    path: Input,
     layer: Annotated[str | None, typer.Option(help="Layer to check instead of X.")] = None,
     library_key: Annotated[str | None, typer.Option(help="obs column of samples (for the cells' spacing).")] = None,
+    table_key: TableKey = None,
+    coordinate_system: CoordinateSystem = None,
 ) -> None:
     """Input report: counts vs log data, gene IDs, species, NaN, empty cells, positions, signature coverage."""
     with _user_errors():
-        adata = tk.io.read_h5ad(path, backed="r")
+        data = read(path)
         with _progress(f"checking {path.name}"):
-            report = tk.pp.check(adata, layer=layer, library_key=library_key)
+            report = tk.pp.check(data, layer=layer, library_key=library_key, table_key=table_key,
+                                 coordinate_system=coordinate_system)  # fmt: skip
         out.print(str(report))
 
 
 @app.command()
 def score(
-    path: Annotated[Path, typer.Argument(help="Input .h5ad file (read in row chunks; X is never loaded whole).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output .h5ad (input plus scores).")],
+    path: Annotated[
+        Path, typer.Argument(help="Input .h5ad file (read in row chunks; X is never loaded whole) or .zarr store.")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .h5ad or .zarr (input plus scores).")],
     signatures: Annotated[str | None, typer.Option(help="Comma-separated library names.")] = None,
     gmt: Annotated[Path | None, typer.Option(help="GMT file of your own signatures.")] = None,
     method: Annotated[str, typer.Option(help="rank (UCell) or mean (score_genes).")] = "rank",
@@ -227,32 +203,37 @@ def score(
         str, typer.Option(help="auto, human or mouse: sets of the other species go through orthologs.")
     ] = "auto",
     key_added: Annotated[str, typer.Option(help="obsm/uns key for the scores.")] = SCORES_KEY,
+    table_key: TableKey = None,
     overwrite: Overwrite = False,
     force: Force = False,
 ) -> None:
     """Score every cell with library or GMT signatures; writes obsm/uns['tmekit_scores']."""
     with _user_errors():
-        _new_outputs(output, inputs=[path, *([gmt] if gmt else [])], force=force)
+        new_outputs(output, inputs=[path, *([gmt] if gmt else [])], force=force)
         if signatures and gmt:
             msg = "Give --signatures or --gmt, not both."
             raise ValueError(msg)
         chosen: object = gmt if gmt else (_split(signatures) or [s.name for s in tk.signatures.headline()])
-        adata = tk.io.read_h5ad(path, backed="r")
+        data = read(path)
+        same_kind(data, output)
+        adata = cells(data, table_key)
+        before = snapshot(adata)
         with _progress(f"scoring {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
-            tk.tl.score(adata, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap,  # type: ignore[arg-type]
-                        species=species, key_added=key_added, overwrite=overwrite)  # fmt: skip
+            tk.tl.score(data, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap,  # type: ignore[arg-type]
+                        species=species, key_added=key_added, overwrite=overwrite, table_key=table_key)  # fmt: skip
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
-        keys = {"obsm": [key_added], "uns": [key_added]}
-        tk.io.atomic_write_many({output: _results_writer(path, adata, keys)}, overwrite=force, inputs=[path])
+        tk.io.atomic_write_many({output: object_writer(path, data, before)}, overwrite=force, inputs=[path])
         _say(f"scored {adata.obsm[key_added].shape[1]} signatures on {adata.n_obs:,} cells -> {output}")
 
 
 # ------------------------------------------------------------------------------------ annotate
 @app.command()
 def annotate(
-    path: Annotated[Path, typer.Argument(help="Input .h5ad file (cells x genes: scRNA-seq, Xenium, CosMx, MERFISH).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output .h5ad (input plus cell types).")],
+    path: Annotated[
+        Path, typer.Argument(help="Input .h5ad or .zarr (cells x genes: scRNA-seq, Xenium, CosMx, MERFISH).")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .h5ad or .zarr (input plus cell types).")],
     layer: Annotated[str | None, typer.Option(help="Layer to read instead of X (counts or log: same ranks).")] = None,
     min_score: Annotated[float, typer.Option(help="Smallest winning marker score.")] = 0.1,
     min_margin: Annotated[float, typer.Option(help="Smallest lead of the winner over the runner-up.")] = 0.02,
@@ -261,21 +242,23 @@ def annotate(
     ] = 0.3,
     species: Annotated[str, typer.Option(help="auto, human or mouse.")] = "auto",
     key_added: Annotated[str, typer.Option(help="obs key for the cell types.")] = CELL_TYPE_KEY,
+    table_key: TableKey = None,
     overwrite: Overwrite = False,
     force: Force = False,
 ) -> None:
     """Marker-based cell types (with 'unassigned'); writes obs['tmekit_cell_type'] and the marker scores."""
     with _user_errors():
-        _new_outputs(output, inputs=[path], force=force)
-        adata = tk.io.read_h5ad(path, backed="r")
-        before = _snapshot(adata)
+        new_outputs(output, inputs=[path], force=force)
+        data = read(path)
+        same_kind(data, output)
+        adata = cells(data, table_key)
+        before = snapshot(adata)
         with _progress(f"annotating {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
-            tk.tl.annotate(adata, layer=layer, min_score=min_score, min_margin=min_margin, min_overlap=min_overlap,
-                           species=species, key_added=key_added, overwrite=overwrite)  # fmt: skip
+            tk.tl.annotate(data, layer=layer, min_score=min_score, min_margin=min_margin, min_overlap=min_overlap,
+                           species=species, key_added=key_added, overwrite=overwrite, table_key=table_key)  # fmt: skip
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
-        tk.io.atomic_write_many({output: _results_writer(path, adata, _added(adata, before))}, overwrite=force,
-                                inputs=[path])  # fmt: skip
+        tk.io.atomic_write_many({output: object_writer(path, data, before)}, overwrite=force, inputs=[path])
         counts = adata.obs[key_added].value_counts()
         _say(f"{adata.n_obs:,} cells: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) + f" -> {output}")
 
@@ -283,7 +266,7 @@ def annotate(
 # ------------------------------------------------------------------------------------ classify
 @app.command()
 def classify(
-    path: Annotated[Path, typer.Argument(help="Input .h5ad file.")],
+    path: Input,
     output: Annotated[Path, typer.Option("-o", "--output", help="Per-sample table (.csv).")],
     mode: Annotated[
         str, typer.Option(help="spatial (cells or Visium-like spots with coordinates) or expression (bulk/pseudobulk).")
@@ -325,8 +308,12 @@ def classify(
     layer: Annotated[
         str | None, typer.Option(help="Layer with expression or raw counts (expression; spot deconvolution).")
     ] = None,
-    h5ad: Annotated[Path | None, typer.Option(help="Also write the input with the calls added.")] = None,
+    h5ad: Annotated[
+        Path | None, typer.Option(help="Also write the input with the calls added (.zarr for a SpatialData input).")
+    ] = None,
     key_added: Annotated[str, typer.Option(help="uns/obs key for the calls.")] = PHENOTYPE_KEY,
+    table_key: TableKey = None,
+    coordinate_system: CoordinateSystem = None,
     overwrite: Overwrite = False,
     force: Force = False,
 ) -> None:
@@ -335,15 +322,17 @@ def classify(
     Frameworks: inflamed / excluded / desert, Immunoscore, TIL x PD-L1, four patterns, intratumoral vs stromal.
     """
     with _user_errors():
-        _new_outputs(output, h5ad, inputs=[path], force=force)
-        adata = tk.io.read_h5ad(path, backed="r")
-        before = _snapshot(adata)
+        new_outputs(output, h5ad, inputs=[path], force=force)
+        data = read(path)
+        same_kind(data, h5ad)
+        where = {"table_key": table_key}
+        before = snapshot(cells(data, table_key))
         if annotate_cells:  # marker-based types, and their labels unless given
             if cell_type_key is not None:
                 msg = "Give --annotate (tmekit types the cells) or --cell-type-key (your types), not both."
                 raise ValueError(msg)
             with _progress("annotating cells"), collect_tmekit_warnings() as caught:
-                tk.tl.annotate(adata, overwrite=overwrite)
+                tk.tl.annotate(data, overwrite=overwrite, **where)
             for w in caught:
                 err.print(f"[yellow]warning[/yellow]: {w.message}")
             defaults = tk.tl.annotation_labels()
@@ -359,14 +348,14 @@ def classify(
                    "cohort_relative": cohort_relative}  # fmt: skip
         options = spatial if mode == "spatial" else {"scale": scale, "rules": rules}  # expression: til_pdl1
         with _progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
-            tk.tl.classify(adata, mode=mode, library_key=library_key, layer=layer, key_added=key_added,
-                           overwrite=overwrite, **options)  # type: ignore[arg-type]  # fmt: skip
+            tk.tl.classify(data, mode=mode, library_key=library_key, layer=layer, key_added=key_added,
+                           overwrite=overwrite, coordinate_system=coordinate_system, **where, **options)  # type: ignore[arg-type]  # fmt: skip
         for w in caught:
             err.print(f"[yellow]warning[/yellow]: {w.message}")
-        table = tk.get.phenotypes(adata, key=key_added)
-        writers = {output: _text_writer(table.to_csv())}
+        table = tk.get.phenotypes(data, key=key_added, **where)
+        writers = {output: text_writer(table.to_csv())}
         if h5ad is not None:
-            writers[h5ad] = _results_writer(path, adata, _added(adata, before))
+            writers[h5ad] = object_writer(path, data, before)
         tk.io.atomic_write_many(writers, overwrite=force, inputs=[path])  # the table and the object, or neither
         names = str(table["rules"].iloc[0]).split(",") if mode == "spatial" and "rules" in table else [""]
         for name in names:
@@ -378,7 +367,9 @@ def classify(
 # ------------------------------------------------------------------------------------ report / demo
 @app.command()
 def report(
-    paths: Annotated[list[Path], typer.Argument(help="One or more .h5ad files (after score and/or classify).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="One or more .h5ad files or .zarr stores (after score and/or classify).")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
     groupby: Annotated[str | None, typer.Option(help="obs column to group cell scores by.")] = None,
     title: Annotated[str, typer.Option(help="Page title.")] = "tmekit cohort report",
@@ -387,7 +378,7 @@ def report(
 ) -> None:
     """One self-contained HTML report for a cohort of files (or one multi-sample file)."""
     with _user_errors():
-        _new_outputs(output, table, inputs=paths, force=force)
+        new_outputs(output, table, inputs=paths, force=force)
         objects = {}
         stems = [p.stem for p in paths]
         # files named alike (e.g. a workflow's <sample>/called.h5ad) are named after their folder
@@ -397,11 +388,11 @@ def report(
         with _progress("reading") as update:
             for name, p in zip(names, paths, strict=True):
                 update(f"reading {p.name}")
-                objects[name] = tk.io.read_h5ad(p, backed="r")
+                objects[name] = read(p)
             update("drawing the report")
-            writers = {output: _text_writer(tk.report.html(objects, title=title, groupby=groupby))}
+            writers = {output: text_writer(tk.report.html(objects, title=title, groupby=groupby))}
         if table is not None:
-            writers[table] = _text_writer(tk.report.cohort_table(objects).to_csv())
+            writers[table] = text_writer(tk.report.cohort_table(objects).to_csv())
         tk.io.atomic_write_many(writers, overwrite=force, inputs=paths)
         if table is not None:
             _say(f"cohort table: {table.resolve()}")

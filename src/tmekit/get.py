@@ -19,6 +19,7 @@ from tmekit._constants import (
     SCORES_KEY,
     TCELL_STATES_KEY,
 )
+from tmekit._spatialdata import accepts_spatialdata
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -47,6 +48,7 @@ def _stored(adata: AnnData, slot: str, key: str, writer: str) -> Any:
     return mapping[key]
 
 
+@accepts_spatialdata
 def scores(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
     """Cells x signatures scores written by :func:`tmekit.tl.score` (a copy)."""
     value = _stored(adata, "obsm", key, "tk.tl.score(adata, signatures)")
@@ -56,6 +58,7 @@ def scores(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
     return value.copy()
 
 
+@accepts_spatialdata
 def signatures_scored(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
     """One row per scored signature: genes found and missing, version, hash and citation (the provenance)."""
     info = _stored(adata, "uns", key, "tk.tl.score(adata, signatures)")
@@ -70,6 +73,7 @@ def signatures_scored(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
     return table
 
 
+@accepts_spatialdata
 def phenotypes(adata: AnnData, *, key: str = PHENOTYPE_KEY, rules: str | None = None) -> pd.DataFrame:
     """One row per sample from :func:`tmekit.tl.classify`: the call, its confidence, why, and the evidence.
 
@@ -93,6 +97,7 @@ def phenotypes(adata: AnnData, *, key: str = PHENOTYPE_KEY, rules: str | None = 
     return table
 
 
+@accepts_spatialdata
 def evidence(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
     """The numeric evidence behind each sample's call: metrics or features and the thresholds they met."""
     table = phenotypes(adata, key=key)
@@ -102,12 +107,14 @@ def evidence(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
     return table[keep]
 
 
+@accepts_spatialdata
 def phenotype_params(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.Series:
     """How the calls were made: mode, rule set or model (with its provenance), thresholds' sources, parameters."""
     result = _stored(adata, "uns", key, "tk.tl.classify(adata, ...)")
     return pd.Series(dict(result["params"]), dtype=object)
 
 
+@accepts_spatialdata
 def compartments(adata: AnnData, *, key: str = COMPARTMENT_KEY) -> pd.DataFrame:
     """One row per sample from :func:`tmekit.sp.compartments`: areas (mm^2), margin half-width, cells or spots."""
     result = _stored(adata, "uns", key, "tk.sp.compartments(adata, ...)")
@@ -118,11 +125,13 @@ def compartments(adata: AnnData, *, key: str = COMPARTMENT_KEY) -> pd.DataFrame:
     return table
 
 
+@accepts_spatialdata
 def spot_content(adata: AnnData, *, key: str = CONTENT_KEY) -> pd.DataFrame:
     """Spots x reference cell types: the fractions :func:`tmekit.sp.spot_content` estimated (a copy)."""
     return pd.DataFrame(_stored(adata, "obsm", key, "tk.sp.spot_content(adata)")).copy()
 
 
+@accepts_spatialdata
 def tcell_states(adata: AnnData, *, key: str = TCELL_STATES_KEY) -> pd.DataFrame:
     """One row per sample from :func:`tmekit.tl.tcell_states`: CD8 counts, state shares, ratios, hypoxia, status."""
     result = _stored(adata, "uns", key, "tk.tl.tcell_states(adata, ...)")

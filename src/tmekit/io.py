@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import tempfile
@@ -19,8 +20,22 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 
     from anndata import AnnData
+    from spatialdata import SpatialData
 
-__all__ = ["atomic_write", "atomic_write_many", "atomic_write_text", "check_output_path", "read_h5ad", "write_h5ad"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_many",
+    "atomic_write_text",
+    "check_output_path",
+    "is_spatialdata_store",
+    "read",
+    "read_h5ad",
+    "read_spatialdata",
+    "store_writer",
+    "write",
+    "write_h5ad",
+    "write_spatialdata",
+]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -93,13 +108,13 @@ def _remove_stale_temporaries(folder: Path) -> None:
     now = time.time()
     for entry in folder.iterdir():
         found = _TMP_RE.match(entry.name)
-        if not found or not entry.is_file():
+        if not found or not (entry.is_file() or entry.is_dir()) or entry.is_symlink():
             continue
         same_host = found["host"] == _HOST
         with contextlib.suppress(OSError):
             stale = not _alive(int(found["pid"])) if same_host else now - entry.stat().st_mtime > _STALE_SECONDS
             if stale:
-                entry.unlink()
+                _remove(entry)
 
 
 def _raise_exit(signum: int, _frame: object) -> None:
@@ -132,6 +147,30 @@ def _temporary_beside(path: Path) -> Path:
     return tmp_path
 
 
+def _remove(path: Path) -> None:
+    """Delete a file or a folder (a zarr store) if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` onto ``path``; a folder (zarr store) replaces an old one by renaming that aside first."""
+    if not tmp.is_dir() or not path.exists():
+        tmp.replace(path)
+        return
+    aside = _temporary_beside(path)
+    aside.unlink()
+    path.replace(aside)
+    try:
+        tmp.replace(path)
+    except OSError:
+        aside.replace(path)  # the old output back: never neither
+        raise
+    _remove(aside)
+
+
 @contextlib.contextmanager
 def _atomic_targets(
     paths: Sequence[Path], *, overwrite: bool, inputs: Iterable[str | Path | None] = ()
@@ -152,10 +191,10 @@ def _atomic_targets(
             temporaries.extend(_temporary_beside(p) for p in resolved)
             yield temporaries
             for tmp, path in zip(temporaries, resolved, strict=True):
-                tmp.replace(path)
+                _move_into_place(tmp, path)
         finally:
             for tmp in temporaries:
-                tmp.unlink(missing_ok=True)
+                _remove(tmp)
 
 
 def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path:
@@ -168,7 +207,10 @@ def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path
 def atomic_write(
     path: Path, writer: Callable[[Path], object], *, overwrite: bool = False, inputs: Iterable[str | Path] = ()
 ) -> Path:
-    """Call ``writer(tmp_path)`` and move the result onto ``path`` only if it succeeded (never onto an input)."""
+    """Call ``writer(tmp_path)`` and move the result onto ``path`` only if it succeeded (never onto an input).
+
+    ``tmp_path`` is an empty file; a writer of a folder (a zarr store) deletes it and makes the folder there.
+    """
     with _atomic_targets([Path(path)], overwrite=overwrite, inputs=inputs) as (tmp,):
         writer(tmp)
     return Path(path)
@@ -197,7 +239,9 @@ def _check_h5ad_path(path: Path) -> None:
         msg = f"File {str(path)!r} does not exist. Check the path (relative paths start at {Path.cwd()})."
         raise FileNotFoundError(msg)
     if path.is_dir():
-        if (path / ".zattrs").exists() or (path / "zarr.json").exists() or (path / ".zgroup").exists():
+        if is_spatialdata_store(path):
+            msg = f"{str(path)!r} is a SpatialData zarr store, not an .h5ad file. Read it with `tk.io.read(path)`."
+        elif (path / ".zattrs").exists() or (path / "zarr.json").exists() or (path / ".zgroup").exists():
             msg = f"{str(path)!r} is a zarr store, not an .h5ad file. Read it with `anndata.read_zarr(path)`."
         else:
             msg = f"{str(path)!r} is a folder, not an .h5ad file. Pass the path of an .h5ad file."
@@ -286,3 +330,97 @@ def write_h5ad(adata: AnnData, path: str | Path, *, overwrite: bool = False) -> 
     if adata.isbacked and not adata.is_view:
         adata.file.filename = path  # anndata pointed the object at the temporary file, now renamed to `path`
     return path
+
+
+# ------------------------------------------------------------------------------------------ SpatialData stores
+_ELEMENT_FOLDERS = {"images", "labels", "points", "shapes", "tables"}
+
+
+def is_spatialdata_store(path: str | Path) -> bool:
+    """Whether ``path`` is a SpatialData zarr store (a zarr group with images/labels/points/shapes/tables)."""
+    path = Path(path)
+    if not path.is_dir() or not any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs")):
+        return False
+    return any((path / name).is_dir() for name in _ELEMENT_FOLDERS)
+
+
+def read_spatialdata(path: str | Path) -> SpatialData:
+    """Read a SpatialData ``.zarr`` store (:func:`spatialdata.read_zarr`), with clear errors for other paths.
+
+    Images and labels stay on disk (dask); tables are read into memory, as spatialdata does.
+    """
+    import spatialdata as sd
+
+    path = Path(path)
+    if not path.exists():
+        msg = f"{str(path)!r} does not exist. Check the path (relative paths start at {Path.cwd()})."
+        raise FileNotFoundError(msg)
+    if not is_spatialdata_store(path):
+        hint = " It is an .h5ad file: read it with `tk.io.read_h5ad(path)`." if path.is_file() else ""
+        msg = (
+            f"{str(path)!r} is not a SpatialData zarr store (a folder with zarr.json and images/labels/points/"
+            f"shapes/tables).{hint} spatialdata-io reads Xenium, CosMx, MERSCOPE and Visium HD exports into one."
+        )
+        raise ValueError(msg)
+    return sd.read_zarr(path)
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return parent.is_dir() and child.resolve().is_relative_to(parent.resolve())
+
+
+def write_spatialdata(sdata: SpatialData, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``sdata`` to a new ``.zarr`` store atomically (a temporary store beside ``path``, then renamed).
+
+    Never onto (or inside) the store ``sdata`` is read from: write the results elsewhere. ``sdata`` stays backed
+    by its own store.
+    """
+    path = Path(path)
+    source = Path(sdata.path) if sdata.path is not None else None
+    if source is not None and (_inside(path, source) or _inside(source, path)):
+        msg = (
+            f"Refusing to write {str(path)!r}: the SpatialData is read from {str(source)!r}, which would be changed "
+            "or lost (even with overwrite/--force). Choose a path outside it."
+        )
+        raise ValueError(msg)
+
+    return atomic_write(path, store_writer(sdata), overwrite=overwrite, inputs=[source] if source is not None else [])
+
+
+def store_writer(sdata: SpatialData) -> Callable[[Path], None]:
+    """A writer (for :func:`atomic_write`) of ``sdata`` as a new store at the temporary path.
+
+    Tables are written unsharded, as anndata does today (said explicitly: anndata warns that its default changes).
+    ``sdata`` is pointed at the new store while it is written and back at its own afterwards: spatialdata 0.7
+    consolidates the metadata of ``sdata.path``, so with ``update_sdata_path=False`` it would write into the store
+    the data was read from.
+    """
+    import anndata as ad
+
+    def write(tmp: Path) -> None:
+        tmp.unlink()
+        sharding = {"auto_shard_zarr_v3": False} if hasattr(ad.settings, "auto_shard_zarr_v3") else {}
+        own = sdata.path
+        try:
+            with ad.settings.override(**sharding):
+                sdata.write(tmp, update_sdata_path=True)
+        finally:
+            sdata.path = own
+
+    return write
+
+
+def read(path: str | Path, *, backed: Literal["r", "r+"] | None = None) -> AnnData | SpatialData:
+    """Read an ``.h5ad`` file (:func:`read_h5ad`, ``backed`` as there) or a SpatialData ``.zarr`` store."""
+    if is_spatialdata_store(path):
+        return read_spatialdata(path)
+    return read_h5ad(path, backed=backed)
+
+
+def write(adata: AnnData | SpatialData, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write an AnnData as ``.h5ad`` or a SpatialData as a ``.zarr`` store, atomically."""
+    from tmekit._spatialdata import is_spatialdata
+
+    if is_spatialdata(adata):
+        return write_spatialdata(adata, path, overwrite=overwrite)
+    return write_h5ad(adata, path, overwrite=overwrite)

@@ -16,6 +16,7 @@ import pandas as pd
 from tmekit import get
 from tmekit._constants import COMPARTMENT_KEY, HEADLINE_SIGNATURES, PHENOTYPE_KEY, SCORES_KEY, TCELL_STATES_KEY
 from tmekit._sample_table import SAMPLE_TABLE_CSS, evidence_table, sample_table
+from tmekit._spatialdata import as_anndata
 from tmekit._version import __version__
 from tmekit.io import atomic_write_text
 from tmekit.pl import (
@@ -107,7 +108,7 @@ def cohort_table(adatas: Mapping[str, AnnData]) -> pd.DataFrame:
 
     Reads each object's calls with :func:`tmekit.get.phenotypes`.
     """
-    return _calls(dict(adatas))
+    return _calls({name: as_anndata(a) for name, a in adatas.items()})
 
 
 def _overview(calls: pd.DataFrame) -> str:
@@ -330,7 +331,8 @@ def html(
     Parameters
     ----------
     adatas
-        One AnnData, a list, or ``{name: AnnData}``; each after ``tk.tl.score`` and/or ``tk.tl.classify``.
+        One AnnData, a list, or ``{name: AnnData}``; each after ``tk.tl.score`` and/or ``tk.tl.classify``. A
+        SpatialData stands for its (only) table, with the positions of the elements it annotates.
     path
         Where to write the page (atomically); ``None`` only returns it.
     title
@@ -348,11 +350,11 @@ def html(
     The HTML text.
     """
     if isinstance(adatas, dict):
-        objects = dict(adatas)
+        objects = {name: as_anndata(a) for name, a in adatas.items()}
     elif isinstance(adatas, list | tuple):
-        objects = {f"dataset{i + 1}": a for i, a in enumerate(adatas)}
+        objects = {f"dataset{i + 1}": as_anndata(a) for i, a in enumerate(adatas)}
     else:
-        objects = {"dataset": adatas}
+        objects = {"dataset": as_anndata(adatas)}
     if isinstance(groupby, str) or groupby is None:
         column = groupby or "tmekit_cell_type"
         groups = dict.fromkeys(objects, column)

@@ -245,3 +245,49 @@ def test_arguments_of_the_other_mode_are_refused():
     keren = tk.datasets.keren2018_mibi()
     with pytest.raises(ValueError, match=r"\['min_cells', 'model'\] apply to mode='expression' only"):
         tk.tl.classify(keren, library_key="patient_id", model="m.json", min_cells=3, **KEREN_LABELS)
+
+
+def _digest(folder: Path) -> dict[str, bytes]:
+    """Every file of a folder (a zarr store) and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_spatialdata_store_in_and_out(cli, workdir, keren_sdata):
+    """A SpatialData .zarr store: the same calls as the .h5ad, a new store with the results, the input untouched."""
+    tk.io.write_spatialdata(keren_sdata, workdir / "keren.zarr")
+    before = _digest(workdir / "keren.zarr")
+    done = cli("classify", "keren.zarr", "--mode", "spatial", "-o", "calls.csv", "--h5ad", "called.zarr",
+               *KEREN_ARGS, cwd=workdir)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    same = cli("classify", "keren.h5ad", "--mode", "spatial", "-o", "calls_h5ad.csv", *KEREN_ARGS, cwd=workdir)
+    assert same.returncode == 0, same.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / "calls.csv"), pd.read_csv(workdir / "calls_h5ad.csv"))
+    called = tk.io.read(workdir / "called.zarr")
+    assert "tmekit_compartment_boundaries" in called.shapes and "tmekit_phenotype" in called.tables["cells"].obs
+    assert _digest(workdir / "keren.zarr") == before
+    wrong = cli("classify", "keren.zarr", "--mode", "spatial", "-o", "c.csv", "--h5ad", "x.h5ad", *KEREN_ARGS,
+                cwd=workdir)  # fmt: skip
+    assert wrong.returncode == 2 and ".zarr name" in wrong.stderr and not (workdir / "c.csv").exists()
+    inside = cli("classify", "keren.zarr", "--mode", "spatial", "-o", "keren.zarr/c.csv", *KEREN_ARGS, cwd=workdir)
+    assert inside.returncode == 2 and "inside the input store" in inside.stderr
+    assert _digest(workdir / "keren.zarr") == before
+    page = cli("report", "called.zarr", "-o", "report.html", cwd=workdir)
+    assert page.returncode == 0, page.stderr
+    assert "excluded" in (workdir / "report.html").read_text() or "inflamed" in (workdir / "report.html").read_text()
+
+
+def test_raw_xenium_store_to_a_call(cli, workdir, xenium_sdata):
+    """tmekit annotate then classify on a SpatialData store of a raw Xenium export (positions in pixels + Scale)."""
+    adata, sdata = xenium_sdata
+    tk.io.write_spatialdata(sdata, workdir / "xen.zarr")
+    adata.write_h5ad(workdir / "xen.h5ad")
+    for name in ("xen.zarr", "xen.h5ad"):
+        typed = name.replace("xen", "typed")
+        done = cli("annotate", name, "-o", typed, cwd=workdir)
+        assert done.returncode == 0, done.stderr
+        called = cli("classify", typed, "--mode", "spatial", "--annotate", "--overwrite", "-o", f"{typed}.csv",
+                     "--microns-per-unit", "1", cwd=workdir)  # fmt: skip
+        assert called.returncode == 0, called.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / "typed.zarr.csv"), pd.read_csv(workdir / "typed.h5ad.csv"))
+    check = cli("check", "typed.zarr", cwd=workdir)
+    assert check.returncode == 0 and "micrometres" in check.stdout

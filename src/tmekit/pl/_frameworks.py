@@ -12,6 +12,7 @@ from matplotlib.patches import Rectangle
 
 from tmekit import get, sp
 from tmekit._constants import PHENOTYPE_KEY
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit.tl import RULES
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ def immunoscore(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     return fig
 
 
+@accepts_spatialdata
 def cd8_tiles(adata: AnnData, sample: str | None = None, *, key: str = PHENOTYPE_KEY, ax: Axes | None = None) -> Figure:
     """CD8 T-cell density inside the tumour, tile by tile: the evidence of ``patterns4``, ``intratumoral_stromal``.
 

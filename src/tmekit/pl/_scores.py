@@ -8,6 +8,7 @@ import numpy as np
 
 from tmekit._constants import SCORES_KEY, SPATIAL_KEY
 from tmekit._obs import samples
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit.pl._spatial import PHENOTYPE_COLORS, _axes
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def _groups(adata: AnnData, groupby: str) -> pd.Series:
     return adata.obs[groupby].astype(str)
 
 
+@accepts_spatialdata
 def score_groups(
     adata: AnnData,
     *,
@@ -93,6 +95,7 @@ def score_groups(
     return fig
 
 
+@accepts_spatialdata
 def score_violin(
     adata: AnnData, signature: str, *, groupby: str, key: str = SCORES_KEY, ax: Axes | None = None
 ) -> Figure:
@@ -115,6 +118,7 @@ def score_violin(
     return fig
 
 
+@accepts_spatialdata
 def score_spatial(
     adata: AnnData,
     signature: str,

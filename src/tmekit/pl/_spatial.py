@@ -10,6 +10,7 @@ import pandas as pd
 
 from tmekit._constants import COMPARTMENT_KEY, SPATIAL_KEY
 from tmekit._obs import coordinates_um, samples
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit.sp import COMPARTMENTS
 from tmekit.tl import RULES
 
@@ -31,6 +32,7 @@ def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
     return ax.figure, ax
 
 
+@accepts_spatialdata
 def compartments(
     adata: AnnData,
     sample: str | None = None,

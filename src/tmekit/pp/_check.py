@@ -14,6 +14,7 @@ from tmekit import signatures as library
 from tmekit._arrays import array_type_name, get_matrix, iter_row_blocks
 from tmekit._constants import LOGGER_NAME
 from tmekit._genenames import detect_gene_id_type, detect_species, find_symbol_column
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._values import decide
 from tmekit.pp._positions import check_positions
 from tmekit.pp._problem import Problem
@@ -306,6 +307,7 @@ def _gene_problems(report_fields: dict[str, Any], var: pd.DataFrame) -> list[Pro
     return problems
 
 
+@accepts_spatialdata
 def check(
     adata: AnnData,
     *,

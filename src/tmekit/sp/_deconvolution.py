@@ -27,6 +27,7 @@ from tmekit._arrays import get_matrix, iter_row_blocks
 from tmekit._constants import CONTENT_KEY, LOGGER_NAME
 from tmekit._genenames import data_species, mouse_orthologs
 from tmekit._obs import sample_codes, sum_by_sample
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._values import LINEAR_ABOVE, block_kind
 from tmekit._warnings import InputWarning
@@ -177,6 +178,7 @@ def _require_counts(X: Any, what: str) -> None:
         raise ValueError(msg)
 
 
+@accepts_spatialdata
 @all_or_nothing
 def spot_content(
     adata: AnnData,

@@ -16,6 +16,8 @@ from scipy.spatial import cKDTree
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY
 from tmekit._markers import marker_status
 from tmekit._obs import coordinates_um, label_mask, samples
+from tmekit._progress import advance
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit.sp._graphs import contact_edges, touching_edges
 from tmekit.sp._regions import pixel_centres
 from tmekit.sp._spotdata import GROUPS, group_content
@@ -75,6 +77,7 @@ def _population_masks(
     return masks
 
 
+@accepts_spatialdata
 def tile_table(
     adata: AnnData,
     *,
@@ -125,12 +128,15 @@ def tile_table(
         lib[idx] = k
     distance = contact_length(contacts, contact_distance)
     edges = touching_edges if contacts == "touching" else contact_edges
+    advance(f"cell contacts ({contacts})", 0, 1)
     rows, cols = edges(xy / mpu, lib, distance / mpu)
+    advance(f"cell contacts ({contacts})", 1, 1)
     imm, tum = masks["immune"], masks["tumor"]
     it_edge = (imm[rows] & tum[cols]) | (tum[rows] & imm[cols])
     ii_edge = imm[rows] & imm[cols]
     frames = []
-    for name, idx in groups:
+    for k, (name, idx) in enumerate(groups):
+        advance("tiles (samples)", k, len(groups))
         info = regions["samples"].get(name)
         if info is None or "grid" not in info:
             msg = f"Sample {name!r} has no compartments in `uns[{compartment_key!r}]`; rerun `tk.sp.compartments`."
@@ -193,6 +199,7 @@ def tile_table(
         frame.insert(0, "tile", frame.index.to_numpy())
         frame.insert(0, "sample", name)
         frames.append(frame)
+    advance("tiles (samples)", len(groups), len(groups))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -268,6 +275,7 @@ def _cd8_distances(xy: np.ndarray, cd8: np.ndarray, tumor: np.ndarray, signed: n
     return out
 
 
+@accepts_spatialdata
 def infiltration(
     adata: AnnData,
     *,
@@ -344,6 +352,7 @@ def infiltration(
     return table
 
 
+@accepts_spatialdata
 def spot_table(
     adata: AnnData,
     *,

@@ -13,6 +13,7 @@ from scipy.spatial import cKDTree
 from tmekit._arrays import get_matrix
 from tmekit._constants import SPATIAL_KEY, SPOTS_KEY
 from tmekit._obs import coordinates_um, samples
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._values import require_counts
 from tmekit.sp._spotdata import VISIUM_PITCH_UM, VISIUM_SPOT_DIAMETER_UM
 
@@ -34,6 +35,7 @@ def _hex_centres(lo: np.ndarray, hi: np.ndarray, pitch: float) -> tuple[np.ndarr
     return np.column_stack([x, y]), rows, 2 * cols + (rows % 2)  # Visium's array_col steps by 2
 
 
+@accepts_spatialdata
 def pseudo_visium(
     adata: AnnData,
     *,

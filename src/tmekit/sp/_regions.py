@@ -18,6 +18,8 @@ from scipy.spatial import cKDTree
 
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY, SPOTS_KEY, TUMOR_CONTENT_KEY
 from tmekit._obs import coordinates_um, label_mask, samples
+from tmekit._progress import advance
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit.sp._spotdata import SPOT_PITCH_UM, group_content, is_spot_data, measured_pitch, spot_graph, spot_scale
 
@@ -185,6 +187,7 @@ def sample_grid(
     return signed_grid[row, col], width[row, col], info, Geometry(signed_grid, tissue, px, lo, width)
 
 
+@accepts_spatialdata
 @all_or_nothing
 def compartments(
     adata: AnnData,
@@ -325,7 +328,9 @@ def _cell_compartments(
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
     signed, width = np.full(adata.n_obs, np.nan), np.full(adata.n_obs, np.nan)
     per_sample = {}
-    for name, idx in samples(adata, library_key=library_key):
+    groups = list(samples(adata, library_key=library_key))
+    for k, (name, idx) in enumerate(groups):
+        advance("tumour regions (samples)", k, len(groups))
         d, half, info, geom = sample_grid(
             xy[idx], tumour[idx], halfwidth=margin_width, pixel_um=pixel_size, bandwidth_um=bandwidth,
             min_tumor_fraction=min_tumor_fraction,
@@ -333,6 +338,7 @@ def _cell_compartments(
         info.update(n_cells=len(idx), n_tumor_cells=int(tumour[idx].sum()), grid=geom.stored())
         info["boundary_um"] = geom.boundary()
         signed[idx], width[idx] = d, half
+        advance("tumour regions (samples)", k + 1, len(groups))
         per_sample[name] = info
     params = {
         "mode": "cells",

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from tmekit._constants import CONTENT_KEY, SPOTS_KEY
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._warnings import InputWarning
 from tmekit.sp._graphs import grid_graph
 
@@ -39,6 +40,7 @@ SPOT_PITCH_UM = (1.0, 300.0)
 GROUPS = ("tumor", "immune", "cd8", "t")
 
 
+@accepts_spatialdata
 def is_spot_data(adata: AnnData) -> bool:
     """True for spot objects: made by tmekit, read by ``sc.read_visium`` (array_row/col) or deconvolved."""
     return (

@@ -11,6 +11,7 @@ import pandas as pd
 from tmekit._arrays import get_matrix
 from tmekit._constants import SCORES_KEY
 from tmekit._obs import sample_codes, sum_by_sample
+from tmekit._spatialdata import accepts_spatialdata
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -44,6 +45,7 @@ def _score_summaries(
     return means, long
 
 
+@accepts_spatialdata
 def aggregate(
     adata: AnnData,
     *,

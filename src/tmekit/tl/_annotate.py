@@ -10,6 +10,7 @@ import pandas as pd
 
 from tmekit._constants import CELL_TYPE_KEY
 from tmekit._genenames import sets_in_species
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
 from tmekit.signatures import list as list_signatures
@@ -58,6 +59,7 @@ def annotation_labels(key_added: str = CELL_TYPE_KEY) -> dict[str, Any]:
             "cd8_labels": ["CD8 T"], "t_labels": ["T cell", "CD8 T", "CD4 T", "Treg"]}  # fmt: skip
 
 
+@accepts_spatialdata
 @all_or_nothing
 def annotate(
     adata: AnnData,

@@ -39,6 +39,7 @@ import numpy as np
 from tmekit import sp
 from tmekit._constants import CONTENT_KEY, PHENOTYPE_KEY, SPATIAL_KEY
 from tmekit._obs import samples
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit.tl._phenotype import RULES
 from tmekit.tl._phenotype.expression import MIN_PSEUDOBULK_CELLS, MIN_PSEUDOBULK_COUNTS, expression_calls
@@ -63,6 +64,7 @@ _SPATIAL_ONLY = ("rules", "cell_type_key", "tumor_labels", "immune_labels", "cd8
 _EXPRESSION_ONLY = ("model", "min_cells", "min_counts")
 
 
+@accepts_spatialdata
 @all_or_nothing
 def classify(
     adata: AnnData,

@@ -14,6 +14,8 @@ import scipy.sparse as sp
 from tmekit._arrays import array_type_name, default_chunk_size, get_matrix, iter_row_blocks, to_block
 from tmekit._constants import LOGGER_NAME, SCORES_KEY
 from tmekit._genenames import sets_in_species
+from tmekit._progress import advance
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._values import block_kind, value_kind
 from tmekit._version import __version__
@@ -144,6 +146,7 @@ def _provenance(
     }
 
 
+@accepts_spatialdata
 @all_or_nothing
 def score(
     adata: AnnData,
@@ -358,6 +361,7 @@ def _eager_scores(
     try:
         for start, stop, block in iter_row_blocks(X, chunk_size=size, reuse_buffers=True):
             out[start:stop] = _score_chunk(spec, state, block, start, source=source, n_threads=n_threads)
+            advance("scoring cells", stop, X.shape[0])
     finally:
         numba.set_num_threads(previous_threads)
     return out

@@ -44,6 +44,7 @@ import pandas as pd
 from tmekit._constants import CELL_TYPE_KEY, TCELL_STATES_KEY
 from tmekit._markers import describe_marker, marker_status
 from tmekit._obs import label_mask, samples
+from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
 from tmekit.tl._score import compute_scores
@@ -155,6 +156,7 @@ def _table(cells: Mapping[str, np.ndarray], groups: list[tuple[str, np.ndarray]]
     return table
 
 
+@accepts_spatialdata
 @all_or_nothing
 def tcell_states(
     adata: AnnData,

@@ -11,6 +11,7 @@ import pandas as pd
 
 from tmekit import get, sp
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY
+from tmekit._progress import advance
 from tmekit.tl._phenotype.rules import combine
 
 if TYPE_CHECKING:
@@ -176,7 +177,8 @@ def _apply(
     metrics (regions, distances).
     """
     out = []
-    for name, evidence in samples.items():
+    for k, (name, evidence) in enumerate(samples.items()):
+        advance(f"{rule.name}: confidence (samples)", k, len(samples))
         point = _evaluate(rule, evidence, evidence.point(), limits=limits, context=context)
         values = {**(extra.loc[name].to_dict() if extra is not None else {}), **point.iloc[0].to_dict()}
         call = str(rule.decide(point, limits)[0])
@@ -187,6 +189,7 @@ def _apply(
             boot = _evaluate(rule, evidence, evidence.replicates(), limits=limits, context=context)
             confidence = float(np.mean(rule.decide(boot, limits) == call))
         out.append(_row(name, (call, confidence, reason), rule, limits, values))
+    advance(f"{rule.name}: confidence (samples)", len(samples), len(samples))
     return pd.DataFrame(out).set_index("sample")
 
 
