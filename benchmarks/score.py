@@ -2,10 +2,14 @@
 
     python benchmarks/score.py                      # 50k + 200k in memory, 1M backed: one table, one run
     python benchmarks/score.py --cells 20000 --backed-cells 0 --tools tmekit_rank,pyucell
+    python benchmarks/score.py --cells 50000 --backed-cells 0 --variants continuous,unsorted   # issue 20's cases
 
 Data: seeded synthetic log-normalised CSR, 20,000 genes, 1,500-2,500 non-zeros per cell (genes drawn
 with skewed popularity, counts from a negative binomial, then normalize_total(1e4) + log1p), and 10
-signatures of 6-200 genes. Every tool runs in its own subprocess on the same .h5ad, so wall time and
+signatures of 6-200 genes. Variants of the first in-memory size (``--variants``): "continuous" adds uniform noise
+below 1e-3 to every non-zero (no ties: SCTransform residuals, imputed data, intensities), run by the rank family;
+"unsorted" stores each row's genes in reverse order (what ``diags @ X`` and many converters produce), run by the
+mean family. Every tool runs in its own subprocess on the same .h5ad, so wall time and
 peak RSS (VmHWM) are the tool's own. In-memory rows: the file is loaded before the clock starts and
 peak RSS includes the loaded matrix ("RSS / X" divides it by the size of X). Backed rows (``--backed-cells``,
 default 1,000,000): the file is generated block by block into --workdir (~13 GB, kept for re-runs),
@@ -66,6 +70,23 @@ def make_data(n_cells: int, *, seed: int = 0, block: int = 10_000) -> sp.csr_mat
         m = sp.csr_matrix((values, gene.astype(np.int32), indptr), shape=(n, N_GENES))
         pieces.append(m.astype(np.float32))
     return sp.vstack(pieces, format="csr")
+
+
+VARIANT_TOOLS = {"continuous": ("tmekit_rank", "pyucell"), "unsorted": ("tmekit_mean", "scanpy")}
+
+
+def make_variant(X: sp.csr_matrix, variant: str) -> sp.csr_matrix:
+    """The same matrix with continuous values (no ties) or with every row's genes stored in reverse order."""
+    Y = X.copy()
+    if variant == "continuous":
+        Y.data = Y.data + np.random.default_rng(3).random(Y.data.size, dtype=np.float32) * np.float32(1e-3)
+        return Y
+    lengths = np.diff(Y.indptr)
+    row_end = np.repeat(Y.indptr[1:], lengths)
+    order = row_end - 1 - (np.arange(Y.nnz) - np.repeat(Y.indptr[:-1], lengths))  # each row backwards
+    Y.indices, Y.data = Y.indices[order], Y.data[order]
+    Y.has_sorted_indices = False
+    return Y
 
 
 def generate(path: Path, n_cells: int) -> float:
@@ -173,6 +194,7 @@ def main() -> int:
     parser.add_argument("--cells", default="50000,200000", help="in-memory sizes (comma-separated)")
     parser.add_argument("--backed-cells", type=int, default=1_000_000, help="size of the backed file (0: skip)")
     parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--variants", default="continuous,unsorted", help="of the first size (empty: none)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per tool and size")
     parser.add_argument("--workdir", type=Path, default=None, help="where the data files go (default: a temp dir)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -199,6 +221,14 @@ def main() -> int:
             ad.AnnData(X=X, var=pd.DataFrame(index=[f"G{g:05d}" for g in range(N_GENES)])).write_h5ad(path)
             del X
         runs.append((n_cells, "in memory", path, tools))
+    first = next((int(c) for c in args.cells.split(",") if c), 0)
+    for variant in (v for v in args.variants.split(",") if v and first):
+        path = workdir / f"synthetic_{first}_{variant}.h5ad"
+        if not path.exists():
+            X = make_variant(make_data(first), variant)
+            ad.AnnData(X=X, var=pd.DataFrame(index=[f"G{g:05d}" for g in range(N_GENES)])).write_h5ad(path)
+            del X
+        runs.append((first, f"in memory, {variant}", path, [t for t in VARIANT_TOOLS[variant] if t in tools]))
     if args.backed_cells:
         path = workdir / f"synthetic_{args.backed_cells}_backed.h5ad"
         if not path.exists():

@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = ["block_column_sums", "membership", "rank_scores", "weighted_sums"]
 
-_LINEAR_SEARCH_MAX = 16  # up to this many distinct signature values per cell, a linear scan beats bisection
+_BLOCK = 16  # distinct signature values per block of the two-level count (_count_below)
 
 
 def membership(
@@ -46,11 +46,16 @@ def _signature_gene_ranks(data, indices, start, stop, max_rank, slot, work):  # 
 
     The rank of a value v among the cell's non-zero values (1 = highest, ties averaged) is
     1 + #(values > v) + (#(values == v) - 1) / 2, capped at ``max_rank``. Only the few distinct
-    values of the expressed signature genes are needed, so the row is scanned once and each value
-    located among them by binary search, instead of sorting the whole row.
-    Fills ``work`` = (slots, values, ranks, uniq, above, equal) and returns how many genes it holds.
+    values of the expressed signature genes are needed, so the row is scanned once (no sort of the
+    row) and each of its values located among those m values by counting, not bisecting: up to
+    ``_BLOCK`` values, over all of them; beyond, first how many of every ``_BLOCK``-th value lie
+    below it (which block it falls in), then how many in that block. The counts are straight loops
+    the compiler vectorises, with no chain of dependent loads and no branch to mispredict, so
+    continuous data (hundreds of distinct values, every comparison a coin flip) cost about what
+    counts do.
+    Fills ``work`` = (slots, values, ranks, uniq, above, equal, starts) and returns how many genes it holds.
     """
-    slots, values, ranks, uniq, above, equal = work
+    slots, values, ranks, uniq, above, equal, starts = work
     k = 0
     for p in range(start, stop):
         v = data[p]
@@ -72,22 +77,20 @@ def _signature_gene_ranks(data, indices, start, stop, max_rank, slot, work):  # 
     for j in range(m):
         equal[j] = 0
     lowest = uniq[0]
+    uniq[m : m + _BLOCK] = np.inf  # so that every block holds _BLOCK values: a fixed-length, unrolled count
+    n_starts = (m + _BLOCK - 1) // _BLOCK
+    for c in range(n_starts):
+        starts[c] = uniq[c * _BLOCK]
     for p in range(start, stop):
         v = data[p]
         if v < lowest or v == 0:  # below every signature value: outranks no signature gene
             continue
-        lo = 0
-        if m <= _LINEAR_SEARCH_MAX:  # few distinct values (typical of counts): branch-free scan
+        if m <= _BLOCK:  # few distinct values (typical of counts): one short count over them all
+            lo = 0
             for j in range(m):
                 lo += uniq[j] < v
         else:
-            hi = m
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if uniq[mid] < v:
-                    lo = mid + 1
-                else:
-                    hi = mid
+            lo = _count_below(uniq, m, starts, n_starts, v)
         above[p & 3, lo] += 1  # four interleaved histograms avoid store-to-load stalls
         if lo < m and uniq[lo] == v:
             equal[lo] += 1
@@ -98,15 +101,25 @@ def _signature_gene_ranks(data, indices, start, stop, max_rank, slot, work):  # 
         greater += above[0, j + 1]
         above[0, j + 1] = min(1.0 + greater + 0.5 * (equal[j] - 1), max_rank)  # now the rank of uniq[j]
     for q in range(k):
-        lo, hi = 0, m
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if uniq[mid] < values[q]:
-                lo = mid + 1
-            else:
-                hi = mid
-        ranks[q] = above[0, lo + 1]
+        ranks[q] = above[0, _count_below(uniq, m, starts, n_starts, values[q]) + 1]
     return k
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count_below(uniq, m, starts, n_starts, v):
+    """How many of the ascending distinct values ``uniq[:m]`` are below ``v``.
+
+    ``starts[c] = uniq[c * _BLOCK]``. The blocks whose first value is below ``v`` (after the first) say which block
+    ``v`` falls in; everything before that block is below ``v``, everything after it is not.
+    """
+    block = 0
+    for c in range(1, n_starts):
+        block += starts[c] < v
+    lo = block * _BLOCK
+    count = lo
+    for j in range(_BLOCK):  # uniq is padded with +inf: never counted
+        count += uniq[lo + j] < v
+    return count
 
 
 @numba.njit(cache=True, nogil=True)
@@ -141,9 +154,10 @@ def rank_scores(  # noqa: PLR0917 - flat arrays are how numba kernels take struc
             np.empty(n_slots, dtype=np.int64),
             np.empty(n_slots, dtype=np.float64),
             np.empty(n_slots, dtype=np.float64),
-            np.empty(n_slots, dtype=np.float64),
+            np.empty(n_slots + _BLOCK, dtype=np.float64),  # uniq, padded with +inf after its last value
             np.zeros((4, n_slots + 1), dtype=np.float64),
             np.zeros(n_slots, dtype=np.int64),
+            np.empty(n_slots // _BLOCK + 1, dtype=np.float64),
         )
         deficit = np.zeros((n_sigs, 2), dtype=np.float64)  # sum of (max_rank - rank) of expressed genes
         for i in range(b * step, min((b + 1) * step, n_cells)):
@@ -161,23 +175,72 @@ def rank_scores(  # noqa: PLR0917 - flat arrays are how numba kernels take struc
     return out
 
 
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)  # a de Bruijn sequence: (lowest bit * it) >> 58 names the bit
+
+
+def _debruijn_positions() -> np.ndarray:
+    table = np.zeros(64, dtype=np.int64)
+    for i in range(64):
+        table[((1 << i) * int(_DEBRUIJN) & (2**64 - 1)) >> 58] = i
+    return table
+
+
+_BIT_POSITION = _debruijn_positions()
+
+
 @numba.njit(cache=True, parallel=True)
-def weighted_sums(data, indices, indptr, w_ptr, w_cols, w_vals, n_sigs, n_blocks):  # noqa: PLR0917
+def weighted_sums(data, indices, indptr, n_vars, w_ptr, w_cols, w_vals, n_sigs, n_blocks):  # noqa: PLR0917
     """``out[i, s] = sum_j x_ij * W[j, s]`` for a CSR block and a gene-major sparse weight matrix W.
 
-    ``w_ptr``/``w_cols``/``w_vals`` store W row by row (one row per gene). Each cell sums its own
-    non-zero entries in the order they are stored, so callers pass rows with sorted indices.
+    ``w_ptr``/``w_cols``/``w_vals`` store W row by row (one row per gene). Every signature sums its genes in
+    ascending gene order, whatever order a row stores them in (no sort, no copy of the block): a row stored
+    in ascending order is summed as stored, one stored in descending order (what ``diags @ X`` makes) backwards;
+    any other row is scattered into a dense buffer, its weighted genes marked in a bitmap, and the bitmap read in
+    ascending order. So sorted and unsorted rows give identical sums.
     """
     n_cells = indptr.size - 1
+    n_words = (n_vars + 63) >> 6
     out = np.zeros((n_cells, n_sigs), dtype=np.float64)
     step = (n_cells + n_blocks - 1) // n_blocks
+    one = np.uint64(1)
+    weighted = np.zeros(n_vars, dtype=np.uint8)  # 1 byte per gene: stays in the first-level cache
+    for gene in range(n_vars):
+        weighted[gene] = w_ptr[gene + 1] > w_ptr[gene]
     for b in numba.prange(n_blocks):
+        buf = np.zeros(n_vars, dtype=np.float64)
+        bits = np.zeros(n_words, dtype=np.uint64)
         for i in range(b * step, min((b + 1) * step, n_cells)):
+            ascending = descending = True
+            for k in range(indptr[i] + 1, indptr[i + 1]):
+                ascending &= indices[k] > indices[k - 1]
+                descending &= indices[k] < indices[k - 1]
+            if ascending or descending:  # as stored, or backwards (``diags @ X`` stores rows backwards)
+                n_row = indptr[i + 1] - indptr[i]
+                for t in range(n_row):
+                    k = indptr[i] + t if ascending else indptr[i + 1] - 1 - t
+                    gene = indices[k]
+                    x = np.float64(data[k])
+                    for m in range(w_ptr[gene], w_ptr[gene + 1]):
+                        out[i, w_cols[m]] += x * w_vals[m]
+                continue
             for k in range(indptr[i], indptr[i + 1]):
                 gene = indices[k]
-                x = np.float64(data[k])
-                for m in range(w_ptr[gene], w_ptr[gene + 1]):
-                    out[i, w_cols[m]] += x * w_vals[m]
+                if weighted[gene]:
+                    buf[gene] += np.float64(data[k])
+                    bits[gene >> 6] |= one << np.uint64(gene & 63)
+            for word in range(n_words):
+                pending = bits[word]
+                if not pending:
+                    continue
+                bits[word] = 0
+                while pending:
+                    lowest = pending & (~pending + one)
+                    gene = (word << 6) + _BIT_POSITION[(lowest * _DEBRUIJN) >> np.uint64(58)]
+                    x = buf[gene]
+                    for m in range(w_ptr[gene], w_ptr[gene + 1]):
+                        out[i, w_cols[m]] += x * w_vals[m]
+                    buf[gene] = 0.0
+                    pending ^= lowest
     return out
 
 

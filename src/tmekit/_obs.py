@@ -74,9 +74,11 @@ def samples(adata: AnnData, *, library_key: str | None) -> Iterator[tuple[str, n
     if library_key not in adata.obs:
         msg = f"`adata.obs[{library_key!r}]` not found. Pass `library_key=` naming the sample column, or None."
         raise KeyError(msg)
-    values = adata.obs[library_key].astype(str).to_numpy()
-    for name in pd.unique(values):
-        yield str(name), np.flatnonzero(values == name)
+    codes, names = pd.factorize(adata.obs[library_key].astype(str).to_numpy())  # in order of first appearance
+    order = np.argsort(codes, kind="stable")  # each sample's cells in their order in the object
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    for k, name in enumerate(names):
+        yield str(name), order[bounds[k] : bounds[k + 1]]
 
 
 def _normalised(label: str) -> str:

@@ -207,3 +207,28 @@ def test_a_new_rule_set_is_one_registered_rule(monkeypatch):
     assert table["rules"].iloc[0] == "immune_only" and table["threshold_immune_per_mm2"].iloc[0] == 1000.0
     expected = "inflamed" if table["density_immune_tissue"].iloc[0] > 1000 else "desert"
     assert table["phenotype"].iloc[0] == expected and 0 < table["confidence"].iloc[0] <= 1
+
+
+def test_contacts_only_for_rules_that_read_them(monkeypatch):
+    """cd8_density reads no contact: the graph is not built, its columns are NaN, and the call is the same as when a
+    rule set that reads contacts (keren2018) shares the call (issue 20)."""
+    import tmekit.sp._metrics as metrics
+
+    adata = tk.datasets.keren2018_mibi()
+    labels = tk.datasets.keren2018_labels()
+    call = {"library_key": "patient_id", "microns_per_unit": 800 / 2048, **labels}
+    both = tk.tl.classify(adata, rules="cd8_density,keren2018", **call, copy=True)
+
+    def no_graph(*_args, **_kwargs):
+        msg = "the contact graph was built"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(metrics, "touching_edges", no_graph)
+    tk.tl.classify(adata, rules="cd8_density", **call)
+    alone = tk.get.phenotypes(adata)
+    assert alone["mixing_fraction"].isna().all() and (alone["contacts"] == "not computed").all()
+    shared = tk.get.phenotypes(both)
+    columns = ["phenotype_cd8_density", "confidence_cd8_density", "density_cd8_core", "density_cd8_margin"]
+    pd.testing.assert_frame_equal(alone[columns], shared[columns])
+    with pytest.raises(AssertionError, match="contact graph was built"):
+        tk.tl.classify(adata, rules="keren2018", **call, overwrite=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tmekit.sp._deconvolution import SpotReference, default_spot_reference, spot_content, spot_reference
 from tmekit.sp._metrics import (
+    CONTACT_METRICS,
     CONTACT_RADIUS_UM,
     CONTACTS,
     ROW_LABELS,
@@ -21,6 +22,7 @@ from tmekit.sp._spotdata import is_spot_data
 __all__ = [
     "COMPARTMENTS",
     "CONTACTS",
+    "CONTACT_METRICS",
     "CONTACT_RADIUS_UM",
     "ROW_LABELS",
     "TOUCHING_UM",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTACTS",
+    "CONTACT_METRICS",
     "CONTACT_RADIUS_UM",
     "ROW_LABELS",
     "TOUCHING_UM",
@@ -50,6 +51,8 @@ TOUCHING_UM = 12.0
 #: The radius definition (SPIAT's default radius: any two cells whose centres are within 20 um).
 CONTACT_RADIUS_UM = 20.0
 CONTACTS = ("touching", "radius")
+#: The metrics of :func:`tile_metrics` that need the contact graph (the only part of the evidence that does).
+CONTACT_METRICS = ("immune_tumor_contacts", "immune_immune_contacts", "mixing_score", "mixing_fraction")
 #: Columns of a tile / spot table that name a row rather than count something (never summed).
 ROW_LABELS = ("sample", "tile", "tile_um", "tile_x_um", "tile_y_um", "spot")
 
@@ -90,7 +93,7 @@ def tile_table(
     spatial_key: str = SPATIAL_KEY,
     microns_per_unit: float | None = None,
     compartment_key: str = COMPARTMENT_KEY,
-    contacts: str = "touching",
+    contacts: str | None = "touching",
     contact_distance: float | None = None,
     tile_size: float | None = None,
     pdl1_key: str | None = None,
@@ -111,7 +114,8 @@ def tile_table(
     ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts, each pair once). ``contacts="touching"``
     (default, Keren et al. 2018): Delaunay neighbours at most ``contact_distance`` apart (default
     :data:`TOUCHING_UM`, 12 um); ``"radius"``: every pair within ``contact_distance`` (default 20 um, SPIAT's
-    radius graph). Summing a sample's rows and passing them to :func:`tile_metrics` gives its metrics;
+    radius graph); ``None``: no contact graph (``e_it`` / ``e_ii`` are NaN), for calls whose rules read no
+    contact. Summing a sample's rows and passing them to :func:`tile_metrics` gives its metrics;
     resampling rows gives their sampling noise. Never modifies ``adata``.
     """
     regions = _regions(adata, compartment_key)
@@ -126,11 +130,14 @@ def tile_table(
     lib = np.zeros(adata.n_obs, dtype=np.int64)
     for k, (_, idx) in enumerate(groups):
         lib[idx] = k
-    distance = contact_length(contacts, contact_distance)
-    edges = touching_edges if contacts == "touching" else contact_edges
-    advance(f"cell contacts ({contacts})", 0, 1)
-    rows, cols = edges(xy / mpu, lib, distance / mpu)
-    advance(f"cell contacts ({contacts})", 1, 1)
+    if contacts is None:
+        rows = cols = np.empty(0, dtype=np.int64)
+    else:
+        distance = contact_length(contacts, contact_distance)
+        edges = touching_edges if contacts == "touching" else contact_edges
+        advance(f"cell contacts ({contacts})", 0, 1)
+        rows, cols = edges(xy / mpu, lib, distance / mpu)
+        advance(f"cell contacts ({contacts})", 1, 1)
     imm, tum = masks["immune"], masks["tumor"]
     it_edge = (imm[rows] & tum[cols]) | (tum[rows] & imm[cols])
     ii_edge = imm[rows] & imm[cols]
@@ -188,8 +195,11 @@ def tile_table(
         local[idx] = np.arange(len(idx))
         mine = local[rows] >= 0
         edge_tile = cell_tile[local[rows[mine]]]
-        table["e_it"] = np.bincount(edge_tile[it_edge[mine]], minlength=n_tiles)
-        table["e_ii"] = np.bincount(edge_tile[ii_edge[mine]], minlength=n_tiles)
+        if contacts is None:
+            table["e_it"] = table["e_ii"] = np.full(n_tiles, np.nan)
+        else:
+            table["e_it"] = np.bincount(edge_tile[it_edge[mine]], minlength=n_tiles)
+            table["e_ii"] = np.bincount(edge_tile[ii_edge[mine]], minlength=n_tiles)
         frame = pd.DataFrame(table)
         frame = frame[(frame["area_tissue"] > 0) | (frame.filter(like="n_").sum(axis=1) > 0)]
         ty, tx = np.divmod(frame.index.to_numpy(), n_tx)
@@ -236,7 +246,7 @@ def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
     sum already (a resampled sample, say). Densities are NaN where a compartment has no area.
     """
     sums = _summed(tiles)
-    m = pd.DataFrame(index=sums.index)
+    m: dict[str, Any] = {}  # the columns, made into one frame at the end (inserting them one by one is slow)
     for pop in POPULATIONS:
         m[f"n_{pop}"] = sums[f"n_{pop}"]
         for cname in _COMP:
@@ -260,7 +270,7 @@ def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
     m["immune_immune_contacts"] = e_ii
     m["mixing_score"] = np.where(e_ii > 0, _ratio(e_it, e_ii), np.where(e_it > 0, np.inf, np.nan))
     m["mixing_fraction"] = _ratio(e_it, e_it + e_ii)
-    return m
+    return pd.DataFrame(m, index=sums.index)
 
 
 def _cd8_distances(xy: np.ndarray, cd8: np.ndarray, tumor: np.ndarray, signed: np.ndarray) -> dict[str, float]:
@@ -288,7 +298,7 @@ def infiltration(
     spatial_key: str = SPATIAL_KEY,
     microns_per_unit: float | None = None,
     compartment_key: str = COMPARTMENT_KEY,
-    contacts: str = "touching",
+    contacts: str | None = "touching",
     contact_distance: float | None = None,
     tiles: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -309,6 +319,7 @@ def infiltration(
         Which cells are in contact, for the mixing score: ``"touching"`` (default; Delaunay neighbours at most
         ``contact_distance`` apart, 12 um by default, as Keren et al. counted touching cells) or ``"radius"``
         (every pair within ``contact_distance``, 20 um by default, SPIAT's radius). squidpy graphs, per sample.
+        ``None``: no contacts (the contact and mixing columns are NaN).
     tiles
         The :func:`tile_table` of these arguments, when the caller has it already (it is computed otherwise).
 
@@ -347,8 +358,8 @@ def infiltration(
         }
     table = table.join(pd.DataFrame.from_dict(extra, orient="index"))
     table.index.name = "sample"
-    table["contacts"] = contacts
-    table["contact_distance_um"] = contact_length(contacts, contact_distance)
+    table["contacts"] = "not computed" if contacts is None else contacts
+    table["contact_distance_um"] = np.nan if contacts is None else contact_length(contacts, contact_distance)
     return table
 
 

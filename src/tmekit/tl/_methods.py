@@ -36,7 +36,7 @@ class ScoringMethod:
     supports_down: bool
     supports_weights: bool
     needs_log_data: bool
-    order_sensitive: bool  # sums in storage order: rows must have sorted indices for identical results
+    order_sensitive: bool  # sums in storage order: rows get sorted (on a copy) for identical results
     prepare: Callable[[ScoringContext], Any]
     compute: Callable[[Any, sp.csr_matrix, int], np.ndarray]
 
@@ -219,7 +219,7 @@ def _mean_prepare(ctx: ScoringContext) -> dict[str, Any]:
 def _mean_compute(state: dict[str, Any], block: sp.csr_matrix, n_threads: int) -> np.ndarray:
     W = state["W"]
     return _kernels.weighted_sums(
-        block.data, block.indices, block.indptr, W.indptr, W.indices, W.data, W.shape[1], n_threads
+        block.data, block.indices, block.indptr, W.shape[0], W.indptr, W.indices, W.data, W.shape[1], n_threads
     )
 
 
@@ -238,7 +238,7 @@ register_method(
         supports_down=True,
         supports_weights=True,
         needs_log_data=True,
-        order_sensitive=True,
+        order_sensitive=False,
         prepare=_mean_prepare,
         compute=_mean_compute,
     )

@@ -241,7 +241,7 @@ def cell_calls(
     microns_per_unit: float | None,
     min_tumor_cells: int,
     min_tumor_area: float,
-    contacts: str,
+    contacts: str | None,
     contact_distance: float | None,
     n_boot: int,
     rng: np.random.Generator | int | None,
@@ -251,7 +251,16 @@ def cell_calls(
     percentile_reference: pd.DataFrame | None = None,
     cohort_relative: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Single cells: each rule set on each sample's tile evidence; confidence from resampled tiles."""
+    """Single cells: each rule set on each sample's tile evidence; confidence from resampled tiles.
+
+    The contact graph (the slowest part of the evidence on whole slides) is built only when a rule set reads a
+    contact metric (``sp.CONTACT_METRICS``); otherwise those columns are NaN and ``contacts`` is "not computed".
+    """
+    if contacts not in sp.CONTACTS:
+        msg = f"Unknown contacts={contacts!r}: use 'touching' (Delaunay neighbours, Keren 2018) or 'radius' (SPIAT)."
+        raise ValueError(msg)
+    if not any(set(rule.reads) & set(sp.CONTACT_METRICS) for rule in rules):
+        contacts = None
     where = {"cell_type_key": cell_type_key, "library_key": library_key, "spatial_key": spatial_key,
              "microns_per_unit": microns_per_unit, "tumor_labels": labels["tumor"], "immune_labels": labels["immune"],
              "cd8_labels": labels["cd8"], "t_labels": labels["t"], "contacts": contacts,
@@ -274,7 +283,8 @@ def cell_calls(
     params = {"min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
               "cell_type_key": cell_type_key, **labelled, "spatial_key": spatial_key,
               "microns_per_unit": np.nan if microns_per_unit is None else float(microns_per_unit),
-              "contacts": contacts, "measurement_cv": float(measurement_cv), "frameworks": frameworks,
+              "contacts": contacts or "not computed", "measurement_cv": float(measurement_cv),
+              "frameworks": frameworks,
               "pdl1_key": pdl1_key or "", "pdl1_threshold": np.nan if pdl1_threshold is None else float(pdl1_threshold),
               "cohort_relative": bool(cohort_relative),
               "confidence": "resampled tiles x log-normal measurement factor, seeded per sample"}  # fmt: skip
