@@ -36,7 +36,6 @@ class ScoringMethod:
     supports_down: bool
     supports_weights: bool
     needs_log_data: bool
-    order_sensitive: bool  # sums in storage order: rows get sorted (on a copy) for identical results
     prepare: Callable[[ScoringContext], Any]
     compute: Callable[[Any, sp.csr_matrix, int], np.ndarray]
 
@@ -105,7 +104,6 @@ register_method(
         supports_down=True,
         supports_weights=False,
         needs_log_data=False,
-        order_sensitive=False,
         prepare=_rank_prepare,
         compute=_rank_compute,
     )
@@ -238,7 +236,6 @@ register_method(
         supports_down=True,
         supports_weights=True,
         needs_log_data=True,
-        order_sensitive=False,
         prepare=_mean_prepare,
         compute=_mean_compute,
     )

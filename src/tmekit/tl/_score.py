@@ -50,7 +50,7 @@ def _seed(rng: np.random.Generator | int | None) -> int:
     raise TypeError(msg)
 
 
-def _clean_block(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, sort: bool) -> sp.csr_matrix:
+def _clean_block(block: np.ndarray | sp.csr_matrix, start: int, source: str) -> sp.csr_matrix:
     csr = sp.csr_matrix(block, dtype=np.float64) if not sp.issparse(block) else block
     if not np.isfinite(csr.data).all():
         bad = int((~np.isfinite(csr.data)).sum())
@@ -73,8 +73,6 @@ def _clean_block(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, 
             "are accepted: their zeros pile up at one floor value."
         )
         raise ValueError(msg)
-    if sort and not csr.has_sorted_indices:
-        csr = csr.sorted_indices()  # a sorted copy: the caller's matrix is never touched
     return csr
 
 
@@ -347,7 +345,7 @@ def compute_scores(
 
 def _score_chunk(spec: ScoringMethod, state: Any, block: Any, start: int, *, source: str, n_threads: int) -> np.ndarray:
     """One row chunk's scores: the single kernel call both the eager and the lazy path use."""
-    csr = _clean_block(to_block(block), start, source, sort=spec.order_sensitive)
+    csr = _clean_block(to_block(block), start, source)  # rows in any index order: the kernels do not sort
     return spec.compute(state, csr, n_threads * _BLOCKS_PER_THREAD)
 
 
