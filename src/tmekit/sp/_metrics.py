@@ -18,9 +18,10 @@ from tmekit._markers import marker_status
 from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit._progress import advance
 from tmekit._spatialdata import accepts_spatialdata
-from tmekit.sp._graphs import contact_edges, touching_edges
+from tmekit.sp._graphs import contact_edges
 from tmekit.sp._regions import pixel_centres
 from tmekit.sp._spotdata import GROUPS, group_content
+from tmekit.sp._touching import touching_edges
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
