@@ -45,19 +45,20 @@ VALUES = {
 
 @pytest.mark.parametrize("kind", list(VALUES))
 @pytest.mark.parametrize("max_rank", [25, 1500])
-def test_rank_kernel_equals_rankdata(kind, max_rank):
+@pytest.mark.parametrize("n_genes", [150, 330])  # ~75 / ~165 expressed: one straight count / the two-level one
+def test_rank_kernel_equals_rankdata(kind, max_rank, n_genes):
     rng = np.random.default_rng(3)
     X = VALUES[kind](rng, (80, 400)) * (rng.random((80, 400)) < 0.5)
     X[:5, :] = 0.0  # empty cells
     X[5:10, :60] = 2.0  # a block of ties, spanning the signature
-    genes = np.sort(rng.choice(400, 150, replace=False))
-    slot, mem_ptr, mem_sig, mem_down = _kernels.membership(400, np.array([0, 150]), genes, np.array([0, 0]),
+    genes = np.sort(rng.choice(400, n_genes, replace=False))
+    slot, mem_ptr, mem_sig, mem_down = _kernels.membership(400, np.array([0, n_genes]), genes, np.array([0, 0]),
                                                            np.array([], dtype=np.int64))  # fmt: skip
     csr = sp.csr_matrix(X)
     csr.data[::7] = 0.0  # explicit zeros count as not expressed
     dense = csr.toarray()
     for block in (csr, _shuffled_rows(csr, rng)):
-        got = _kernels.rank_scores(block.data, block.indices, block.indptr, np.array([150]), np.array([0]), slot,
+        got = _kernels.rank_scores(block.data, block.indices, block.indptr, np.array([n_genes]), np.array([0]), slot,
                                    mem_ptr, mem_sig, mem_down, float(max_rank), 1.0, 4)[:, 0]  # fmt: skip
         np.testing.assert_allclose(got, _ucell(dense, genes, max_rank), rtol=0, atol=1e-12)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["block_column_sums", "membership", "rank_scores", "weighted_sums"]
+__all__ = ["block_column_sums", "membership", "nonfinite_and_min", "rank_scores", "weighted_sums"]
 
 _BLOCK = 16  # distinct signature values per block of the two-level count (_count_below)
+_LINEAR = 128  # up to this many distinct signature values in a cell, one straight count beats the two-level one
 
 
 def membership(
@@ -48,11 +49,10 @@ def _signature_gene_ranks(data, indices, start, stop, max_rank, slot, work):  # 
     1 + #(values > v) + (#(values == v) - 1) / 2, capped at ``max_rank``. Only the few distinct
     values of the expressed signature genes are needed, so the row is scanned once (no sort of the
     row) and each of its values located among those m values by counting, not bisecting: up to
-    ``_BLOCK`` values, over all of them; beyond, first how many of every ``_BLOCK``-th value lie
-    below it (which block it falls in), then how many in that block. The counts are straight loops
-    the compiler vectorises, with no chain of dependent loads and no branch to mispredict, so
-    continuous data (hundreds of distinct values, every comparison a coin flip) cost about what
-    counts do.
+    ``_LINEAR`` values, over all of them (padded with +inf to a whole ``_BLOCK``); beyond, first how many of
+    every ``_BLOCK``-th value lie below it (which block it falls in), then how many in that block. The counts
+    are straight loops the compiler vectorises, with no chain of dependent loads and no branch to mispredict,
+    so continuous data (hundreds of distinct values, every comparison a coin flip) cost about what counts do.
     Fills ``work`` = (slots, values, ranks, uniq, above, equal, starts) and returns how many genes it holds.
     """
     slots, values, ranks, uniq, above, equal, starts = work
@@ -79,15 +79,16 @@ def _signature_gene_ranks(data, indices, start, stop, max_rank, slot, work):  # 
     lowest = uniq[0]
     uniq[m : m + _BLOCK] = np.inf  # so that every block holds _BLOCK values: a fixed-length, unrolled count
     n_starts = (m + _BLOCK - 1) // _BLOCK
+    m_pad = n_starts * _BLOCK
     for c in range(n_starts):
         starts[c] = uniq[c * _BLOCK]
     for p in range(start, stop):
         v = data[p]
         if v < lowest or v == 0:  # below every signature value: outranks no signature gene
             continue
-        if m <= _BLOCK:  # few distinct values (typical of counts): one short count over them all
+        if m <= _LINEAR:  # up to 128 distinct values: one straight count over them all, padded to a block
             lo = 0
-            for j in range(m):
+            for j in range(m_pad):
                 lo += uniq[j] < v
         else:
             lo = _count_below(uniq, m, starts, n_starts, v)
@@ -259,3 +260,26 @@ def block_column_sums(data, indices, indptr, n_vars, rows_per_block):
             for p in range(indptr[i], indptr[i + 1]):
                 partial[b, indices[p]] += data[p]
     return partial
+
+
+@numba.njit(cache=True, parallel=True)
+def nonfinite_and_min(data, n_blocks):
+    """How many values of ``data`` are NaN or infinite, and the smallest finite one (+inf if none): one pass.
+
+    Blocks are scanned in parallel; a count and a minimum do not depend on the order they are combined in.
+    """
+    step = (data.size + n_blocks - 1) // max(n_blocks, 1)
+    bad = np.zeros(n_blocks, dtype=np.int64)
+    low = np.full(n_blocks, np.inf)
+    for b in numba.prange(n_blocks):
+        n_bad = 0
+        m = np.inf
+        for p in range(b * step, min((b + 1) * step, data.size)):
+            v = data[p]
+            if np.isfinite(v):
+                m = min(m, v)
+            else:
+                n_bad += 1
+        bad[b] = n_bad
+        low[b] = m
+    return int(bad.sum()), float(low.min()) if n_blocks else np.inf

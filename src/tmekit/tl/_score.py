@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from tmekit import _kernels
 from tmekit._arrays import array_type_name, default_chunk_size, get_matrix, iter_row_blocks, to_block
 from tmekit._constants import LOGGER_NAME, SCORES_KEY
 from tmekit._genenames import sets_in_species
@@ -36,6 +37,7 @@ __all__ = ["compute_scores", "score"]
 
 logger = logging.getLogger(LOGGER_NAME)
 _BLOCKS_PER_THREAD = 4
+_CHECK_BLOCKS = 8  # blocks of the one-pass NaN / minimum check of each chunk
 _VALUE_CHECK_ROWS = 1_000
 
 
@@ -52,15 +54,15 @@ def _seed(rng: np.random.Generator | int | None) -> int:
 
 def _clean_block(block: np.ndarray | sp.csr_matrix, start: int, source: str) -> sp.csr_matrix:
     csr = sp.csr_matrix(block, dtype=np.float64) if not sp.issparse(block) else block
-    if not np.isfinite(csr.data).all():
-        bad = int((~np.isfinite(csr.data)).sum())
+    bad, lowest = _kernels.nonfinite_and_min(csr.data, _CHECK_BLOCKS)
+    if bad:
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))[~np.isfinite(csr.data)]
         msg = (
             f"{source} contains {bad} NaN/infinite values (first in cell {start + int(rows[0])}). Scores would be "
             "undefined: replace them (e.g. with 0) or remove those cells; `tk.pp.check(adata)` lists them."
         )
         raise ValueError(msg)
-    if csr.data.size and csr.data.min() < 0 and value_kind(csr.data, csr.indices) == "scaled":
+    if lowest < 0 and value_kind(csr.data, csr.indices) == "scaled":
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
         cell = start + int(rows[int(np.argmax(csr.data < 0))])
         msg = (
