@@ -21,6 +21,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from tmekit.sp._touching import cores
+
 if TYPE_CHECKING:
     from collections.abc import Generator
     from types import ModuleType
@@ -99,7 +101,7 @@ def contact_edges(xy_units: np.ndarray, lib: np.ndarray, radius_units: float) ->
     gr = _squidpy().gr  # imported first: importing spatialdata resets its logger's level
     with _quiet_squidpy_log():
         built = gr.spatial_neighbors_radius(
-            _light(xy_units, lib), radius=float(radius_units), library_key="lib", copy=True
+            _light(xy_units, lib), radius=float(radius_units), library_key="lib", copy=True, n_jobs=cores()
         )
     coo = built.connectivities.tocoo()
     keep = coo.row < coo.col

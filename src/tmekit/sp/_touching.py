@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import Delaunay, QhullError
 
-__all__ = ["STRIP_CELLS", "touching_edges"]
+__all__ = ["STRIP_CELLS", "cores", "touching_edges"]
 
 #: Cells per strip of a whole-slide triangulation (Qhull is fastest on strips of this size, and 2 cores share them).
 STRIP_CELLS = 60_000
@@ -45,7 +45,8 @@ class _Strip:
     hi: float
 
 
-def _workers() -> int:
+def cores() -> int:
+    """CPU cores this process may run on (graph builders use them all)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -153,7 +154,7 @@ def touching_edges(xy_units: np.ndarray, lib: np.ndarray, cap_units: float) -> t
     strips = [s for members in np.split(by_sample, bounds) if _triangulable(xy[members]) for s in _strips(xy, members)]
     if not strips:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    with ThreadPoolExecutor(max_workers=min(_workers(), len(strips))) as pool:
+    with ThreadPoolExecutor(max_workers=min(cores(), len(strips))) as pool:
         found = list(pool.map(lambda s: _strip_edges(xy, s, float(cap_units)), strips))
     rows = np.concatenate([r for r, _ in found]).astype(np.int64)
     cols = np.concatenate([c for _, c in found]).astype(np.int64)
