@@ -47,26 +47,45 @@ def test_strips_give_the_edges_of_the_whole_triangulation(monkeypatch):
     assert all(lib[a] == lib[b] for a, b in both)
 
 
-def test_an_edge_without_a_certificate_is_checked_against_a_wider_halo(monkeypatch):
-    """p-q looks like an edge to a strip that cannot see s, 600 um away; the wider halo sees s and drops it.
-
-    The circle through p, q and r (r 0.01 um off the segment) has its centre 312.5 um away and reaches s, so
-    p-q is not a Delaunay edge; a strip whose halo stops at 96 um has no certificate for it and must look again.
-    """
+def _trap(*, fillers: bool) -> np.ndarray:
+    """p-q looks like an edge to a strip that cannot see s, 600 um away (see the tests below)."""
     p, q, r, s = (0.0, -2.5), (0.0, 2.5), (-0.01, 0.0), (600.0, 0.0)
     left = [(-300.0 - 7 * i, 7.0 * (i % 3)) for i in range(6)]
-    above_below = [(x, y) for x in range(20, 110, 10) for y in (-250.0, 250.0)]  # outside that circle
+    above_below = [(x, y) for x in range(20, 110, 10) for y in (-250.0, 250.0)]  # outside the circle p, q, r
     right = [(700.0 + 7 * i, 7.0 * (i % 3)) for i in range(6)]
     xy = np.array([p, q, r, s, *left, *above_below, *right], dtype=float)
-    monkeypatch.setattr(_touching, "STRIP_CELLS", 5)
-    calls = []
+    if not fillers:
+        return xy
+    rng = np.random.default_rng(0)  # jittered: a lattice has four cells on one circle, and no unique triangulation
+    far = [(x0 + 7.0 * i, 7.0 * j) for x0 in (-1200.0, 1500.0) for i in range(10) for j in range(10)]
+    return np.vstack([xy, np.array(far) + rng.uniform(-1.5, 1.5, (len(far), 2))])
+
+
+def _count_triangulations(monkeypatch) -> list[int]:
+    calls: list[int] = []
     real = _touching.Delaunay
     monkeypatch.setattr(_touching, "Delaunay", lambda pts: calls.append(len(pts)) or real(pts))
+    return calls
+
+
+@pytest.mark.parametrize("fillers", [True, False])
+def test_an_edge_without_a_certificate_is_checked_against_a_wider_view(monkeypatch, fillers):
+    """The circle through p, q and r (r 0.01 um off the segment) has its centre 312.5 um away and reaches s, so
+    p-q is not a Delaunay edge; a strip whose halo stops at 96 um has no certificate for it and must look again:
+    with twice the halo until it sees s, or (when that would be more than half the sample) with the whole sample.
+    """
+    xy = _trap(fillers=fillers)
+    monkeypatch.setattr(_touching, "STRIP_CELLS", 5)
+    calls = _count_triangulations(monkeypatch)
     found = _found(xy, np.zeros(len(xy), dtype=int), 12.0)
     assert (0, 1) not in found and (0, 1) not in _reference(xy, 12.0)
     assert {(0, 2), (1, 2)} <= found
     assert found == _reference(xy, 12.0)
-    assert len(calls) > len(_touching._strips(xy, np.arange(len(xy))))  # some strip was triangulated again
+    n_strips = len(_touching._strips(xy, np.arange(len(xy))))
+    if fillers:  # some strip widened its halo; none needed the whole sample
+        assert len(calls) > n_strips and max(calls) < len(xy)
+    else:  # 34 cells: widening enough would take most of them, so the sample is triangulated once, whole
+        assert max(calls) == len(xy) and calls.count(len(xy)) == 1
 
 
 def test_contacts_do_not_depend_on_the_order_of_the_cells(monkeypatch):

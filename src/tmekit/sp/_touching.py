@@ -12,7 +12,9 @@ exactly the edges of the one triangulation of the whole sample:
   can then be inside it). The circles through an edge that are empty are those centred between the
   circumcentres of its two triangles (its Voronoi edge); the smallest of them is tested.
 - A strip with an owned short edge that has no certificate (cells far apart on both sides: sparse tissue, a
-  gap wider than the halo) is triangulated again with twice the halo, until the halo covers the sample.
+  gap wider than the halo) is triangulated again with twice the halo; once that would take more than half of
+  the sample, the sample is triangulated once, whole, instead (so no sample costs more than about three
+  triangulations of itself).
 
 Cells are triangulated in an order set by their coordinates only, so the contacts do not depend on the order
 of the cells; strips hold about :data:`STRIP_CELLS` cells, so a tissue section of a few thousand cells is one
@@ -43,6 +45,7 @@ class _Strip:
     x: np.ndarray  # their x
     lo: float  # the core this strip owns: midpoints in [lo, hi)
     hi: float
+    sample: int = 0  # which sample (strips of one sample share ``order``)
 
 
 def cores() -> int:
@@ -102,13 +105,19 @@ def _edges_of(
     return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(certs)
 
 
-def _strip_edges(xy: np.ndarray, strip: _Strip, cap: float) -> tuple[np.ndarray, np.ndarray]:
-    """The certified contacts a strip owns, as global cell indices ``(i, j)``, ``i < j``."""
+def _strip_edges(xy: np.ndarray, strip: _Strip, cap: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The certified contacts a strip owns, as global cell indices ``(i, j)``, ``i < j``.
+
+    ``None`` when the strip would have to widen to more than half of its sample: the caller then triangulates
+    the sample once as a whole, rather than once per strip.
+    """
     halo = HALO_CONTACTS * cap
     while True:
         start = int(np.searchsorted(strip.x, strip.lo - halo, side="left"))
         stop = int(np.searchsorted(strip.x, strip.hi + halo, side="right"))
         whole = start == 0 and stop == len(strip.x)
+        if not whole and stop - start > len(strip.x) // 2 and np.isfinite([strip.lo, strip.hi]).any():
+            return None
         region = (-np.inf, np.inf) if whole else (strip.lo - halo, strip.hi + halo)
         members = strip.order[start:stop]
         try:
@@ -125,14 +134,14 @@ def _strip_edges(xy: np.ndarray, strip: _Strip, cap: float) -> tuple[np.ndarray,
         halo *= 2.0
 
 
-def _strips(xy: np.ndarray, members: np.ndarray) -> list[_Strip]:
+def _strips(xy: np.ndarray, members: np.ndarray, sample: int = 0) -> list[_Strip]:
     points = xy[members]
     order = members[np.lexsort((points[:, 1], points[:, 0]))]
     x = xy[order, 0]
     k = max(1, round(len(order) / STRIP_CELLS))
     bounds = np.unique(x[(np.arange(1, k) * len(order)) // k])
     edges = [-np.inf, *bounds.tolist(), np.inf]
-    return [_Strip(order, x, lo, hi) for lo, hi in itertools.pairwise(edges)]
+    return [_Strip(order, x, lo, hi, sample) for lo, hi in itertools.pairwise(edges)]
 
 
 def _triangulable(points: np.ndarray) -> bool:
@@ -151,11 +160,18 @@ def touching_edges(xy_units: np.ndarray, lib: np.ndarray, cap_units: float) -> t
     xy = np.ascontiguousarray(xy_units, dtype=np.float64)
     by_sample = np.argsort(lib, kind="stable")
     bounds = np.flatnonzero(np.diff(np.asarray(lib)[by_sample])) + 1
-    strips = [s for members in np.split(by_sample, bounds) if _triangulable(xy[members]) for s in _strips(xy, members)]
+    groups = [members for members in np.split(by_sample, bounds) if _triangulable(xy[members])]
+    strips = [s for k, members in enumerate(groups) for s in _strips(xy, members, k)]
     if not strips:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    cap = float(cap_units)
     with ThreadPoolExecutor(max_workers=min(cores(), len(strips))) as pool:
-        found = list(pool.map(lambda s: _strip_edges(xy, s, float(cap_units)), strips))
+        found = list(pool.map(lambda s: _strip_edges(xy, s, cap), strips))
+        # samples with a strip that gave up: one triangulation of the whole sample replaces all its strips
+        redo = {s.sample: s for s, f in zip(strips, found, strict=True) if f is None}
+        whole = [_Strip(s.order, s.x, -np.inf, np.inf, s.sample) for s in redo.values()]
+        found = [f for s, f in zip(strips, found, strict=True) if s.sample not in redo]
+        found += list(pool.map(lambda s: _strip_edges(xy, s, cap), whole))
     rows = np.concatenate([r for r, _ in found]).astype(np.int64)
     cols = np.concatenate([c for _, c in found]).astype(np.int64)
     order = np.lexsort((cols, rows))
