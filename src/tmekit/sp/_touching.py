@@ -12,9 +12,9 @@ exactly the edges of the one triangulation of the whole sample:
   can then be inside it). The circles through an edge that are empty are those centred between the
   circumcentres of its two triangles (its Voronoi edge); the smallest of them is tested.
 - A strip with an owned short edge that has no certificate (cells far apart on both sides: sparse tissue, a
-  gap wider than the halo) is triangulated again with twice the halo; once that would take more than half of
-  the sample, the sample is triangulated once, whole, instead (so no sample costs more than about three
-  triangulations of itself).
+  gap wider than the halo) is triangulated again with twice the halo; once that would take more than four
+  times its first subset of cells (or half the sample), the sample is triangulated once, whole, instead. A sample
+  costs about one triangulation of itself as a rule, and at worst a few.
 
 Cells are triangulated in an order set by their coordinates only, so the contacts do not depend on the order
 of the cells; strips hold about :data:`STRIP_CELLS` cells, so a tissue section of a few thousand cells is one
@@ -37,6 +37,8 @@ __all__ = ["STRIP_CELLS", "cores", "touching_edges"]
 STRIP_CELLS = 60_000
 #: First halo around a strip's core, in contact distances (doubled while some owned edge lacks a certificate).
 HALO_CONTACTS = 8.0
+#: A strip widens to at most this many times its first subset before the whole sample is triangulated instead.
+_WIDEST = 4
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,18 @@ def _edges_of(
 def _strip_edges(xy: np.ndarray, strip: _Strip, cap: float) -> tuple[np.ndarray, np.ndarray] | None:
     """The certified contacts a strip owns, as global cell indices ``(i, j)``, ``i < j``.
 
-    ``None`` when the strip would have to widen to more than half of its sample: the caller then triangulates
-    the sample once as a whole, rather than once per strip.
+    ``None`` when the strip would have to widen to more than ``_WIDEST`` times its first subset of cells, or
+    half of its sample: the caller then triangulates the sample once as a whole, rather than once per strip.
     """
     halo = HALO_CONTACTS * cap
+    limit = None  # set by the first subset
     while True:
         start = int(np.searchsorted(strip.x, strip.lo - halo, side="left"))
         stop = int(np.searchsorted(strip.x, strip.hi + halo, side="right"))
         whole = start == 0 and stop == len(strip.x)
-        if not whole and stop - start > len(strip.x) // 2 and np.isfinite([strip.lo, strip.hi]).any():
+        if limit is None:
+            limit = max(stop - start, min(len(strip.x) // 2, _WIDEST * (stop - start)))
+        elif not whole and stop - start > limit:
             return None
         region = (-np.inf, np.inf) if whole else (strip.lo - halo, strip.hi + halo)
         members = strip.order[start:stop]
