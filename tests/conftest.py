@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -139,6 +140,44 @@ class Cli:
 def cli() -> Cli:
     """Run the `tmekit` command line on files in a folder (see :class:`Cli`)."""
     return Cli()
+
+
+BUNDLED = Path(tk.__file__).parent / "datasets" / "data"
+
+
+@pytest.fixture
+def keren() -> ad.AnnData:
+    """The bundled Keren 2018 MIBI fields (4 patients, positions in pixels), a fresh copy per test."""
+    return tk.datasets.keren2018_mibi()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A new folder holding the bundled files as keren.h5ad (MIBI fields) and wu.h5ad (scRNA-seq counts)."""
+    shutil.copyfile(BUNDLED / "keren2018_mibi_4patients.h5ad", tmp_path / "keren.h5ad")
+    shutil.copyfile(BUNDLED / "wu2021_cid4465_tnbc.h5ad", tmp_path / "wu.h5ad")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def keren_cli() -> list[str]:
+    """The command-line options naming keren.h5ad's samples and cell types (add --microns-per-unit)."""
+    labels = tk.datasets.keren2018_labels()
+    return ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
+            "--immune-labels", ",".join(labels["immune_labels"]), "--cd8-labels", "CD8T"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def refused():
+    """``refused(result, *phrases)``: a command refused its input (exit 2, no traceback) and said the phrases."""
+
+    def check(done: CliResult | subprocess.CompletedProcess, *phrases: str) -> None:
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        for phrase in phrases:
+            assert phrase in done.stderr, done.stderr
+
+    return check
 
 
 @pytest.fixture(scope="session")

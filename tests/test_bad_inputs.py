@@ -6,6 +6,7 @@ has its test here, named ``test_<case>``.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import signal
@@ -26,7 +27,6 @@ import tmekit as tk
 
 KEREN_LABELS = tk.datasets.keren2018_labels()
 
-DATA = Path(tk.__file__).parent / "datasets" / "data"
 README = Path(__file__).resolve().parents[1] / "README.md"
 MPU = 800 / 2048  # the Keren MIBI fields: 800 um over 2048 pixels
 
@@ -106,33 +106,43 @@ CASES = {
 }
 
 
+def _cases_and_tests(path: Path) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """The ``CASES`` dict and the test names of one bad-input test file (read, not imported)."""
+    tree = ast.parse(path.read_text())
+    cases: dict[str, tuple[str, str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "CASES" for t in node.targets):
+            cases = ast.literal_eval(node.value)
+    tests = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+    return cases, tests
+
+
+#: This file first, then the others in name order: the order of the README's rows.
+FILES = [Path(__file__), *sorted(Path(__file__).parent.glob("test_bad_inputs_*.py"))]
+
+
 def test_every_case_has_its_test_and_its_readme_row():
-    tests = {name for name in globals() if name.startswith("test_")}
-    assert {f"test_{case}" for case in CASES} <= tests
+    every: dict[str, tuple[str, str]] = {}
+    for path in FILES:
+        cases, tests = _cases_and_tests(path)
+        assert cases, f"{path.name} has no CASES"
+        missing = sorted(f"test_{case}" for case in cases if f"test_{case}" not in tests)
+        assert not missing, f"{path.name} lacks {missing}"
+        assert not set(cases) & set(every), f"{path.name} repeats a case"
+        every.update(cases)
     text = README.read_text()
     section = text[text.index("## What tmekit refuses, and why") :]
     section = section[: section.index("\n## ", 4)]
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| input")]
     rows = [r for r in rows if not set(r) <= set("|- ")]
     documented = [tuple(cell.strip() for cell in row.strip("|").split(" | ")) for row in rows]
-    assert documented == list(CASES.values())
+    assert documented == list(every.values())
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def keren() -> ad.AnnData:
-    return tk.datasets.keren2018_mibi()
-
-
-@pytest.fixture
-def folder(tmp_path) -> Path:
-    shutil.copyfile(DATA / "keren2018_mibi_4patients.h5ad", tmp_path / "keren.h5ad")
-    shutil.copyfile(DATA / "wu2021_cid4465_tnbc.h5ad", tmp_path / "wu.h5ad")
-    return tmp_path
-
-
-KEREN_CLI = ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
-             "--immune-labels", ",".join(KEREN_LABELS["immune_labels"]), "--cd8-labels", "CD8T"]  # fmt: skip
+# `keren` (the bundled MIBI fields, a fresh copy), `folder` (keren.h5ad and wu.h5ad in a new folder), `keren_cli`
+# (their label options) and `refused` (exit 2, no traceback, the phrases) come from tests/conftest.py, shared by
+# every tests/test_bad_inputs*.py file.
 
 
 def _lognorm(adata: ad.AnnData) -> ad.AnnData:
@@ -142,25 +152,18 @@ def _lognorm(adata: ad.AnnData) -> ad.AnnData:
     return out
 
 
-def _refused(done, *phrases: str) -> None:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr
-    for phrase in phrases:
-        assert phrase in done.stderr, done.stderr
-
-
 # ---------------------------------------------------------------------------------------------- the cases
-def test_output_is_an_input(cli, folder, monkeypatch):
+def test_output_is_an_input(cli, folder, monkeypatch, refused, keren_cli):
     before = (folder / "keren.h5ad").read_bytes()
-    labels = [*KEREN_CLI, "--microns-per-unit", str(MPU)]
-    _refused(cli("report", "keren.h5ad", "-o", "keren.h5ad", "--force", cwd=folder), "is the input file")
-    _refused(cli("classify", "keren.h5ad", "--mode", "spatial", *labels, "-o", "keren.h5ad", "--force", cwd=folder),
+    labels = [*keren_cli, "--microns-per-unit", str(MPU)]
+    refused(cli("report", "keren.h5ad", "-o", "keren.h5ad", "--force", cwd=folder), "is the input file")
+    refused(cli("classify", "keren.h5ad", "--mode", "spatial", *labels, "-o", "keren.h5ad", "--force", cwd=folder),
              "is the input file")  # fmt: skip
     (folder / "link.h5ad").symlink_to(folder / "wu.h5ad")
-    _refused(cli("score", "wu.h5ad", "-o", "link.h5ad", "--force", cwd=folder), "Choose another output path")
-    _refused(cli("report", "keren.h5ad", "wu.h5ad", "-o", "link.h5ad", "--force", cwd=folder), "is the input file")
+    refused(cli("score", "wu.h5ad", "-o", "link.h5ad", "--force", cwd=folder), "Choose another output path")
+    refused(cli("report", "keren.h5ad", "wu.h5ad", "-o", "link.h5ad", "--force", cwd=folder), "is the input file")
     both = ["classify", "keren.h5ad", "--mode", "spatial", *labels, "-o", "same.h5ad", "--h5ad", "same.h5ad"]
-    _refused(cli(*both, cwd=folder), "same file")
+    refused(cli(*both, cwd=folder), "same file")
     assert (folder / "keren.h5ad").read_bytes() == before
     assert not (folder / "same.h5ad").exists()
 
@@ -178,7 +181,7 @@ def test_output_is_an_input(cli, folder, monkeypatch):
     assert sorted(p.name for p in folder.iterdir()) == ["keren.h5ad", "link.h5ad", "wu.h5ad"]  # no temporaries
 
 
-def test_pixels_without_microns_per_unit(keren, cli, folder):
+def test_pixels_without_microns_per_unit(keren, cli, folder, refused, keren_cli):
     with pytest.raises(ValueError, match=r"do not look like micrometres.*median 1\d(\.\d)? units apart") as err:
         tk.tl.classify(keren, library_key="patient_id", **KEREN_LABELS)
     assert "800/2048" in str(err.value) and "microns_per_unit=" in str(err.value)
@@ -186,8 +189,8 @@ def test_pixels_without_microns_per_unit(keren, cli, folder):
     tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
     calls = tk.get.phenotypes(keren)
     assert sorted(calls["phenotype"].astype(str)) == ["excluded", "inflamed", "inflamed", "inflamed"]
-    done = cli("classify", "keren.h5ad", "--mode", "spatial", *KEREN_CLI, "-o", "k.csv", cwd=folder)
-    _refused(done, "--microns-per-unit")
+    done = cli("classify", "keren.h5ad", "--mode", "spatial", *keren_cli, "-o", "k.csv", cwd=folder)
+    refused(done, "--microns-per-unit")
     report = tk.pp.check(keren, library_key="patient_id")
     assert "coordinate_units" in report.codes and report.coordinates["spacing"] > 15
 
@@ -313,7 +316,7 @@ def test_report_with_a_one_cell_sample(keren, tmp_path):
     assert page.count("compartments and boundary</figcaption>") == 4  # the four real patients are drawn
 
 
-def test_truncated_h5ad(cli, folder):
+def test_truncated_h5ad(cli, folder, refused):
     data = (folder / "wu.h5ad").read_bytes()
     (folder / "cut.h5ad").write_bytes(data[: len(data) // 2])
     commands = [
@@ -323,36 +326,34 @@ def test_truncated_h5ad(cli, folder):
         ["report", "cut.h5ad", "-o", "r.html"],
     ]
     for args in commands:
-        _refused(
-            cli(*args, cwd=folder), "is damaged: it is truncated", f"{len(data) // 2:,} of its {len(data):,} bytes"
-        )
+        refused(cli(*args, cwd=folder), "is damaged: it is truncated", f"{len(data) // 2:,} of its {len(data):,} bytes")
 
 
-def test_h5ad_without_x(cli, folder):
+def test_h5ad_without_x(cli, folder, refused, keren_cli):
     shutil.copyfile(folder / "wu.h5ad", folder / "nox.h5ad")
     with h5py.File(folder / "nox.h5ad", "r+") as fh:
         del fh["X"]
     assert tk.io.read_h5ad(folder / "nox.h5ad", backed="r").X is None
     checked = cli("check", "nox.h5ad", cwd=folder)
     assert checked.returncode == 0 and "no expression matrix" in checked.stdout
-    _refused(cli("score", "nox.h5ad", "-o", "s.h5ad", cwd=folder), "`adata.X` is empty", "no layers")
-    positions_only = cli("classify", "keren.h5ad", "--mode", "spatial", *KEREN_CLI, "--microns-per-unit", str(MPU),
+    refused(cli("score", "nox.h5ad", "-o", "s.h5ad", cwd=folder), "`adata.X` is empty", "no layers")
+    positions_only = cli("classify", "keren.h5ad", "--mode", "spatial", *keren_cli, "--microns-per-unit", str(MPU),
                          "-o", "k.csv", cwd=folder)  # fmt: skip
     assert positions_only.returncode == 0, positions_only.stderr  # the bundled MIBI file has no X either
 
 
-def test_rerun_on_a_file_with_results(cli, folder):
+def test_rerun_on_a_file_with_results(cli, folder, refused, keren_cli):
     assert cli("score", "wu.h5ad", "-o", "once.h5ad", cwd=folder).returncode == 0
-    _refused(cli("score", "once.h5ad", "-o", "twice.h5ad", cwd=folder), "`--overwrite`", "`--key-added`")
+    refused(cli("score", "once.h5ad", "-o", "twice.h5ad", cwd=folder), "`--overwrite`", "`--key-added`")
     assert cli("score", "once.h5ad", "-o", "twice.h5ad", "--overwrite", cwd=folder).returncode == 0
     assert cli("score", "once.h5ad", "-o", "both.h5ad", "--key-added", "scores_2", cwd=folder).returncode == 0
     both = ad.read_h5ad(folder / "both.h5ad")
     assert {"tmekit_scores", "scores_2"} <= set(both.obsm)
     pd.testing.assert_frame_equal(both.obsm["tmekit_scores"], both.obsm["scores_2"])
-    args = ["classify", "keren.h5ad", "--mode", "spatial", *KEREN_CLI, "--microns-per-unit", str(MPU)]
+    args = ["classify", "keren.h5ad", "--mode", "spatial", *keren_cli, "--microns-per-unit", str(MPU)]
     assert cli(*args, "-o", "a.csv", "--h5ad", "called.h5ad", cwd=folder).returncode == 0
     again = ["classify", "called.h5ad", *args[2:]]
-    _refused(cli(*again, "-o", "b.csv", cwd=folder), "`--overwrite`")
+    refused(cli(*again, "-o", "b.csv", cwd=folder), "`--overwrite`")
     assert cli(*again, "-o", "b.csv", "--overwrite", cwd=folder).returncode == 0
 
 
