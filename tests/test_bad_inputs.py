@@ -197,7 +197,7 @@ def test_pixels_without_microns_per_unit(keren, cli, folder, refused, keren_cli)
 
 def test_coordinates_far_too_large(keren):
     keren.obsm["spatial"] = keren.obsm["spatial"] * 1000
-    with pytest.raises(ValueError, match=r"cannot be further than 150 um.*microns_per_unit=0\.000"):
+    with pytest.raises(ValueError, match=r"cannot be further than 60 um.*microns_per_unit=0\.000"):
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
     tissue = tk.datasets.synthetic_tissue("inflamed", rng=0)
     with pytest.raises(ValueError, match=r"grid of this sample would have 6\.\d+e\+09 pixels"):
@@ -207,7 +207,7 @@ def test_coordinates_far_too_large(keren):
 
 def test_coordinates_far_too_small(keren):
     keren.obsm["spatial"] = keren.obsm["spatial"] * 0.001
-    with pytest.raises(ValueError, match=r"cannot be closer than 0\.5 um"):
+    with pytest.raises(ValueError, match=r"cannot be closer than 4 um"):
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
     with pytest.raises(ValueError, match="do not look like micrometres"):
         tk.sp.compartments(keren, library_key="patient_id", cell_type_key="cell_type", tumor_labels="Tumour")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from tmekit.signatures import OrthologError, Signature, translate, translation_table
+from tmekit.signatures import OrthologError, Signature, orthologs, translate, translation_table
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -17,6 +18,7 @@ __all__ = [
     "detect_gene_id_type",
     "detect_species",
     "find_symbol_column",
+    "is_gene_symbol",
     "mouse_orthologs",
     "sets_in_species",
 ]
@@ -71,6 +73,21 @@ def detect_species(names: Sequence[str]) -> Literal["human", "mouse", "mixed", "
     if human_hits or title_frac < 0.2:
         return "human" if title_frac < 0.5 else "mixed"
     return "mixed"
+
+
+@functools.cache
+def _known_symbols() -> frozenset[str]:
+    table = orthologs()
+    return frozenset(table["human_symbol"]) | frozenset(table["mouse_symbol"])
+
+
+def is_gene_symbol(name: str) -> bool:
+    """Whether ``name`` is a human or mouse gene symbol of the shipped ortholog table (``CD274``, ``Cd274``).
+
+    Protein channel names (``PD-L1``, ``PD1``, ``Ki67``, ``CD8``) are not; some proteins share their gene's name
+    (``CD68``, ``FOXP3``).
+    """
+    return str(name) in _known_symbols()
 
 
 def find_symbol_column(var: pd.DataFrame) -> str | None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-__all__ = ["coordinates_um", "label_mask", "sample_codes", "samples", "sum_by_sample"]
+__all__ = ["check_roles", "coordinates_um", "label_mask", "sample_codes", "samples", "sum_by_sample"]
 
 
 def coordinates_um(
@@ -35,7 +35,8 @@ def coordinates_um(
     """``obsm[spatial_key]`` as an (n, 2) float array in micrometres, with clear errors.
 
     ``microns_per_unit=None``: the units were not stated and 1 is assumed. With ``cells=True`` the spacing
-    of the cells (within each sample of ``library_key``) is checked by :func:`check_cell_units`.
+    of the cells (each sample of ``library_key`` on its own) and repeated positions are checked by
+    :func:`check_cell_units`.
     """
     if spatial_key not in adata.obsm:
         candidates = [k for k in adata.obsm if "spatial" in k.lower() or k.lower() in {"x_spatial", "coords"}]
@@ -61,9 +62,20 @@ def coordinates_um(
     xy = coords[:, :2] * (1.0 if microns_per_unit is None else float(microns_per_unit))
     if cells:
         check_cell_units(
-            xy, (idx for _, idx in samples(adata, library_key=library_key)), microns_per_unit=microns_per_unit
+            xy, samples(adata, library_key=library_key), microns_per_unit=microns_per_unit, library_key=library_key
         )
     return xy
+
+
+def _no_missing_samples(column: pd.Series, library_key: str) -> None:
+    """Raise when some cells have no sample (NaN / None in ``obs[library_key]``): never a sample called "nan"."""
+    missing = column.isna()
+    if missing.any():
+        msg = (
+            f"{int(missing.sum()):,} of {len(column):,} cells have no sample in `obs[{library_key!r}]` (NaN). Give "
+            f"them a sample id or remove them first: `adata = adata[adata.obs[{library_key!r}].notna()].copy()`."
+        )
+        raise ValueError(msg)
 
 
 def samples(adata: AnnData, *, library_key: str | None) -> Iterator[tuple[str, np.ndarray]]:
@@ -74,7 +86,9 @@ def samples(adata: AnnData, *, library_key: str | None) -> Iterator[tuple[str, n
     if library_key not in adata.obs:
         msg = f"`adata.obs[{library_key!r}]` not found. Pass `library_key=` naming the sample column, or None."
         raise KeyError(msg)
-    codes, names = pd.factorize(adata.obs[library_key].astype(str).to_numpy())  # in order of first appearance
+    column = adata.obs[library_key]
+    _no_missing_samples(column, library_key)
+    codes, names = pd.factorize(column.astype(str).to_numpy())  # in order of first appearance
     order = np.argsort(codes, kind="stable")  # each sample's cells in their order in the object
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     for k, name in enumerate(names):
@@ -86,17 +100,24 @@ def _normalised(label: str) -> str:
 
 
 def _looks_like(wanted: str, present: Iterable[str]) -> str | None:
-    """A present label that ``wanted`` is probably a misspelling of (case, spaces, Tumor/Tumour; not CD8/CD4)."""
+    """The present label that ``wanted`` is most probably a misspelling of (case, spaces, Tumor/Tumour; not CD8/CD4).
+
+    Candidates are the labels with the same digits that equal it, contain it or are contained in it, or are 80%
+    alike; the closest wins (``"Otherimmun"`` -> ``"Otherimmune"``, not ``"Other"``).
+    """
     key = _normalised(wanted)
     digits = re.sub(r"\D", "", key)
-    for label in present:
+    best, best_score = None, 0.0
+    for label in sorted(present):
         other = _normalised(label)
         if not key or not other or re.sub(r"\D", "", other) != digits:
             continue
+        ratio = difflib.SequenceMatcher(None, key, other).ratio()
         contained = len(min(key, other, key=len)) >= 3 and (key in other or other in key)
-        if key == other or contained or difflib.SequenceMatcher(None, key, other).ratio() >= 0.8:
-            return label
-    return None
+        score = 2.0 if key == other else ratio
+        if (key == other or contained or ratio >= 0.8) and score > best_score:
+            best, best_score = label, score
+    return best
 
 
 def label_mask(adata: AnnData, *, cell_type_key: str, labels: Iterable[str] | None, what: str) -> np.ndarray:
@@ -138,19 +159,48 @@ def label_mask(adata: AnnData, *, cell_type_key: str, labels: Iterable[str] | No
     return column.isin(wanted).to_numpy()
 
 
+def _as_labels(value: Iterable[str] | str | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def check_roles(present: Iterable[str] | None = None, **roles: Iterable[str] | str | None) -> None:
+    """Raise when one label is given two roles that exclude each other, or a T-cell label is not an immune one.
+
+    ``roles``: any of ``tumor``, ``immune``, ``cd8``, ``t`` (label lists). A tumour label may not also be immune,
+    CD8 T or T (its cells would be counted on both sides of every tumour-immune metric), and CD8 T and T labels
+    must be among the immune labels when those are given (a CD8 T cell left out of the immune cells is missing from
+    immune densities and from the mixing score). ``present``: the labels cells carry; others are not checked (they
+    count no cell).
+    """
+    occurs = None if present is None else set(present)
+    given = {role: [v for v in _as_labels(value) if occurs is None or v in occurs] for role, value in roles.items()}
+    tumour = set(given.get("tumor", []))
+    for role in ("immune", "cd8", "t"):
+        both = sorted(tumour & set(given.get(role, [])))
+        if both:
+            msg = (
+                f"{both} are in both `tumor_labels` and `{role}_labels`: a cell is tumour or {role}, not both (its "
+                f"cells would be counted on both sides of every tumour-immune metric). Remove them from one of the two."
+            )
+            raise ValueError(msg)
+    immune = set(given.get("immune", []))
+    for role in ("cd8", "t"):
+        outside = [label for label in given.get(role, []) if immune and label not in immune]
+        if outside:
+            msg = (
+                f"{outside} are `{role}_labels` but not `immune_labels`: T cells are immune cells, and leaving them "
+                "out would drop them from immune densities and contacts. Add them to `immune_labels`."
+            )
+            raise ValueError(msg)
+
+
 def sample_codes(adata: AnnData, library_key: str) -> tuple[np.ndarray, pd.Index]:
     """Integer code per cell and the sample names (categories without cells dropped), from ``obs[library_key]``."""
     if library_key not in adata.obs:
         msg = f"`adata.obs[{library_key!r}]` not found: `library_key` must name the obs column identifying samples."
         raise KeyError(msg)
     column = adata.obs[library_key]
-    if column.isna().any():
-        n = int(column.isna().sum())
-        msg = (
-            f"{n} cells have no sample in `obs[{library_key!r}]` (NaN). Give them a sample id or remove them "
-            f"(`adata = adata[adata.obs[{library_key!r}].notna()]`) before aggregating."
-        )
-        raise ValueError(msg)
+    _no_missing_samples(column, library_key)
     cat = pd.Categorical(column.astype(str))
     present = np.unique(cat.codes)  # categories without cells are dropped, never reported as empty samples
     codes = np.searchsorted(present, cat.codes)

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["LINEAR_ABOVE", "ValueKind", "decide", "require_counts", "value_kind"]
+__all__ = ["LINEAR_ABOVE", "ValueKind", "decide", "not_counts", "require_counts", "value_kind"]
 
 ValueKind = Literal["empty", "non_finite", "binary", "counts", "linear", "log", "log_floor", "scaled"]
 #: Non-integer values above this are not log expression (log2 of counts per million stays below 20).
@@ -67,6 +67,28 @@ def block_kind(block: np.ndarray | sp.spmatrix | sp.sparray) -> ValueKind:
     return value_kind(dense, columns)
 
 
+def not_counts(source: str, kind: ValueKind, what: str) -> str:
+    """Why ``source`` (values of ``kind``) cannot be summed as counts by ``what``, and where the counts may be."""
+    seen = {
+        "log": f"log-normalised values (non-integer, none above {LINEAR_ABOVE:g}: what `sc.pp.log1p` gives)",
+        "linear": f"non-integer values above {LINEAR_ABOVE:g} (normalised expression, not counts)",
+        "scaled": "negative values (scaled or centred data)",
+        "log_floor": "negative values (log(x + offset) of some data)",
+    }.get(kind, "values that are not raw counts")
+    if "layers[" in source:  # the user already named a layer: it is the wrong one, or it was filled too late
+        fix = (
+            "That layer was filled after normalising (or with other values): keep the raw counts before "
+            "normalising (`adata.layers['counts'] = adata.X.copy()` before `sc.pp.normalize_total`), or pass "
+            "`layer=` naming a layer that holds them (`layer=None` for X)"
+        )
+    else:
+        fix = "Pass `layer=` naming the layer with raw counts (e.g. `layer='counts'`)"
+    return (
+        f"{source} holds {seen}, but {what} sums raw counts. {fix}; counts kept in `.raw` are read with "
+        "`adata.raw.to_adata()`."
+    )
+
+
 def require_counts(block: np.ndarray | sp.csr_matrix, start: int, source: str, *, what: str = "pseudobulk") -> None:
     """Raise unless ``block`` (rows from ``start`` of ``source``) holds raw counts: finite non-negative integers."""
     kind = block_kind(block)
@@ -77,9 +99,4 @@ def require_counts(block: np.ndarray | sp.csr_matrix, start: int, source: str, *
         )
         raise ValueError(msg)
     if kind not in {"empty", "binary", "counts"}:
-        msg = (
-            f"{source} does not hold raw counts (found negative or non-integer values): {what} sums raw "
-            "counts. Pass `layer=` naming the counts layer (e.g. `layer='counts'`), or aggregate "
-            "`adata.raw.to_adata()` if the counts are in `.raw`."
-        )
-        raise ValueError(msg)
+        raise ValueError(not_counts(source, kind, what))

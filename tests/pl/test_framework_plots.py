@@ -5,6 +5,7 @@ from __future__ import annotations
 import anndata as ad
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.patches import Rectangle
 
@@ -15,13 +16,15 @@ LABELS = tk.datasets.synthetic_labels()
 
 @pytest.fixture(scope="module")
 def cohort():
-    """Four fields with PD-L1 on a third of the tumour, classified under every cell framework."""
+    """Four fields with PD-L1 on a third of the tumour, classified under every cell framework (Immunoscore against a
+    reference of 30 tumours, 20-1,500 T cells per mm^2)."""
     fields = [tk.datasets.synthetic_tissue(p, rng=k, sample_id=p, pdl1=(0.3, 0.05) if k % 2 else (0.0, 0.0))
               for k, p in enumerate(("inflamed", "excluded", "desert", "dispersed"))]  # fmt: skip
     adata = ad.concat(fields, merge="first")
     rules = ["cd8_density", "til_pdl1", "immunoscore", "patterns4", "intratumoral_stromal"]
+    reference = pd.DataFrame({k: np.linspace(20, 1500, 30) for k in ("CD3_CT", "CD3_IM", "CD8_CT", "CD8_IM")})
     tk.tl.classify(adata, rules=rules, library_key="sample_id", microns_per_unit=1.0, t_labels=["CD8T", "CD4T"],
-                   pdl1_key="pdl1", cohort_relative=True, **LABELS)  # fmt: skip
+                   pdl1_key="pdl1", immunoscore_reference=reference, **LABELS)  # fmt: skip
     return adata, tk.get.phenotypes(adata)
 
 

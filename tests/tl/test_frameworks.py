@@ -136,13 +136,21 @@ def test_immunoscore_percentiles_by_hand_and_intermediate():
 
 
 def test_immunoscore_cohort_relative_ranks_within_the_object():
-    names = ("inflamed", "excluded", "desert", "near_inflamed")
-    tissues = [tk.datasets.synthetic_tissue(p, rng=k, sample_id=p) for k, p in enumerate(names)]
+    """Ten fields (the fewest cohort_relative ranks among): each density's percentile is its rank among the ten,
+    ties counted half, worked out here with scipy; nine would be no cohort (tests/test_bad_inputs_frameworks.py)."""
+    names = ("inflamed", "excluded", "desert", "near_inflamed", "near_excluded")
+    tissues = [tk.datasets.synthetic_tissue(p, rng=k, sample_id=f"{p}_{k}", size_um=500)
+               for k in range(2) for p in names]  # fmt: skip
     adata = ad.concat(tissues, merge="first")
     table = _calls(adata, "immunoscore", t_labels=T_LABELS, cohort_relative=True)
-    # the inflamed field has the densest core: above the other three, itself counted half
-    assert table.loc["inflamed", "percentile_CD8_CT"] == pytest.approx(100 * 3.5 / 4)
-    assert table.loc["desert", "phenotype"] == "low"
+    assert len(table) == 10 and (table["phenotype"] != "indeterminate").all()
+    cd8_core = table["density_cd8_core"]
+    for sample in table.index:
+        expected = percentileofscore(cd8_core, cd8_core[sample], kind="mean")
+        assert table.loc[sample, "percentile_CD8_CT"] == pytest.approx(expected)
+    densest = cd8_core.idxmax()
+    assert table.loc[densest, "percentile_CD8_CT"] == pytest.approx(100 * 9.5 / 10)  # above nine, itself half
+    assert table.loc["desert_0", "phenotype"] == "low"
     assert tk.get.phenotype_params(adata)["cohort_relative"]
 
 

@@ -29,7 +29,7 @@ from tmekit._genenames import data_species, mouse_orthologs
 from tmekit._obs import sample_codes, sum_by_sample
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
-from tmekit._values import LINEAR_ABOVE, block_kind
+from tmekit._values import block_kind, not_counts
 from tmekit._warnings import InputWarning
 
 if TYPE_CHECKING:
@@ -167,15 +167,8 @@ def default_spot_reference() -> SpotReference:
 def _require_counts(X: Any, what: str) -> None:
     _, _, block = next(iter_row_blocks(X, chunk_size=min(500, X.shape[0])))
     kind = block_kind(block)
-    if kind in {"scaled", "log_floor"}:
-        msg = f"{what} has negative values: spot deconvolution needs raw counts (or linear expression)."
-        raise ValueError(msg)
-    if kind == "log":
-        msg = (
-            f"{what} looks log-normalised (non-integer values, none above {LINEAR_ABOVE:g}); spot deconvolution "
-            "adds up cells linearly and needs raw counts. Pass `layer=` naming the counts layer."
-        )
-        raise ValueError(msg)
+    if kind in {"scaled", "log_floor", "log"}:  # linear expression (TPM, CPM) adds up like counts
+        raise ValueError(not_counts(what, kind, "spot deconvolution (cells add up linearly in a spot)"))
 
 
 @accepts_spatialdata
@@ -225,7 +218,7 @@ def spot_content(
     if adata.n_obs == 0:
         msg = "No spots: the object is empty."
         raise ValueError(msg)
-    _require_counts(X, "spot " + (f"layer {layer!r}" if layer else "X"))
+    _require_counts(X, "adata.X" if layer is None else f"adata.layers[{layer!r}]")
     ref = _reference_in_species(ref, pd.Index(adata.var_names), species=species)
     genes = ref.profiles.columns[ref.profiles.columns.isin(adata.var_names)]
     if len(genes) < min_genes:

@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY
 from tmekit._markers import marker_status
-from tmekit._obs import coordinates_um, label_mask, samples
+from tmekit._obs import check_roles, coordinates_um, label_mask, samples
 from tmekit._progress import advance
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit.sp._graphs import contact_edges
@@ -78,6 +78,7 @@ def _population_masks(
     masks["t"] = (
         label_mask(adata, cell_type_key=cell_type_key, labels=labels["t"], what="t") if labels["t"] else masks["cd8"]
     )
+    check_roles(adata.obs[cell_type_key].astype(str).unique(), **labels)
     return masks
 
 
@@ -122,7 +123,11 @@ def tile_table(
     regions = _regions(adata, compartment_key)
     labels = {"tumor": tumor_labels, "cd8": cd8_labels, "immune": immune_labels, "t": t_labels}
     masks = _population_masks(adata, cell_type_key=cell_type_key, labels=labels)
-    pdl1 = None if pdl1_key is None else marker_status(adata, pdl1_key, threshold=pdl1_threshold, what="PD-L1")
+    pdl1 = (
+        None
+        if pdl1_key is None
+        else marker_status(adata, pdl1_key, threshold=pdl1_threshold, what="PD-L1", hint="`pdl1_threshold=`")
+    )
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
     mpu = 1.0 if microns_per_unit is None else float(microns_per_unit)
     comp = adata.obs[compartment_key].cat.codes.to_numpy()
@@ -137,7 +142,11 @@ def tile_table(
         distance = contact_length(contacts, contact_distance)
         edges = touching_edges if contacts == "touching" else contact_edges
         advance(f"cell contacts ({contacts})", 0, 1)
-        rows, cols = edges(xy / mpu, lib, distance / mpu)
+        # samples without area (cells on a line) have no contacts to count: their calls are indeterminate anyway
+        flat = [k for k, (name, _) in enumerate(groups) if regions["samples"].get(name, {}).get("no_area")]
+        keep = np.flatnonzero(~np.isin(lib, flat))
+        rows, cols = edges(xy[keep] / mpu, lib[keep], distance / mpu)
+        rows, cols = keep[rows], keep[cols]
         advance(f"cell contacts ({contacts})", 1, 1)
     imm, tum = masks["immune"], masks["tumor"]
     it_edge = (imm[rows] & tum[cols]) | (tum[rows] & imm[cols])
@@ -195,7 +204,11 @@ def tile_table(
         local = np.full(adata.n_obs, -1)
         local[idx] = np.arange(len(idx))
         mine = local[rows] >= 0
-        edge_tile = cell_tile[local[rows[mine]]]
+        a, b = rows[mine], cols[mine]
+        # each contact is counted in the tile of the cell that comes first by position (x, then y), never by the
+        # cells' order in the object: the tiles' contacts, hence the resampled confidence, ignore cell order
+        a_first = (xy[a, 0] < xy[b, 0]) | ((xy[a, 0] == xy[b, 0]) & (xy[a, 1] <= xy[b, 1]))
+        edge_tile = cell_tile[local[np.where(a_first, a, b)]]
         if contacts is None:
             table["e_it"] = table["e_ii"] = np.full(n_tiles, np.nan)
         else:
@@ -355,6 +368,7 @@ def infiltration(
             "margin_halfwidth_um": float(info["margin_halfwidth_um"]),
             "tile_um": float(tiles.loc[tiles["sample"] == name, "tile_um"].iloc[0]),
             "has_tumor_region": bool(info["has_tumor_region"]),
+            "no_area": str(info.get("no_area", "")),
             **_cd8_distances(xy[idx], cd8[idx], tumor[idx], signed[idx]),
         }
     table = table.join(pd.DataFrame.from_dict(extra, orient="index"))

@@ -117,6 +117,31 @@ def _cell_spacing(xy: np.ndarray) -> float:
     return float(np.median(d[:, 1]))
 
 
+#: A sample whose cells spread less than this across their main axis (one file of cells, or positions on one line)
+#: has no tissue area to hold a tumour region, a core or a margin: its calls are indeterminate, with this reason.
+MIN_TISSUE_WIDTH_UM = 10.0
+
+
+def flat_reason(xy: np.ndarray) -> str:
+    """Why a sample's positions enclose no area ("" when they do): fewer than 3 cells, or all on (nearly) one line.
+
+    The width is the spread of the cells across their main axis (the range of their projection on the minor
+    principal axis), in the units of ``xy`` (micrometres here).
+    """
+    if len(xy) < 3:
+        return f"{len(xy)} cell(s): no tissue area"
+    centred = xy - xy.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    across = centred @ vectors[:, 0]  # eigh sorts eigenvalues ascending: the minor axis first
+    width = float(np.ptp(across))
+    if width >= MIN_TISSUE_WIDTH_UM:
+        return ""
+    return (
+        f"the cells lie on one line (they spread {width:.3g} um across it, less than one cell, {MIN_TISSUE_WIDTH_UM:g} "
+        "um): no tissue area for a tumour region, core or margin (check the coordinates: x and y the same column?)"
+    )
+
+
 def sample_grid(
     xy: np.ndarray,
     tumour: np.ndarray,
@@ -134,10 +159,17 @@ def sample_grid(
     most half the nest's depth (its largest distance to its own edge): so every nest keeps a core, and a slide
     of many small nests is not all margin.
     """
-    lo = xy.min(axis=0)
-    extent = xy.max(axis=0) - lo
+    lo = xy.min(axis=0) if len(xy) else np.zeros(2)
+    extent = xy.max(axis=0) - lo if len(xy) else np.zeros(2)
     shorter = float(max(extent.min(), 1.0))
     w = margin_halfwidth(shorter) if halfwidth is None else float(halfwidth)
+    flat = flat_reason(xy)
+    if flat:  # no area: nothing to grid (a whole slide of cells on a line would otherwise be gridded and smoothed)
+        info = {"margin_halfwidth_um": w, "pixel_um": np.nan, "bandwidth_um": np.nan, "tumor_area_mm2": 0.0,
+                "core_area_mm2": 0.0, "margin_area_mm2": 0.0, "stroma_area_mm2": 0.0, "n_nests": 0,
+                "has_tumor_region": False, "no_area": flat}  # fmt: skip
+        empty = Geometry(np.full((1, 1), np.inf), np.zeros((1, 1), bool), 1.0, lo, w)
+        return np.full(len(xy), np.inf), np.full(len(xy), w), info, empty
     px = float(pixel_um) if pixel_um is not None else float(np.clip(min(shorter / 200.0, _cell_spacing(xy)), 2, 25))
     bw = float(bandwidth_um) if bandwidth_um is not None else max(2.0 * px, min(w, 30.0))
     shape = (np.floor(extent / px).astype(int) + 1)[::-1]  # rows = y, cols = x

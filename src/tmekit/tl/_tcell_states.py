@@ -42,11 +42,13 @@ import numpy as np
 import pandas as pd
 
 from tmekit._constants import CELL_TYPE_KEY, TCELL_STATES_KEY
+from tmekit._genenames import data_species, mouse_orthologs, sets_in_species
 from tmekit._markers import describe_marker, marker_status
-from tmekit._obs import label_mask, samples
+from tmekit._obs import check_roles, label_mask, samples
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
+from tmekit.signatures import get as get_signature
 from tmekit.tl._score import compute_scores
 
 if TYPE_CHECKING:
@@ -66,6 +68,31 @@ PROGRAMMES = {
 }
 HYPOXIA = "hypoxia_buffa2010"
 PROTEIN_MARKERS = ("PD-1", "TIM-3", "TCF1", "CD39", "CXCL13", "CCR5")
+
+
+#: Share of a programme's genes the data must measure for it to be scored.
+MIN_PROGRAMME_OVERLAP = 0.5
+
+
+def _check_programmes(adata: AnnData) -> None:
+    """Raise, naming what is measured, when a programme has fewer than half its genes (a targeted panel)."""
+    sigs = [get_signature(name) for name in PROGRAMMES.values()]
+    sigs, _ = sets_in_species(sigs, adata.var_names, species="auto", min_overlap=0.1, skip_untranslatable=True)
+    names = set(map(str, adata.var_names))
+    short = {}
+    for role, sig in zip(PROGRAMMES, sigs, strict=True):
+        found = [g for g in sig.genes if g in names or any(a in names for a in sig.aliases.get(g, ()))]
+        if len(found) < MIN_PROGRAMME_OVERLAP * len(sig.genes):
+            short[role] = f"{sig.name} {len(found)}/{len(sig.genes)} (missing {sorted(set(sig.genes) - set(found))})"
+    if short:
+        msg = (
+            f"T-cell states need at least {MIN_PROGRAMME_OVERLAP:.0%} of each programme's genes, and this object "
+            f"({adata.n_vars} genes: a targeted panel?) measures too few for {list(short)}: "
+            f"{'; '.join(short.values())}. "
+            "With protein (or per-cell marker) calls give them as `markers={'PD-1': ..., 'TIM-3': ..., 'TCF1': ...}`; "
+            "RNA panels without these genes cannot separate the states."
+        )
+        raise ValueError(msg)
 
 
 def _rna_states(adata: AnnData, layer: str | None, min_score: float, max_rank: int) -> tuple[np.ndarray, pd.DataFrame]:
@@ -93,7 +120,8 @@ def _protein_states(adata: AnnData, markers: Mapping[str, str], thresholds: Mapp
             f"missing {missing}, unknown {unknown}."
         )
         raise ValueError(msg)
-    status = {m: marker_status(adata, key, threshold=thresholds.get(m), what=m) for m, key in markers.items()}
+    status = {m: marker_status(adata, key, threshold=thresholds.get(m), what=m,
+                               hint=f"`marker_thresholds={{{m!r}: ...}}`") for m, key in markers.items()}  # fmt: skip
     rules = {m: describe_marker(adata, key, threshold=thresholds.get(m), what=m) for m, key in markers.items()}
     pos = {m: v == 1 for m, v in status.items()}
     terminal = pos["PD-1"] & (pos["TIM-3"] | pos.get("CD39", np.zeros(adata.n_obs, dtype=bool)))
@@ -104,12 +132,23 @@ def _protein_states(adata: AnnData, markers: Mapping[str, str], thresholds: Mapp
     return state.astype(object), pd.DataFrame(status, index=adata.obs_names), rules
 
 
-def _detected(adata: AnnData, gene: str, layer: str | None) -> np.ndarray:
-    if gene not in adata.var_names:
-        return np.zeros(adata.n_obs, dtype=bool)
+def _gene_in(adata: AnnData, gene: str) -> str | None:
+    """The var name holding human ``gene`` in this object (itself, or its mouse ortholog in mouse data), or None."""
+    if gene in adata.var_names:
+        return gene
+    if data_species(adata.var_names, "auto") == "mouse":
+        mouse = mouse_orthologs([gene]).get(gene)
+        return mouse if mouse in adata.var_names else None
+    return None
+
+
+def _detected(adata: AnnData, gene: str | None, layer: str | None) -> np.ndarray:
+    """Whether ``gene`` is detected (> 0) in each cell; NaN for every cell when the object does not measure it."""
+    if gene is None:
+        return np.full(adata.n_obs, np.nan)
     values = (adata.layers[layer] if layer else adata.X)[:, adata.var_names.get_loc(gene)]
     values = values.toarray() if hasattr(values, "toarray") else np.asarray(values)
-    return np.asarray(values, dtype=float).ravel() > 0
+    return (np.asarray(values, dtype=float).ravel() > 0).astype(float)
 
 
 def _hypoxia(adata: AnnData, tumour: np.ndarray, layer: str | None, max_rank: int) -> np.ndarray:
@@ -124,6 +163,12 @@ def _hypoxia(adata: AnnData, tumour: np.ndarray, layer: str | None, max_rank: in
 
 def _share(k: int, n: int, *, thin: bool) -> float:
     return np.nan if thin else k / n
+
+
+def _flag_share(flags: np.ndarray, *, thin: bool) -> float:
+    """The share of cells flagged (1.0) among those whose flag is known; NaN when none is or the sample is thin."""
+    known = flags[np.isfinite(flags)]
+    return np.nan if thin or not known.size else float(known.mean())
 
 
 def _table(cells: Mapping[str, np.ndarray], groups: list[tuple[str, np.ndarray]], min_cd8: int) -> pd.DataFrame:
@@ -143,7 +188,8 @@ def _table(cells: Mapping[str, np.ndarray], groups: list[tuple[str, np.ndarray]]
         rows[name] = {
             "n_cells": len(idx), "n_cd8": n, **{f"n_{s}": counts[s] for s in STATES},
             **{f"frac_{s}": share(counts[s]) for s in STATES},
-            "frac_cxcl13": share(int(cxcl13[mine].sum())), "frac_cxcl13_ccr5": share(int((cxcl13 & ccr5)[mine].sum())),
+            "frac_cxcl13": _flag_share(cxcl13[mine], thin=thin),
+            "frac_cxcl13_ccr5": _flag_share(cxcl13[mine] * ccr5[mine], thin=thin),
             "progenitor_terminal_ratio": np.nan if thin or term == 0 else prog / term,
             "memory_exhausted_ratio": np.nan if thin or prog + term == 0 else mem / (prog + term),
             "n_tumor": int(np.isfinite(hypoxia[idx]).sum()),
@@ -227,28 +273,37 @@ def tcell_states(
     cd8 = label_mask(adata, cell_type_key=cell_type_key, labels=cd8_labels, what="cd8")
     tumour = (label_mask(adata, cell_type_key=cell_type_key, labels=tumor_labels, what="tumor") if tumor_labels
               else np.zeros(adata.n_obs, dtype=bool))  # fmt: skip
+    check_roles(tumor=tumor_labels, cd8=cd8_labels)
     rank_limit = int(min(1500, adata.n_vars)) if max_rank is None else int(max_rank)
     state = np.full(adata.n_obs, None, dtype=object)
     rules: dict[str, str] = {}
+    genes = {"CXCL13": None, "CCR5": None}
     if markers is not None:
         call, evidence, rules = _protein_states(adata[cd8], markers, dict(marker_thresholds or {}))
-        flags = {m: (evidence[m].to_numpy() == 1) if m in evidence else np.zeros(cd8.sum(), dtype=bool)
+        flags = {m: evidence[m].to_numpy(float) if m in evidence else np.full(int(cd8.sum()), np.nan)
                  for m in ("CXCL13", "CCR5")}  # fmt: skip
         hypoxia = np.full(adata.n_obs, np.nan)
         mode = "protein"
     else:
-        call, evidence = _rna_states(adata[cd8], layer, min_score, rank_limit)
-        flags = {m: _detected(adata[cd8], m, layer) for m in ("CXCL13", "CCR5")}
+        _check_programmes(adata)
+        if cd8.any():
+            call, evidence = _rna_states(adata[cd8], layer, min_score, rank_limit)
+        else:  # no CD8 T cell: nothing to score; every sample is indeterminate (0 CD8 T cells)
+            call, evidence = np.empty(0, dtype=object), pd.DataFrame(columns=list(PROGRAMMES), dtype=float)
+        genes = {m: _gene_in(adata, m) for m in genes}
+        flags = {m: _detected(adata[cd8], gene, layer) for m, gene in genes.items()}
         hypoxia = _hypoxia(adata, tumour, layer, rank_limit) if tumour.any() else np.full(adata.n_obs, np.nan)
         mode = "rna"
     state[cd8] = call
-    cxcl13, ccr5 = np.zeros(adata.n_obs, dtype=bool), np.zeros(adata.n_obs, dtype=bool)
+    cxcl13, ccr5 = np.full(adata.n_obs, np.nan), np.full(adata.n_obs, np.nan)
     cxcl13[cd8], ccr5[cd8] = flags["CXCL13"], flags["CCR5"]
     cells = {"state": state, "cd8": cd8, "cxcl13": cxcl13, "ccr5": ccr5, "hypoxia": hypoxia}
     table = _table(cells, list(samples(adata, library_key=library_key)), min_cd8_cells)
     target = adata.copy() if copy else adata
     target.obs[key_added] = pd.Categorical(state, categories=list(STATES))
-    target.obs[f"{key_added}_cxcl13"] = pd.array(np.where(cd8, cxcl13, pd.NA), dtype="boolean")
+    target.obs[f"{key_added}_cxcl13"] = pd.array(
+        np.where(cd8 & np.isfinite(cxcl13), cxcl13 == 1, pd.NA), dtype="boolean"
+    )
     full = pd.DataFrame(np.nan, index=target.obs_names, columns=evidence.columns)
     full.loc[target.obs_names[cd8]] = evidence.to_numpy(dtype=float)
     target.obsm[f"{key_added}_scores"] = full
@@ -258,8 +313,9 @@ def tcell_states(
         "tumor_labels": [tumor_labels] if isinstance(tumor_labels, str) else list(tumor_labels or []),
         "min_score": float(min_score), "min_cd8_cells": int(min_cd8_cells), "max_rank": rank_limit,
         "programmes": dict(PROGRAMMES) if mode == "rna" else {}, "marker_rules": rules,
-        "cxcl13": "CXCL13 detected (> 0) in the cell: a lower bound (single-gene dropout)" if mode == "rna"
-        else rules.get("CXCL13", "no CXCL13 marker given"),
+        "cxcl13": (f"{genes['CXCL13']} detected (> 0) in the cell: a lower bound (single-gene dropout)"
+                   if genes["CXCL13"] else "not measured: the object has no CXCL13 gene") if mode == "rna"
+        else rules.get("CXCL13", "not measured: no CXCL13 marker given"),
         "hypoxia": HYPOXIA if tumour.any() and mode == "rna" else "",
     }  # fmt: skip
     target.uns[key_added] = {"table": table, "params": params}

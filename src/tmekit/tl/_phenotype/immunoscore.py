@@ -7,7 +7,10 @@ the original studies (Mlecnik et al., JCO 2011) was cohort-derived, so tmekit ta
 reference median (``high_percentile``, a parameter). Percentiles rank each density among the reference's
 (``percentileofscore``, ties counted half): a table of reference tumours with columns ``CD3_CT``, ``CD3_IM``,
 ``CD8_CT``, ``CD8_IM`` (cells per mm^2), or the samples of the call itself with ``cohort_relative=True``
-(then a sample's call depends on the others, as the method says).
+(then a sample's call depends on the others, as the method says). Either needs at least 10 tumours with all four
+densities (a percentile among 2 samples is no percentile): a smaller cohort leaves every sample indeterminate. A
+reference is checked for its units: cells per mm^2 (CD3/CD8 T cells in tumours: tens to thousands per mm^2), not
+per um^2 or per cm^2, and no column with a median of 0 (every tumour with one T cell would rank above it).
 """
 
 from __future__ import annotations
@@ -32,7 +35,12 @@ DENSITIES = {
     "CD8_CT": "density_cd8_core",
     "CD8_IM": "density_cd8_margin",
 }
-_MIN_REFERENCE = 10
+#: Fewest tumours a percentile is taken among (the reference table, or the call's samples with cohort_relative).
+MIN_REFERENCE = 10
+#: Reference densities outside this band (cells per mm^2) are in another unit: a median T-cell density below 1 per
+#: mm^2 is one cell in a square millimetre (per um^2 values are ~1e-4); above 50,000 per mm^2 is more cells than fit
+#: (packed 5 um lymphocytes: 40,000 per mm^2).
+PLAUSIBLE_PER_MM2 = (1.0, 50_000.0)
 
 
 def read_reference(reference: pd.DataFrame | str | Path | None) -> pd.DataFrame | None:
@@ -50,10 +58,29 @@ def read_reference(reference: pd.DataFrame | str | Path | None) -> pd.DataFrame 
         raise ValueError(msg)
     values = table[list(DENSITIES)].apply(pd.to_numeric, errors="coerce")
     bad = values.isna().any(axis=1) | (values < 0).any(axis=1)
-    if bad.any() or len(values) < _MIN_REFERENCE:
+    if bad.any() or len(values) < MIN_REFERENCE:
         msg = (
-            f"The Immunoscore reference needs >= {_MIN_REFERENCE} tumours with four non-negative densities; it has "
+            f"The Immunoscore reference needs >= {MIN_REFERENCE} tumours with four non-negative densities; it has "
             f"{len(values)} rows, {int(bad.sum())} with missing or negative values."
+        )
+        raise ValueError(msg)
+    zero = [c for c in DENSITIES if values[c].median() == 0]
+    if zero:
+        msg = (
+            f"The Immunoscore reference's median of {zero} is 0: against it every tumour with a single T cell there "
+            "would rank high. A reference needs tumours with T cells (Immunoscore's: hundreds of colon cancers); "
+            "check that the columns hold densities, or use `cohort_relative=True` on a cohort of >= 10."
+        )
+        raise ValueError(msg)
+    positive = values.to_numpy(float)[values.to_numpy(float) > 0]
+    typical, high = float(np.median(positive)), float(positive.max())
+    lo, hi = PLAUSIBLE_PER_MM2
+    if typical < lo or high > hi:
+        factor = "1e6 (per um^2 -> per mm^2)" if typical < lo else "0.01 (per cm^2 -> per mm^2)"
+        msg = (
+            f"The Immunoscore reference densities are not cells per mm^2: their median is {typical:.3g} and their "
+            f"maximum {high:.3g}, where T-cell densities in tumours are tens to thousands per mm^2 ({lo:g}-{hi:g} is "
+            f"possible). Convert them first (multiply by {factor}): the call's own densities are per mm^2."
         )
         raise ValueError(msg)
     return values.reset_index(drop=True)
@@ -76,6 +103,9 @@ def derive(m: pd.DataFrame, *, thresholds: Mapping[str, float], context: Mapping
     if context.get("cohort_relative"):
         cohort = context["cohort"]
         reference = pd.DataFrame({k: cohort[v].to_numpy(float) for k, v in DENSITIES.items()})
+        reference = reference[np.isfinite(reference.to_numpy()).all(axis=1)]
+        if len(reference) < MIN_REFERENCE:  # a percentile among a handful of samples: no call
+            reference = reference.iloc[:0]
     else:
         reference = context["percentile_reference"]
     out = pd.DataFrame(index=m.index)
@@ -83,7 +113,8 @@ def derive(m: pd.DataFrame, *, thresholds: Mapping[str, float], context: Mapping
     for name, column in DENSITIES.items():
         ref = reference[name].to_numpy(float)
         out[f"percentile_{name}"] = _percentile(ref, m[column].to_numpy(float))
-        high.append(m[column].to_numpy(float) > np.nanpercentile(ref, t["high_percentile"]))
+        cut = np.nanpercentile(ref, t["high_percentile"]) if np.isfinite(ref).any() else np.inf
+        high.append(m[column].to_numpy(float) > cut)
     percentiles = out[[f"percentile_{n}" for n in DENSITIES]].to_numpy()
     out["immunoscore_mean_percentile"] = percentiles.mean(axis=1)  # NaN when a density is missing
     out["immunoscore_i"] = np.where(np.isnan(percentiles).any(axis=1), np.nan, np.sum(high, axis=0))
@@ -116,6 +147,11 @@ RULE = register_rule(
         needs=("t_labels", "percentile_reference"),
         derive=derive,
         hints={
+            "immunoscore_mean_percentile": (
+                f"cohort_relative=True ranks each tumour among the call's samples with all four densities, and "
+                f"fewer than {MIN_REFERENCE} have them: pass `immunoscore_reference=` (>= {MIN_REFERENCE} tumours) or "
+                "call a larger cohort"
+            ),
             "density_t_core": "no tumour core (CT) area: no CT densities",
             "density_cd8_core": "no tumour core (CT) area: no CT densities",
             "density_t_margin": "no invasive margin (IM) area: no IM densities",

@@ -156,6 +156,8 @@ def _row(name: str, verdict: tuple[str, float, str], rule: PhenotypeRule, limits
 def _missing(rule: PhenotypeRule, values: Mapping[str, Any]) -> str:
     """Why a rule could not decide: the metrics it reads that are missing, with the rule's hint for each."""
     gone = [c for c in rule.reads if c in values and not np.isfinite(float(values[c]))]
+    if not gone:  # the metrics are there: a derived one is missing (a hint says why)
+        gone = [c for c in rule.hints if c not in rule.reads and c in values and not np.isfinite(float(values[c]))]
     if not gone:
         return f"a metric {list(rule.reads)} could not be computed"
     return "; ".join(rule.hints.get(c, f"{c} could not be computed") for c in gone)
@@ -220,7 +222,10 @@ def _tables(
                         n_boot, measurement_cv)
         for name in pd.unique(rows["sample"])
     }  # fmt: skip
-    tables = {rule.name: _apply(rule, _limits(rule, overrides), samples, floor=floor, context=context or {},
+    context = dict(context or {})
+    if "cohort" in context:  # the samples' own point metrics, so that a sample ties with itself to the last digit
+        context["cohort"] = pd.concat([ev.point()[2].set_axis([name]) for name, ev in samples.items()])
+    tables = {rule.name: _apply(rule, _limits(rule, overrides), samples, floor=floor, context=context,
                                 extra=extra) for rule in rules}  # fmt: skip
     frameworks = {rule.name: {"classes": list(rule.classes), "description": rule.description, "source": rule.source,
                               "thresholds": _limits(rule, overrides),
@@ -269,6 +274,8 @@ def cell_calls(
     shared = sp.infiltration(adata, **where, tiles=tiles)
 
     def floor(values: Mapping[str, Any]) -> str:
+        if values.get("no_area"):
+            return str(values["no_area"])
         if values["n_tumor"] < min_tumor_cells:
             return f"only {int(values['n_tumor'])} tumour cells (< min_tumor_cells={min_tumor_cells})"
         if not values["has_tumor_region"] or values["area_core_mm2"] + values["area_margin_mm2"] < min_tumor_area:
