@@ -25,6 +25,7 @@ __all__ = [
     "UNIT_HINT",
     "cell_spacing",
     "check_cell_units",
+    "flat_reason",
     "sample_spacings",
 ]
 
@@ -69,6 +70,32 @@ def cell_spacing(xy: np.ndarray, groups: Iterable[np.ndarray]) -> tuple[float, i
 def sample_spacings(xy: np.ndarray, groups: Iterable[tuple[str, np.ndarray]]) -> dict[str, float]:
     """Each sample's median nearest-neighbour distance (coordinate units), for samples of 20 cells or more."""
     return {name: float(np.median(_spacing(xy[idx]))) for name, idx in groups if len(idx) >= _MIN_CELLS_FOR_SPACING}
+
+
+#: A sample whose cells spread less than this across their main axis (one file of cells, or positions on one line)
+#: has no tissue area to hold a tumour region, a core or a margin: its calls are indeterminate, with this reason.
+MIN_TISSUE_WIDTH_UM = 10.0
+
+
+def flat_reason(xy: np.ndarray) -> str:
+    """Why a sample's positions enclose no area ("" when they do): fewer than 3 cells, or all on (nearly) one line.
+
+    A line: the cells spread less than :data:`MIN_TISSUE_WIDTH_UM` across their main axis (the range of their
+    projection on the minor principal axis, in the units of ``xy``: micrometres here) and less than a tenth of
+    their length along it (a field shrunk by a wrong unit is small, not a line: the unit check speaks for it).
+    """
+    if len(xy) < 3:
+        return f"{len(xy)} cell(s): no tissue area"
+    centred = xy - xy.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    across, along = centred @ vectors[:, 0], centred @ vectors[:, 1]  # eigh: the minor axis first
+    width, length = float(np.ptp(across)), float(np.ptp(along))
+    if width >= MIN_TISSUE_WIDTH_UM or width >= 0.1 * length:
+        return ""
+    return (
+        f"the cells lie on one line (they spread {width:.3g} um across it, less than one cell, {MIN_TISSUE_WIDTH_UM:g} "
+        "um): no tissue area for a tumour region, core or margin (check the coordinates: x and y the same column?)"
+    )
 
 
 def _duplicates(xy: np.ndarray, groups: list[tuple[str, np.ndarray]]) -> dict[str, tuple[int, int]]:
@@ -127,7 +154,8 @@ def check_cell_units(
     """
     groups = list(groups)
     _check_duplicates(xy_um, groups, library_key)
-    spacings = sample_spacings(xy_um, groups)
+    # a sample on one line has no spacing to speak of (its calls are indeterminate for that reason, not its units)
+    spacings = sample_spacings(xy_um, [(name, idx) for name, idx in groups if not flat_reason(xy_um[idx])])
     lo, hi = TYPICAL_CELL_SPACING_UM if microns_per_unit is None else POSSIBLE_CELL_SPACING_UM
     bad = [name for name, s in spacings.items() if not lo <= s <= hi]
     if not bad:

@@ -209,3 +209,16 @@ def test_detect_gene_id_type():
     assert tk.pp.detect_gene_id_type(["PDCD1", "CD274"]) == "symbol"
     assert tk.pp.detect_gene_id_type(["PDCD1", "ENSG00000120217"]) == "mixed"
     assert tk.pp.detect_gene_id_type([]) == "unknown"
+
+
+def test_positions_checked_per_sample():
+    """Two fields in micrometres and one in MIBI pixels: the object's median spacing looks right, the odd sample
+    is named; each field alone is consistent with micrometres."""
+    fields = [tk.datasets.synthetic_tissue("inflamed", rng=k, sample_id=f"f{k}") for k in range(3)]
+    fields[2].obsm["spatial"] = fields[2].obsm["spatial"] / (800 / 2048)
+    mixed = ad.concat(fields, merge="first")
+    report = tk.pp.check(mixed, library_key="sample_id")
+    assert "coordinate_units" in report.codes
+    assert "not in 1 of 3 samples ('f2' 2" in report.coordinates["implied"]
+    alone = tk.pp.check(fields[0], library_key="sample_id")
+    assert "coordinate_units" not in alone.codes and alone.coordinates["implied"] == "consistent with micrometres"

@@ -331,7 +331,7 @@ def check(
     spatial_key, library_key
         Positions in ``obsm[spatial_key]`` (when present) are checked too: cells without coordinates, and the
         median distance between neighbouring cells (within each sample of ``obs[library_key]``), which tells
-        whether they are micrometres (segmented cells lie 2.5-15 um apart) or need ``microns_per_unit``.
+        whether they are micrometres (segmented cells lie 4-15 um apart) or need ``microns_per_unit``.
 
     Returns
     -------

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tmekit._units import TYPICAL_CELL_SPACING_UM, UNIT_HINT, cell_spacing
+from tmekit._units import TYPICAL_CELL_SPACING_UM, UNIT_HINT, cell_spacing, flat_reason, sample_spacings
 from tmekit.pp._problem import Problem
 
 if TYPE_CHECKING:
@@ -29,15 +29,25 @@ def check_positions(
     xy = xy[:, :2]
     finite = np.isfinite(xy).all(axis=1)
     lib = adata.obs[library_key].astype(str).to_numpy() if library_key in adata.obs else np.zeros(adata.n_obs)
-    groups = [np.flatnonzero(finite & (lib == v)) for v in pd.unique(lib)]
-    spacing, _ = cell_spacing(xy, groups)
+    groups = [(str(v), np.flatnonzero(finite & (lib == v))) for v in pd.unique(lib)]
+    spacing, _ = cell_spacing(xy, [idx for _, idx in groups])
     spots = {"array_row", "array_col"} <= set(map(str, adata.obs.columns))
     lo, hi = TYPICAL_CELL_SPACING_UM
     problems = []
+    per_sample = sample_spacings(xy, [(n, idx) for n, idx in groups if not flat_reason(xy[idx])])
+    odd = {n: s for n, s in per_sample.items() if not lo <= s <= hi}
     if spots:
         implied = f"spot pitch {spacing:.3g} units; Visium spots are 100 um apart"
     elif not np.isfinite(spacing):
         implied = "too few cells to tell"
+    elif lo <= spacing <= hi and odd:  # the object as a whole looks right, some samples do not: mixed units?
+        shown = ", ".join(f"{n!r} {s:.3g}" for n, s in list(odd.items())[:5])
+        implied = (
+            f"consistent with micrometres overall, but not in {len(odd)} of {len(per_sample)} samples ({shown} "
+            "units): are those in another unit?"
+        )
+        msg = f"Positions in obsm[{spatial_key!r}] are {implied} Spatial calls check each sample. {UNIT_HINT}"
+        problems.append(Problem("coordinate_units", "warning", msg))
     elif lo <= spacing <= hi:
         implied = "consistent with micrometres"
     else:

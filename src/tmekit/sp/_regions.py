@@ -21,6 +21,7 @@ from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit._progress import advance
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
+from tmekit._units import flat_reason
 from tmekit.sp._spotdata import SPOT_PITCH_UM, group_content, is_spot_data, measured_pitch, spot_graph, spot_scale
 
 if TYPE_CHECKING:
@@ -115,31 +116,6 @@ def _cell_spacing(xy: np.ndarray) -> float:
         return float("inf")
     d, _ = cKDTree(xy).query(xy[:: max(1, len(xy) // 20_000)], k=2)
     return float(np.median(d[:, 1]))
-
-
-#: A sample whose cells spread less than this across their main axis (one file of cells, or positions on one line)
-#: has no tissue area to hold a tumour region, a core or a margin: its calls are indeterminate, with this reason.
-MIN_TISSUE_WIDTH_UM = 10.0
-
-
-def flat_reason(xy: np.ndarray) -> str:
-    """Why a sample's positions enclose no area ("" when they do): fewer than 3 cells, or all on (nearly) one line.
-
-    The width is the spread of the cells across their main axis (the range of their projection on the minor
-    principal axis), in the units of ``xy`` (micrometres here).
-    """
-    if len(xy) < 3:
-        return f"{len(xy)} cell(s): no tissue area"
-    centred = xy - xy.mean(axis=0)
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    across = centred @ vectors[:, 0]  # eigh sorts eigenvalues ascending: the minor axis first
-    width = float(np.ptp(across))
-    if width >= MIN_TISSUE_WIDTH_UM:
-        return ""
-    return (
-        f"the cells lie on one line (they spread {width:.3g} um across it, less than one cell, {MIN_TISSUE_WIDTH_UM:g} "
-        "um): no tissue area for a tumour region, core or margin (check the coordinates: x and y the same column?)"
-    )
 
 
 def sample_grid(
@@ -275,8 +251,10 @@ def compartments(
     microns_per_unit
         Micrometres per coordinate unit (e.g. 800/2048 for a 2048-pixel, 800 um MIBI field). ``None``: the
         coordinates are taken as micrometres, but only if the cells are spaced as cells in tissue are (median
-        nearest-neighbour distance 2.5-15 um; typically 7-8 um); otherwise this raises and asks for the unit.
-        Stated units are checked too: a spacing below 0.5 um or above 150 um cannot be cells in micrometres.
+        nearest-neighbour distance 4-15 um in every sample; typically 7-8 um); otherwise this raises and asks for
+        the unit. Stated units are checked too, per sample: a spacing below 4 um or above 60 um cannot be cells in
+        micrometres (micrometres converted once more, or one sample in other units than the rest). Cells on a line
+        (no area) make the sample indeterminate; duplicated positions are refused (see ``tmekit._units``).
     margin_width
         Half-width w of the invasive-margin band in micrometres. Default: Immunoscore's 500 um per
         side on whole slides, scaled to 1/16 of the shorter side of smaller fields (50 um for an
