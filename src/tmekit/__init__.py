@@ -6,11 +6,18 @@ import logging
 
 from tmekit import datasets, get, io, pl, pp, report, signatures, sp, tl
 from tmekit._version import __version__
-from tmekit._warnings import InputWarning, MissingGenesWarning, TmekitWarning, WeightsDroppedWarning
+from tmekit._warnings import (
+    IgnoredOptionWarning,
+    InputWarning,
+    MissingGenesWarning,
+    TmekitWarning,
+    WeightsDroppedWarning,
+)
 
 logging.getLogger("tmekit").addHandler(logging.NullHandler())
 
 __all__ = [
+    "IgnoredOptionWarning",
     "InputWarning",
     "MissingGenesWarning",
     "TmekitWarning",

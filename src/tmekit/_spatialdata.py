@@ -87,7 +87,15 @@ def table_name(sdata: Any, table_key: str | None) -> str:
 def _coordinate_system(sdata: Any, names: list[str], requested: str | None) -> str:
     from spatialdata.transformations import get_transformation
 
-    common = set.intersection(*(set(get_transformation(sdata[n], get_all=True)) for n in names))
+    systems = {n: sorted(get_transformation(sdata[n], get_all=True)) for n in names}
+    common = set.intersection(*(set(v) for v in systems.values()))
+    if not common:
+        msg = (
+            f"The table's region elements share no coordinate system ({systems}), so their cells cannot be placed "
+            "in one frame. Give them one, e.g. `spatialdata.transformations.set_transformation(sdata[name], "
+            "Identity(), to_coordinate_system='global')` for each element, then pass `coordinate_system='global'`."
+        )
+        raise ValueError(msg)
     if requested is not None:
         if requested not in common:
             msg = (
@@ -120,6 +128,16 @@ def region_positions(sdata: Any, table: AnnData, *, coordinate_system: str | Non
         raise KeyError(msg)
     cs = _coordinate_system(sdata, names, coordinate_system)
     element_of = table.obs[region_key].astype(str).to_numpy()
+    stray = sorted(set(element_of) - set(names))
+    if stray:
+        n = int((~np.isin(element_of, names)).sum())
+        msg = (
+            f"{n} rows of the table name regions {stray[:5]} in `table.obs[{region_key!r}]`, which are not among the "
+            f"regions the table annotates ({names}): they would have no position. Make the column and the table's "
+            "region agree (e.g. `TableModel.parse(table, region=..., region_key=..., instance_key=...)` with every "
+            "region), or subset the table to the annotated regions."
+        )
+        raise KeyError(msg)
     ids = table.obs[instance_key].to_numpy()
     xy = np.full((table.n_obs, 2), np.nan)
     for name in names:

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ["InputWarning", "MissingGenesWarning", "TmekitWarning", "WeightsDroppedWarning", "collect_tmekit_warnings"]
+__all__ = [
+    "IgnoredOptionWarning",
+    "InputWarning",
+    "MissingGenesWarning",
+    "TmekitWarning",
+    "WeightsDroppedWarning",
+    "collect_tmekit_warnings",
+]
 
 
 class TmekitWarning(UserWarning):
@@ -22,6 +29,10 @@ class MissingGenesWarning(TmekitWarning):
 
 class InputWarning(TmekitWarning):
     """The input data look unusual (for example raw counts where log-normalised values are expected)."""
+
+
+class IgnoredOptionWarning(TmekitWarning):
+    """An option was given that nothing in the call reads (e.g. ``cohort_relative`` without ``immunoscore``)."""
 
 
 class WeightsDroppedWarning(TmekitWarning):

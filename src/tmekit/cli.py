@@ -37,7 +37,7 @@ app.add_typer(signatures_app, name="signatures")
 
 _STATE = {"quiet": False, "debug": False}
 #: Errors that mean bad input (a message, exit code 2); anything else is a bug and shows its traceback.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, TypeError, IsADirectoryError)
+USER_ERRORS = (ValueError, KeyError, TypeError, OSError)  # OSError: missing, unreadable or unwritable files
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -82,12 +82,18 @@ def _fail(error: BaseException) -> None:
 
 @contextlib.contextmanager
 def _user_errors() -> Generator[None, None, None]:
+    """Bad input and unwritable outputs: one paragraph, exit 2. Ctrl-C: one line, exit 130 (outputs are atomic)."""
     try:
         yield
     except USER_ERRORS as error:
         if _STATE["debug"]:
             raise
         _fail(error)
+    except KeyboardInterrupt:
+        if _STATE["debug"]:
+            raise
+        err.print("tmekit: interrupted, nothing written")
+        raise typer.Exit(code=130) from None
 
 
 @contextlib.contextmanager
@@ -111,6 +117,12 @@ def _progress(description: str) -> Generator[Callable[[str], None], None, None]:
 
         with reporting(step):
             yield lambda text: progress.update(task, description=text, completed=0, total=None)
+
+
+def _show(caught: list) -> None:
+    """Show the command's tmekit warnings, each one line, in command-line terms (`--cohort-relative`, `--rules`)."""
+    for w in caught:
+        err.print(f"[yellow]warning[/yellow]: {_in_cli_terms(str(w.message))}")
 
 
 def _say(text: str) -> None:
@@ -164,8 +176,7 @@ def signatures_export(
         chosen = _split(names) or list(tk.signatures.list().index)
         with collect_tmekit_warnings() as caught:
             tk.signatures.write_gmt([tk.signatures.get(n) for n in chosen], gmt, overwrite=force)
-        for w in caught:
-            err.print(f"[yellow]warning[/yellow]: {w.message}")
+        _show(caught)
         _say(f"wrote {len(chosen)} signatures to {gmt}")
 
 
@@ -221,8 +232,7 @@ def score(
         with _progress(f"scoring {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
             tk.tl.score(data, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap,  # type: ignore[arg-type]
                         species=species, key_added=key_added, overwrite=overwrite, table_key=table_key)  # fmt: skip
-        for w in caught:
-            err.print(f"[yellow]warning[/yellow]: {w.message}")
+        _show(caught)
         tk.io.atomic_write_many({output: object_writer(path, data, before)}, overwrite=force, inputs=[path])
         _say(f"scored {adata.obsm[key_added].shape[1]} signatures on {adata.n_obs:,} cells -> {output}")
 
@@ -256,8 +266,7 @@ def annotate(
         with _progress(f"annotating {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
             tk.tl.annotate(data, layer=layer, min_score=min_score, min_margin=min_margin, min_overlap=min_overlap,
                            species=species, key_added=key_added, overwrite=overwrite, table_key=table_key)  # fmt: skip
-        for w in caught:
-            err.print(f"[yellow]warning[/yellow]: {w.message}")
+        _show(caught)
         tk.io.atomic_write_many({output: object_writer(path, data, before)}, overwrite=force, inputs=[path])
         counts = adata.obs[key_added].value_counts()
         _say(f"{adata.n_obs:,} cells: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) + f" -> {output}")
@@ -333,8 +342,7 @@ def classify(
                 raise ValueError(msg)
             with _progress("annotating cells"), collect_tmekit_warnings() as caught:
                 tk.tl.annotate(data, overwrite=overwrite, **where)
-            for w in caught:
-                err.print(f"[yellow]warning[/yellow]: {w.message}")
+            _show(caught)
             defaults = tk.tl.annotation_labels()
             cell_type_key = defaults["cell_type_key"]
             tumor_labels = tumor_labels or ",".join(defaults["tumor_labels"])
@@ -350,8 +358,7 @@ def classify(
         with _progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
             tk.tl.classify(data, mode=mode, library_key=library_key, layer=layer, key_added=key_added,
                            overwrite=overwrite, coordinate_system=coordinate_system, **where, **options)  # type: ignore[arg-type]  # fmt: skip
-        for w in caught:
-            err.print(f"[yellow]warning[/yellow]: {w.message}")
+        _show(caught)
         table = tk.get.phenotypes(data, key=key_added, **where)
         writers = {output: text_writer(table.to_csv())}
         if h5ad is not None:
@@ -379,6 +386,14 @@ def report(
     """One self-contained HTML report for a cohort of files (or one multi-sample file)."""
     with _user_errors():
         new_outputs(output, table, inputs=paths, force=force)
+        for i, p in enumerate(paths):
+            same = next((q for q in paths[:i] if q.exists() and p.exists() and q.resolve() == p.resolve()), None)
+            if same is not None:
+                msg = (
+                    f"{str(p)!r} names the same file as {str(same)!r}: every table and figure of the report would "
+                    "count its samples twice. Give each file once."
+                )
+                raise ValueError(msg)
         objects = {}
         stems = [p.stem for p in paths]
         # files named alike (e.g. a workflow's <sample>/called.h5ad) are named after their folder

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import shutil
-import signal
-import socket
-import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import h5py
 
+from tmekit._atomic import atomic_targets, check_output_path
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping
 
     from anndata import AnnData
     from spatialdata import SpatialData
@@ -40,166 +34,9 @@ __all__ = [
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file (after symlinks and relative parts; hard links too once both exist)."""
-    if a.exists() and b.exists():
-        return a.samefile(b)
-    return a.resolve() == b.resolve()
-
-
-def check_output_path(
-    path: str | Path,
-    *,
-    overwrite: bool,
-    how_to_replace: str = "Pass `overwrite=True`",
-    inputs: Iterable[str | Path | None] = (),
-) -> Path:
-    """Raise a clear error unless ``path`` can be written.
-
-    Its folder must exist; unless ``overwrite``, it must not exist; and it may never be one of ``inputs``
-    (the same file after symlinks), with or without ``overwrite``: tmekit does not replace the data it reads.
-    """
-    path = Path(path)
-    for source in inputs:
-        if source is not None and _same_file(path, Path(source)):
-            msg = (
-                f"Refusing to write {str(path)!r}: it is the input file {str(source)!r}, which would be lost "
-                "(even with overwrite/--force). Choose another output path."
-            )
-            raise ValueError(msg)
-    if path.exists() and not overwrite:
-        msg = f"{str(path)!r} already exists. {how_to_replace} to replace it, or choose another path."
-        raise FileExistsError(msg)
-    if not path.parent.is_dir():
-        msg = f"Cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist. Create it first."
-        raise FileNotFoundError(msg)
-    return path
-
-
-def _read_umask() -> int:
-    # os.umask can only be read by setting it: done once, at import, not per write (another thread could
-    # create a file in the window where the mask is 0).
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-#: Temporary files are named ``.<target>.tmekit-<host>-<pid>-<random>.tmp`` so that a later write can tell
-#: which are tmekit's and whether the process that made them is gone (killed before it could clean up).
-_TMP_TAG = "tmekit"
-_TMP_RE = re.compile(rf"^\..+\.{_TMP_TAG}-(?P<host>[^-]+)-(?P<pid>\d+)-[^.]+\.tmp$")
-_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
-_STALE_SECONDS = 24 * 3600  # temporaries of another host: removed once they are a day old
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-def _remove_stale_temporaries(folder: Path) -> None:
-    """Delete tmekit temporaries in ``folder`` left by processes that died mid-write (SIGKILL, power loss)."""
-    now = time.time()
-    for entry in folder.iterdir():
-        found = _TMP_RE.match(entry.name)
-        if not found or not (entry.is_file() or entry.is_dir()) or entry.is_symlink():
-            continue
-        same_host = found["host"] == _HOST
-        with contextlib.suppress(OSError):
-            stale = not _alive(int(found["pid"])) if same_host else now - entry.stat().st_mtime > _STALE_SECONDS
-            if stale:
-                _remove(entry)
-
-
-def _raise_exit(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def _cleanup_on_sigterm() -> Generator[None, None, None]:
-    """While a temporary exists, turn SIGTERM into SystemExit so that ``finally`` removes it.
-
-    Only in the main thread and only when nobody else handles SIGTERM (the default handler would kill the
-    process without running any cleanup); the previous handler is restored afterwards.
-    """
-    main = threading.current_thread() is threading.main_thread()
-    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-    signal.signal(signal.SIGTERM, _raise_exit)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _temporary_beside(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_TMP_TAG}-{_HOST}-{os.getpid()}-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes the file private (0600); the result gets normal permissions
-    return tmp_path
-
-
-def _remove(path: Path) -> None:
-    """Delete a file or a folder (a zarr store) if it is there."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _move_into_place(tmp: Path, path: Path) -> None:
-    """Rename ``tmp`` onto ``path``; a folder (zarr store) replaces an old one by renaming that aside first."""
-    if not tmp.is_dir() or not path.exists():
-        tmp.replace(path)
-        return
-    aside = _temporary_beside(path)
-    aside.unlink()
-    path.replace(aside)
-    try:
-        tmp.replace(path)
-    except OSError:
-        aside.replace(path)  # the old output back: never neither
-        raise
-    _remove(aside)
-
-
-@contextlib.contextmanager
-def _atomic_targets(
-    paths: Sequence[Path], *, overwrite: bool, inputs: Iterable[str | Path | None] = ()
-) -> Generator[list[Path], None, None]:
-    """Temporary paths beside each of ``paths``; when the block succeeds all are renamed into place, else none."""
-    inputs = list(inputs)
-    resolved = [check_output_path(p, overwrite=overwrite, inputs=inputs) for p in paths]
-    for i, a in enumerate(resolved):
-        for b in resolved[:i]:
-            if _same_file(a, b):
-                msg = f"Two outputs name the same file {str(a)!r}: give each output its own path."
-                raise ValueError(msg)
-    for folder in {p.parent.resolve() for p in resolved}:
-        _remove_stale_temporaries(folder)
-    temporaries: list[Path] = []
-    with _cleanup_on_sigterm():
-        try:
-            temporaries.extend(_temporary_beside(p) for p in resolved)
-            yield temporaries
-            for tmp, path in zip(temporaries, resolved, strict=True):
-                _move_into_place(tmp, path)
-        finally:
-            for tmp in temporaries:
-                _remove(tmp)
-
-
 def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    with _atomic_targets([Path(path)], overwrite=overwrite) as (tmp,):
+    with atomic_targets([Path(path)], overwrite=overwrite) as (tmp,):
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
@@ -211,7 +48,7 @@ def atomic_write(
 
     ``tmp_path`` is an empty file; a writer of a folder (a zarr store) deletes it and makes the folder there.
     """
-    with _atomic_targets([Path(path)], overwrite=overwrite, inputs=inputs) as (tmp,):
+    with atomic_targets([Path(path)], overwrite=overwrite, inputs=inputs) as (tmp,):
         writer(tmp)
     return Path(path)
 
@@ -228,7 +65,7 @@ def atomic_write_many(
     without the other. No output may be one of ``inputs`` or name the same file as another output.
     """
     paths = [Path(p) for p in writers]
-    with _atomic_targets(paths, overwrite=overwrite, inputs=inputs) as temporaries:
+    with atomic_targets(paths, overwrite=overwrite, inputs=inputs) as temporaries:
         for tmp, writer in zip(temporaries, writers.values(), strict=True):
             writer(tmp)
     return paths
@@ -318,13 +155,26 @@ def read_h5ad(path: str | Path, *, backed: Literal["r", "r+"] | None = None) -> 
         raise ValueError(msg) from err
 
 
+def _with_suffix(path: Path, suffix: str, what: str) -> Path:
+    """``path`` if its name ends in ``suffix``; else the error that says what the file would be and how to fix it."""
+    if path.suffix.lower() == suffix:
+        return path
+    fmt = "an .h5ad file (HDF5)" if suffix == ".h5ad" else "a .zarr store (a folder)"
+    msg = (
+        f"Refusing to write {what} to {str(path)!r}: it is written as {fmt}, and a name ending in "
+        f"{path.suffix or '(no suffix)'!r} would hide that from whoever reads it. Name it {path.stem}{suffix}"
+        f"{' (an AnnData goes to .h5ad, a SpatialData to .zarr)' if path.suffix.lower() in {'.h5ad', '.zarr'} else ''}."
+    )
+    raise ValueError(msg)
+
+
 def write_h5ad(adata: AnnData, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``adata`` to ``path`` atomically: a failed write never leaves a half-written file.
 
     A backed object cannot be written onto the file it is read from; written elsewhere it is then backed by
     the new file, as after ``adata.write_h5ad(path)`` in anndata (and stays usable).
     """
-    path = Path(path)
+    path = _with_suffix(Path(path), ".h5ad", "an AnnData")
     backing = [adata.filename] if adata.isbacked else []
     atomic_write(path, lambda tmp: adata.write_h5ad(tmp), overwrite=overwrite, inputs=backing)
     if adata.isbacked and not adata.is_view:
@@ -375,7 +225,7 @@ def write_spatialdata(sdata: SpatialData, path: str | Path, *, overwrite: bool =
     Never onto (or inside) the store ``sdata`` is read from: write the results elsewhere. ``sdata`` stays backed
     by its own store.
     """
-    path = Path(path)
+    path = _with_suffix(Path(path), ".zarr", "a SpatialData")
     source = Path(sdata.path) if sdata.path is not None else None
     if source is not None and (_inside(path, source) or _inside(source, path)):
         msg = (

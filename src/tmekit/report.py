@@ -355,6 +355,16 @@ def html(
         objects = {f"dataset{i + 1}": as_anndata(a) for i, a in enumerate(adatas)}
     else:
         objects = {"dataset": as_anndata(adatas)}
+    given = (
+        list(adatas.values()) if isinstance(adatas, dict) else list(adatas) if isinstance(adatas, list | tuple) else []
+    )
+    twice = [name for name, a in zip(objects, given, strict=False) if sum(b is a for b in given) > 1]
+    if twice:
+        msg = (
+            f"The same object is given more than once ({twice}): every table and figure of the report would count "
+            "its samples that many times. Give each dataset once."
+        )
+        raise ValueError(msg)
     if isinstance(groupby, str) or groupby is None:
         column = groupby or "tmekit_cell_type"
         groups = dict.fromkeys(objects, column)

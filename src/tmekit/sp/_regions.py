@@ -283,6 +283,17 @@ def compartments(
     spots = mode == "spots" or (mode == "auto" and is_spot_data(adata) and cell_type_key is None)
     written = (key_added, DISTANCE_KEY, TUMOR_CONTENT_KEY) if spots else (key_added, DISTANCE_KEY)
     existing = [k for k in written if k in adata.obs] + ([key_added] if key_added in adata.uns else [])
+    fixed = [k for k in written[1:] if k in adata.obs]
+    ours = any(isinstance(v, dict) and v.get("distance_key") == DISTANCE_KEY for v in adata.uns.values())
+    if fixed and not ours:  # a column of the user's under a name tmekit always writes: never replaced
+        msg = (
+            f"`adata.obs` has {fixed}, which no compartments result in `adata.uns` accounts for: your own column, or "
+            "one left by an earlier call whose `uns` was dropped (e.g. by `ad.concat`). tmekit writes its results "
+            "under these fixed names, so `key_added=` cannot avoid them and `overwrite=True` would lose the column. "
+            f"Rename it (`adata.obs = adata.obs.rename(columns={{{fixed[0]!r}: 'my_name'}})`) or, if it is an old "
+            f"tmekit result, drop it (`del adata.obs[{fixed[0]!r}]`)."
+        )
+        raise ValueError(msg)
     if existing and not overwrite:
         msg = f"`adata.obs`/`uns` already has {existing}. Pass `overwrite=True` to replace, or `key_added=`."
         raise ValueError(msg)

@@ -31,6 +31,7 @@ below ``min_overlap``.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ from tmekit._constants import CONTENT_KEY, PHENOTYPE_KEY, SPATIAL_KEY
 from tmekit._obs import samples
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
+from tmekit._warnings import IgnoredOptionWarning
 from tmekit.tl._phenotype import RULES
 from tmekit.tl._phenotype.expression import MIN_PSEUDOBULK_CELLS, MIN_PSEUDOBULK_COUNTS, expression_calls
 from tmekit.tl._phenotype.immunoscore import read_reference
@@ -204,6 +206,14 @@ def classify(
         raise ValueError(msg)
     chosen = resolve(rules, spots=spots, thresholds=thresholds, given=given)
     names = [r.name for r in chosen]
+    readers = [n for n, r in RULES.items() if "percentile_reference" in r.needs]
+    if (cohort_relative or immunoscore_reference is not None) and not set(readers) & set(names):
+        option = "cohort_relative=True" if cohort_relative else "immunoscore_reference"
+        msg = (
+            f"`{option}` is ignored: only rule set(s) {readers} rank against it, and this call applies {names}. "
+            f"Add {readers[0]!r} to `rules=` or drop it."
+        )
+        warnings.warn(msg, IgnoredOptionWarning, stacklevel=4)
     taken = [k for k in (key_added, *(f"{key_added}_{n}" for n in names if len(names) > 1)) if k in target.obs]
     if taken and not overwrite:
         msg = f"`adata.obs` has {taken}. Pass `overwrite=True` or `key_added=`."

@@ -255,9 +255,11 @@ def tcell_states(
     -------
     ``None``, or the new object when ``copy=True``.
     """
-    keys = (key_added, f"{key_added}_cxcl13")
-    if not overwrite and (any(k in adata.obs for k in keys) or key_added in adata.uns):
-        msg = f"`adata.obs[{key_added!r}]` or `adata.uns[{key_added!r}]` exists. Pass `overwrite=True` or `key_added=`."
+    taken = [f"obs[{k!r}]" for k in (key_added, f"{key_added}_cxcl13") if k in adata.obs]
+    taken += [f"obsm[{k!r}]" for k in (f"{key_added}_scores",) if k in adata.obsm]
+    taken += [f"uns[{key_added!r}]"] if key_added in adata.uns else []
+    if taken and not overwrite:
+        msg = f"`adata` has {taken}. Pass `overwrite=True` to replace them, or `key_added=` to write beside them."
         raise ValueError(msg)
     if cell_type_key is None:
         if CELL_TYPE_KEY not in adata.obs:
