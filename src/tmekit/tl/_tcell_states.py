@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
-__all__ = ["PROGRAMMES", "STATES", "tcell_states"]
+__all__ = ["PROGRAMMES", "STATES", "state_rule", "tcell_states"]
 
 STATES = ("progenitor_exhausted", "terminal_exhausted", "effector_memory", "other")
 #: The programme each state rule reads (library signatures).
@@ -100,6 +100,16 @@ def _rna_states(adata: AnnData, layer: str | None, min_score: float, max_rank: i
         warnings.simplefilter("ignore", MissingGenesWarning)  # coverage is recorded in the scores' provenance
         scores, _ = compute_scores(adata, list(PROGRAMMES.values()), layer=layer, max_rank=max_rank, min_overlap=0.5)
     scores.columns = list(PROGRAMMES)
+    return state_rule(scores, min_score), scores
+
+
+def state_rule(scores: pd.DataFrame, min_score: float) -> np.ndarray:
+    """Each cell's state from its programme scores (columns ``exhausted``, ``terminal``, ``stemness``, ``memory``).
+
+    A programme is on at ``min_score`` or more. Progenitor exhausted: exhausted on, stemness on and above the
+    terminal score; terminal exhausted: exhausted on otherwise; effector/memory: exhausted off, stemness or
+    memory-like on; other: the rest.
+    """
     on = scores >= min_score
     progenitor = on["exhausted"] & on["stemness"] & (scores["stemness"] > scores["terminal"])
     state = np.select(
@@ -107,7 +117,7 @@ def _rna_states(adata: AnnData, layer: str | None, min_score: float, max_rank: i
         ["progenitor_exhausted", "terminal_exhausted", "effector_memory"],
         "other",
     )
-    return state.astype(object), scores
+    return state.astype(object)
 
 
 def _protein_states(adata: AnnData, markers: Mapping[str, str], thresholds: Mapping[str, float]) -> tuple[
