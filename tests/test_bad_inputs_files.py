@@ -267,7 +267,8 @@ def test_spatialdata_region_column_mismatch():
 def test_user_column_under_a_fixed_name(keren):
     keren.obs["tmekit_tumor_distance"] = 1.5  # the user's own column
     for overwrite in (False, True):
-        with pytest.raises(ValueError, match=r"no compartments result.*rename\(columns=\{'tmekit_tumor_distance'") as err:
+        expected = r"no compartments result.*rename\(columns=\{'tmekit_tumor_distance'"
+        with pytest.raises(ValueError, match=expected) as err:
             tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, overwrite=overwrite,
                            **KEREN_LABELS)  # fmt: skip
         assert (keren.obs["tmekit_tumor_distance"] == 1.5).all()
