@@ -411,6 +411,7 @@ def test_killed_during_a_write(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True)  # fmt: skip
     from tmekit._atomic import _HOST as host
+
     stale = tmp_path / f".out.csv.tmekit-{host}-{dead.stdout.strip()}-abc123.tmp"
     live = tmp_path / f".out.csv.tmekit-{host}-{os.getpid()}-def456.tmp"
     stale.write_text("half of a file from a process that was killed")
