@@ -63,9 +63,10 @@ def test_keren2018_cold_density_and_mixing_cuts():
         {"density_immune_tissue": cold + EPS, "mixing_fraction": 0.22 + EPS},
         {"density_immune_tissue": 1000.0, "mixing_fraction": np.nan},
         {"density_immune_tissue": 10.0, "mixing_fraction": np.nan},  # cold needs no contacts
+        {"density_immune_tissue": np.nan, "mixing_fraction": 0.5},  # no tissue area: no density, no call
     ]
     assert _decide("keren2018", rows) == [
-        "inflamed", "desert", "inflamed", "excluded", "inflamed", "indeterminate", "desert",
+        "inflamed", "desert", "inflamed", "excluded", "inflamed", "indeterminate", "desert", "indeterminate",
     ]  # fmt: skip
     # the field size is read: a 400 um field makes the cut 250 / 0.16 = 1562.5 per mm^2
     assert _decide("keren2018", rows[:1], field_um=400.0) == ["desert"]

@@ -20,12 +20,17 @@ def cold_density(t: Mapping[str, float]) -> float:
 
 
 def decide(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
-    """Desert (cold) below the immune density; else excluded (compartmentalized) below the mixing threshold."""
-    cold = m["density_immune_tissue"].to_numpy() < cold_density(t)
-    mixing = m["mixing_fraction"].to_numpy()
+    """Desert (cold) below the immune density; else excluded (compartmentalized) below the mixing threshold.
+
+    Indeterminate without an immune density (no tissue area), or when not cold and without a mixing score.
+    """
+    density = m["density_immune_tissue"].to_numpy(float)
+    cold = density < cold_density(t)
+    mixing = m["mixing_fraction"].to_numpy(float)
     out = np.where(mixing < t["mixing_threshold"], "excluded", "inflamed").astype(object)
     out[np.isnan(mixing)] = "indeterminate"
     out[cold] = "desert"
+    out[np.isnan(density)] = "indeterminate"
     return out
 
 
