@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import tmekit as tk
+from tmekit.tl._tcell_states import PROGRAMMES
 
 EXHAUSTED = ["Exhausted Cd8+ cells", "Exhausted/HS Cd8+ cells"]
 MEMORY = ["Memory T-cells"]
@@ -124,3 +125,121 @@ def test_bad_inputs(wu_cells):
     with pytest.raises(ValueError, match="min_cd8_cells"):
         tk.tl.tcell_states(adata, cell_type_key="kind", cd8_labels=["CD8"], min_cd8_cells=0)
     assert "tmekit_tcell_state" not in adata.obs and "tmekit_tcell_state" not in adata.uns
+
+
+# ------------------------------------------------------------------------- the rules at their thresholds, by hand
+PROGRAMME_GENES = {
+    "exhausted": ["TOX", "PDCD1", "LAG3", "TIGIT", "HAVCR2"],
+    "terminal": ["HAVCR2", "LAYN", "LAG3", "GZMB", "ENTPD1"],
+    "stemness": ["LEF1", "CCR7", "TCF7", "SELL"],
+    "memory": ["IL7R", "TCF7", "REL", "FOXP1", "FOSL2", "STAT4"],
+}  # the shipped programmes (signatures/sets), checked against the library below
+MAX_RANK = 10
+#: CD8 T cells by their expressed genes, each with its state by the documented rule (scores worked out below).
+RNA_CELLS = {
+    # exhausted 0.514 and stemness 0.8 on, stemness above terminal (0): progenitor
+    "progenitor": (dict.fromkeys(["TOX", "PDCD1", "TIGIT", "LEF1", "CCR7", "TCF7", "SELL"], 1.0),
+                   "progenitor_exhausted"),
+    # exhausted and stemness on, stemness = terminal = 0.3: not above it, so terminal
+    "tie": ({"TIGIT": 2.0, "LAG3": 1.0, "FOSL2": 2.0, "FOXP1": 2.0, "CCR7": 3.0, "LAYN": 2.0}, "terminal_exhausted"),
+    # stemness 0.383 on but below terminal 0.457: terminal
+    "terminal_above": ({"SELL": 3.0, "STAT4": 2.0, "PDCD1": 1.0, "FOSL2": 2.0, "HAVCR2": 3.0, "LAYN": 3.0,
+                        "TCF7": 1.0}, "terminal_exhausted"),
+    # exhausted 0.4 on; stemness 0.133 off (< 0.15) though above terminal (0): terminal
+    "stemness_off": ({"LEF1": 2.0, "STAT4": 3.0, "FOXP1": 3.0, "TIGIT": 3.0, "REL": 3.0, "TOX": 3.0, "FOSL2": 1.0},
+                     "terminal_exhausted"),
+    # exhausted off (0); stemness 0.567 on and above terminal (0): effector/memory, not progenitor
+    "stemness_only": ({"LEF1": 1.0, "CCR7": 1.0}, "effector_memory"),
+    # only the memory-like programme on (0.205): effector/memory
+    "memory_only": ({"FOSL2": 2.0, "LAYN": 2.0, "ENTPD1": 2.0}, "effector_memory"),
+    # only the terminal programme on (0.257): without the shared exhausted programme, other
+    "terminal_only": ({"GZMB": 1.0}, "other"),
+}  # fmt: skip
+
+
+def _ucell(cell: dict[str, float], genes: list[str]) -> float:
+    """UCell by hand: each gene's rank among the cell's expressed values (1 = highest, ties averaged, at most
+    ``MAX_RANK``; not expressed: ``MAX_RANK``); U = 1 - (sum of ranks - n(n+1)/2) / (n MAX_RANK - n(n+1)/2)."""
+    values = [v for v in cell.values() if v > 0]
+
+    def rank(v: float) -> float:
+        return min(1 + sum(x > v for x in values) + (sum(x == v for x in values) - 1) / 2, MAX_RANK)
+
+    total = sum(rank(cell[g]) if cell.get(g, 0) > 0 else MAX_RANK for g in genes)
+    n = len(genes)
+    return 1 - (total - n * (n + 1) / 2) / (n * MAX_RANK - n * (n + 1) / 2)
+
+
+def _rna(cells: dict[str, dict[str, float]]) -> ad.AnnData:
+    genes = sorted({g for v in PROGRAMME_GENES.values() for g in v})
+    X = np.array([[cell.get(g, 0.0) for g in genes] for cell in cells.values()])
+    obs = pd.DataFrame({"t_type": "CD8", "sample": "s"}, index=list(cells))
+    return ad.AnnData(X, obs=obs, var=pd.DataFrame(index=genes))
+
+
+def test_rna_state_rules_on_hand_scored_cells():
+    for name, genes in PROGRAMME_GENES.items():
+        assert sorted(tk.signatures.get(PROGRAMMES[name]).genes) == sorted(genes)
+    cells = {k: v[0] for k, v in RNA_CELLS.items()}
+    adata = _rna(cells)
+    _states(adata, max_rank=MAX_RANK, min_cd8_cells=1)
+    scores = adata.obsm["tmekit_tcell_state_scores"]
+    for name, cell in cells.items():
+        by_hand = {p: _ucell(cell, genes) for p, genes in PROGRAMME_GENES.items()}
+        np.testing.assert_allclose(scores.loc[name, list(by_hand)].to_numpy(float), list(by_hand.values()),
+                                   rtol=0, atol=1e-12, err_msg=name)  # fmt: skip
+    assert scores.loc["tie", "stemness"] == scores.loc["tie", "terminal"]  # an exact tie
+    states = adata.obs["tmekit_tcell_state"].astype(str).to_dict()
+    assert states == {k: v[1] for k, v in RNA_CELLS.items()}
+
+
+def test_rna_min_score_is_on_at_the_score():
+    """``min_score`` at a cell's exhausted score: on (progenitor); just above it: off (then its stemness alone
+    makes it effector/memory). The memory-only cell at its memory score: effector/memory; just above: other."""
+    cells = {k: RNA_CELLS[k][0] for k in ("progenitor", "memory_only")}
+    exhausted = _ucell(cells["progenitor"], PROGRAMME_GENES["exhausted"])
+    memory = _ucell(cells["memory_only"], PROGRAMME_GENES["memory"])
+    cases = [
+        (exhausted, "progenitor", "progenitor_exhausted"),
+        (float(np.nextafter(exhausted, 1)), "progenitor", "effector_memory"),
+        (memory, "memory_only", "effector_memory"),
+        (float(np.nextafter(memory, 1)), "memory_only", "other"),
+    ]
+    for min_score, name, expected in cases:
+        adata = _rna(cells)
+        _states(adata, max_rank=MAX_RANK, min_cd8_cells=1, min_score=min_score)
+        scores = adata.obsm["tmekit_tcell_state_scores"]
+        assert (scores.loc["progenitor", "exhausted"], scores.loc["memory_only", "memory"]) == (exhausted, memory)
+        assert adata.obs.loc[name, "tmekit_tcell_state"] == expected, (min_score, name)
+
+
+def test_protein_intensities_at_their_thresholds_and_cd39():
+    """Intensities are positive above their threshold (at it: negative). Terminal: PD-1+ with TIM-3+ or CD39+;
+    progenitor: PD-1+ TIM-3- TCF1+ otherwise; effector/memory: PD-1- TCF1+; an unknown PD-1 is neither."""
+    obs = pd.DataFrame({
+        "cell_type": ["CD8T"] * 10,
+        "pd1": [2.5, 2.0, 2.5, 2.5, 2.5, 2.5, 2.5, np.nan, 0.3, 2.5],
+        "tim3": [0.4, 0.4, 1.0, 1.5, 0.4, 0.4, 0.4, 0.4, 1.5, 1.5],
+        "tcf1": [0.7, 0.7, 0.7, 0.7, 0.7, 0.5, 0.7, 0.7, 0.7, 0.2],
+        "cd39": [1.5, 1.5, 1.5, 1.5, 3.5, 1.5, 3.0, 1.5, 1.5, 1.5],
+    }, index=[f"c{i}" for i in range(10)])  # fmt: skip
+    expected = ["progenitor_exhausted", "effector_memory", "progenitor_exhausted", "terminal_exhausted",
+                "terminal_exhausted", "other", "progenitor_exhausted", "other", "effector_memory",
+                "terminal_exhausted"]  # fmt: skip
+    markers = {"PD-1": "pd1", "TIM-3": "tim3", "TCF1": "tcf1", "CD39": "cd39"}
+    cuts = {"PD-1": 2.0, "TIM-3": 1.0, "TCF1": 0.5, "CD39": 3.0}
+    for min_cd8, status in ((10, "ok"), (11, "indeterminate")):
+        adata = ad.AnnData(obs=obs.copy())
+        tk.tl.tcell_states(adata, cell_type_key="cell_type", cd8_labels=["CD8T"], markers=markers,
+                           marker_thresholds=cuts, min_cd8_cells=min_cd8)  # fmt: skip
+        assert adata.obs["tmekit_tcell_state"].astype(str).tolist() == expected
+        row = tk.get.tcell_states(adata).loc["all"]
+        assert (row["n_cd8"], row["n_progenitor_exhausted"], row["n_terminal_exhausted"]) == (10, 3, 3)
+        assert row["status"] == status
+        if status == "ok":
+            assert (row["frac_effector_memory"], row["progenitor_terminal_ratio"]) == (0.2, 1.0)
+            assert row["memory_exhausted_ratio"] == 2 / 6
+        else:
+            assert np.isnan(row["frac_effector_memory"]) and np.isnan(row["progenitor_terminal_ratio"])
+            assert row["reason"] == "only 10 CD8 T cells (< min_cd8_cells=11)"
+    assert adata.uns["tmekit_tcell_state"]["params"]["marker_rules"]["PD-1"] == "obs['pd1']: positive above 2.0"
