@@ -109,7 +109,10 @@ def test_synthetic_pseudotumours_get_their_phenotype(wu_cells):
 def test_single_real_tumour_scrna_path(wu_counts):
     table = _quiet_classify(wu_counts, library_key="sample_id")
     assert list(table.index) == ["CID4465"]
-    assert table.loc["CID4465", "phenotype"] in {"inflamed", "excluded", "desert"}
+    row = table.loc["CID4465"]
+    probabilities = {c: row[f"p_{c}"] for c in ("desert", "excluded", "inflamed")}
+    assert row["phenotype"] == max(probabilities, key=probabilities.get)  # the most probable class
+    assert row["confidence"] == pytest.approx(max(probabilities.values()) * row["gene_coverage"])
     assert table.loc["CID4465", "input_scale"] == "log2"
     assert wu_counts.obs["tmekit_phenotype"].nunique() == 1
     assert tk.get.phenotype_params(wu_counts)["library_key"] == "sample_id"
@@ -138,6 +141,22 @@ def test_cohort_relative_mode_is_labelled(wu_cells):
     bulk = tk.tl.aggregate(_mixture(wu_cells, 2), library_key="sample")
     table = _quiet_classify(bulk, scale="cohort")
     assert table["cohort_relative"].all()
+
+
+def test_pseudobulk_floors_at_min_cells_and_min_counts(wu_counts):
+    """A pseudobulk of exactly ``min_cells`` cells and ``min_counts`` counts is called; one cell or one count
+    fewer is indeterminate, with the reason."""
+    group = np.full(wu_counts.n_obs, "rest", dtype=object)
+    group[:50], group[50:99] = "fifty", "forty_nine"
+    wu_counts.obs["tumour"] = group
+    total = float(wu_counts.X[:50].sum())  # the 50 cells' raw counts
+    table = _quiet_classify(wu_counts.copy(), library_key="tumour", min_cells=50, min_counts=total)
+    assert table.loc["fifty", "phenotype"] != "indeterminate" and table.loc["fifty", "reason"] == ""
+    assert table.loc["forty_nine", "phenotype"] == "indeterminate"
+    assert table.loc["forty_nine", "reason"] == "pseudobulk of 49 cells (< min_cells=50)"
+    table = _quiet_classify(wu_counts.copy(), library_key="tumour", min_cells=49, min_counts=total + 1)
+    assert table.loc["fifty", "phenotype"] == "indeterminate" and table.loc["fifty", "confidence"] == 0
+    assert table.loc["fifty", "reason"] == f"pseudobulk of {total:,.0f} counts (< min_counts={total + 1:,.0f})"
 
 
 # ----------------------------------------------------------------------------- gene coverage and bad input
