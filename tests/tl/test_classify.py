@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -81,6 +83,27 @@ def test_confidence_is_seeded_and_reads_the_seed():
     assert a == b and a != c and 0.3 < a < 0.95
     far = tk.datasets.synthetic_tissue("inflamed", rng=1)
     assert {_classify(far.copy(), "cd8_density", rng=r).iloc[0].confidence for r in (3, 4)} == {1.0}
+
+
+def test_confidence_is_the_share_of_seeded_replicates_repeating_the_call():
+    """The confidence by hand: the sample's tiles resampled with replacement (n_boot times) and the CD8 densities
+    times one log-normal factor (median 1, CV 0.25) per replicate, drawn from a generator seeded by the call's
+    seed and the sample's name (multinomial weights, then the factors); the share of replicates whose
+    densities give the sample's own call under the cd8_density rule (core > 100, else margin > 200)."""
+    adata = tk.datasets.synthetic_tissue("near_inflamed", rng=1)
+    row = _classify(adata, "cd8_density", rng=3, n_boot=150).iloc[0]
+    tiles = tk.sp.tile_table(adata, contacts=None, **LABELS)
+    n = len(tiles)
+    gen = np.random.default_rng([3, int(hashlib.sha256(b"all").hexdigest()[:15], 16)])
+    weights = gen.multinomial(n, np.full(n, 1 / n), size=150)
+    factor = np.exp(gen.normal(0.0, np.sqrt(np.log1p(0.25**2)), 150))
+    counts = tiles[["n_cd8_core", "area_core", "n_cd8_margin", "area_margin"]].to_numpy(float)
+    n_core, a_core, n_margin, a_margin = (weights @ counts).T
+    core, margin = n_core / a_core * factor, n_margin / a_margin * factor
+    calls = np.where(core > 100, "inflamed", np.where(margin > 200, "excluded", "desert"))
+    assert row.phenotype == "inflamed"
+    assert row.confidence == np.mean(calls == "inflamed")
+    assert 0.3 < row.confidence < 0.95  # a near-threshold field: the replicates disagree
 
 
 def test_bad_inputs_get_clear_errors():
