@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import tmekit as tk
@@ -93,6 +94,17 @@ def test_cohort_workflow_end_to_end(shared_data, tmp_path):
     mibi.index = mibi.index.astype(str).str.replace("keren_mibi:", "", regex=False)
     pd.testing.assert_series_equal(mibi.loc[api.index, "phenotype"].astype(str), api["phenotype"].astype(str),
                                    check_names=False, check_index_type=False)  # fmt: skip
+    # each spatial call is the cd8_density rule on the densities the table reports; each expression call the most
+    # probable class
+    spatial = table[(table["mode"] == "spatial") & (table["phenotype"] != "indeterminate")]
+    assert set(spatial["dataset"]) == {"keren_mibi", "xenium_raw"}
+    core, margin = spatial["density_cd8_core"], spatial["density_cd8_margin"]
+    by_hand = np.where(core > 100, "inflamed", np.where(margin > 200, "excluded", "desert"))
+    assert (spatial["phenotype"].to_numpy() == by_hand).all()
+    expression = table[(table["mode"] == "expression") & (table["phenotype"] != "indeterminate")]
+    probabilities = expression[["p_desert", "p_excluded", "p_inflamed"]]
+    assert (expression["phenotype"].to_numpy() == probabilities.idxmax(axis=1).str[2:].to_numpy()).all()
+    assert (table.loc[table["phenotype"] == "indeterminate", "reason"].fillna("") != "").all()
     assert not table.loc[table["dataset"] == "keren_mibi", "inferred"].any()
     assert table.loc[table["dataset"] == "imvigor_bladder", "inferred"].all()
     # the sheet's per-sample options reach the command line: --scale log2, --rules cd8_density

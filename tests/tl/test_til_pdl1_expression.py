@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import anndata as ad
+import numpy as np
 import pytest
 
 import tmekit as tk
@@ -33,7 +34,11 @@ def test_shipped_models_carry_their_fit():
 def test_cd274_call_agrees_with_the_ihc(imvigor):
     z, table = imvigor
     assert table["inferred"].all() and (table["rules"] == "til_pdl1").all()
-    assert set(table["phenotype"].astype(str)) <= {"PD-L1+/TIL+", "PD-L1-/TIL-", "PD-L1+/TIL-", "PD-L1-/TIL+"}
+    # each type is the pair of the two calls, each the more probable of its two classes
+    pdl1 = np.where(table["p_pdl1_positive"] > 0.5, "PD-L1+", "PD-L1-")
+    til = np.where(table["p_til_positive"] > 0.5, "TIL+", "TIL-")
+    assert (table["pdl1_call"].to_numpy() == pdl1).all() and (table["til_call"].to_numpy() == til).all()
+    assert (table["phenotype"].astype(str).to_numpy() == np.char.add(np.char.add(pdl1, "/"), til)).all()
     positive = table["pdl1_call"].to_numpy() == "PD-L1+"
     for column, levels, floor in (("tc_level", ["TC1", "TC2+"], 0.75), ("ic_level", ["IC2+"], 0.65)):
         known = z.obs[column].notna().to_numpy()
