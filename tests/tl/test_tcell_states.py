@@ -154,6 +154,8 @@ RNA_CELLS = {
     "memory_only": ({"FOSL2": 2.0, "LAYN": 2.0, "ENTPD1": 2.0}, "effector_memory"),
     # only the terminal programme on (0.257): without the shared exhausted programme, other
     "terminal_only": ({"GZMB": 1.0}, "other"),
+    # the same with CXCL13 and CCR5 detected (terminal 0.229: GZMB ranks 2 among three tied genes): other
+    "cxcl13": ({"GZMB": 1.0, "CXCL13": 1.0, "CCR5": 1.0}, "other"),
 }  # fmt: skip
 
 
@@ -171,7 +173,8 @@ def _ucell(cell: dict[str, float], genes: list[str]) -> float:
 
 
 def _rna(cells: dict[str, dict[str, float]]) -> ad.AnnData:
-    genes = sorted({g for v in PROGRAMME_GENES.values() for g in v})
+    """The cells as counts of the programme genes (and CXCL13, CCR5), one sample ``s``."""
+    genes = sorted({g for v in PROGRAMME_GENES.values() for g in v} | {"CXCL13", "CCR5"})
     X = np.array([[cell.get(g, 0.0) for g in genes] for cell in cells.values()])
     obs = pd.DataFrame({"t_type": "CD8", "sample": "s"}, index=list(cells))
     return ad.AnnData(X, obs=obs, var=pd.DataFrame(index=genes))
@@ -182,7 +185,7 @@ def test_rna_state_rules_on_hand_scored_cells():
         assert sorted(tk.signatures.get(PROGRAMMES[name]).genes) == sorted(genes)
     cells = {k: v[0] for k, v in RNA_CELLS.items()}
     adata = _rna(cells)
-    _states(adata, max_rank=MAX_RANK, min_cd8_cells=1)
+    _states(adata, library_key="sample", max_rank=MAX_RANK, min_cd8_cells=1)
     scores = adata.obsm["tmekit_tcell_state_scores"]
     for name, cell in cells.items():
         by_hand = {p: _ucell(cell, genes) for p, genes in PROGRAMME_GENES.items()}
@@ -191,6 +194,11 @@ def test_rna_state_rules_on_hand_scored_cells():
     assert scores.loc["tie", "stemness"] == scores.loc["tie", "terminal"]  # an exact tie
     states = adata.obs["tmekit_tcell_state"].astype(str).to_dict()
     assert states == {k: v[1] for k, v in RNA_CELLS.items()}
+    # CXCL13+ = CXCL13 detected (> 0): one cell of eight, which also has CCR5; the others hold 0
+    assert adata.obs["tmekit_tcell_state_cxcl13"].tolist() == [name == "cxcl13" for name in cells]
+    row = tk.get.tcell_states(adata).loc["s"]
+    assert (row["n_cd8"], row["frac_cxcl13"], row["frac_cxcl13_ccr5"]) == (8, 1 / 8, 1 / 8)
+    assert (row["n_progenitor_exhausted"], row["n_terminal_exhausted"], row["n_effector_memory"]) == (1, 3, 2)
 
 
 def test_rna_min_score_is_on_at_the_score():
