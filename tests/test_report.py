@@ -52,7 +52,7 @@ def test_demo_shows_only_tmekit_warnings(demo_dir):
 def test_demo_summary_puts_each_module_where_the_biology_says(demo_dir):
     text = (demo_dir / "stdout.txt").read_text()
     assert "raw_counts" in text  # the input check saw the bundled counts
-    assert "Scored 52 library signatures on 1,564 cells" in text
+    assert "Scored 59 library signatures on 1,564 cells" in text  # every human set of the library
     assert "T-cell exhaustion: T-cells; M2 TAM: Myeloid; CXCL13+ T cells: T-cells" in text
     assert "Hypoxia: Cancer Epithelial" in text
     assert "FER1L4" in text  # library genes absent from this matrix are reported, not hidden

@@ -241,12 +241,23 @@ def score(
 @app.command()
 def annotate(
     path: Annotated[
-        Path, typer.Argument(help="Input .h5ad or .zarr (cells x genes: scRNA-seq, Xenium, CosMx, MERFISH).")
+        Path,
+        typer.Argument(
+            help="Input .h5ad or .zarr (cells x genes: scRNA-seq, Xenium, CosMx, MERFISH; or protein panels)."
+        ),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .h5ad or .zarr (input plus cell types).")],
+    modality: Annotated[str, typer.Option(help="auto, rna or protein (MIBI, IMC, CODEX, mIF channels).")] = "auto",
+    library_key: Annotated[
+        str | None, typer.Option(help="Protein: obs column of samples (channels are scaled per sample).")
+    ] = None,
     layer: Annotated[str | None, typer.Option(help="Layer to read instead of X (counts or log: same ranks).")] = None,
-    min_score: Annotated[float, typer.Option(help="Smallest winning marker score.")] = 0.1,
-    min_margin: Annotated[float, typer.Option(help="Smallest lead of the winner over the runner-up.")] = 0.02,
+    min_score: Annotated[
+        float | None, typer.Option(help="Smallest winning score at each level (default: RNA 0.1, protein 0.1).")
+    ] = None,
+    min_margin: Annotated[
+        float | None, typer.Option(help="Smallest lead over the runner-up (default: RNA 0.02, protein 0.05).")
+    ] = None,
     min_overlap: Annotated[
         float, typer.Option(help="Marker sets with fewer of their genes measured are left out.")
     ] = 0.3,
@@ -256,7 +267,7 @@ def annotate(
     overwrite: Overwrite = False,
     force: Force = False,
 ) -> None:
-    """Marker-based cell types (with 'unassigned'); writes obs['tmekit_cell_type'] and the marker scores."""
+    """Cell types from markers, lineage first (with 'unassigned'); writes obs['tmekit_cell_type'] and the scores."""
     with _user_errors():
         new_outputs(output, inputs=[path], force=force)
         data = read(path)
@@ -264,8 +275,9 @@ def annotate(
         adata = cells(data, table_key)
         before = snapshot(adata)
         with _progress(f"annotating {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
-            tk.tl.annotate(data, layer=layer, min_score=min_score, min_margin=min_margin, min_overlap=min_overlap,
-                           species=species, key_added=key_added, overwrite=overwrite, table_key=table_key)  # fmt: skip
+            tk.tl.annotate(data, modality=modality, library_key=library_key, layer=layer, min_score=min_score,
+                           min_margin=min_margin, min_overlap=min_overlap, species=species, key_added=key_added,
+                           overwrite=overwrite, table_key=table_key)  # fmt: skip
         _show(caught)
         tk.io.atomic_write_many({output: object_writer(path, data, before)}, overwrite=force, inputs=[path])
         counts = adata.obs[key_added].value_counts()
@@ -341,9 +353,9 @@ def classify(
                 msg = "Give --annotate (tmekit types the cells) or --cell-type-key (your types), not both."
                 raise ValueError(msg)
             with _progress("annotating cells"), collect_tmekit_warnings() as caught:
-                tk.tl.annotate(data, overwrite=overwrite, **where)
+                tk.tl.annotate(data, overwrite=overwrite, library_key=library_key, **where)
             _show(caught)
-            defaults = tk.tl.annotation_labels()
+            defaults = tk.tl.annotation_labels(cells(data, table_key))  # the tumour lineage the data have
             cell_type_key = defaults["cell_type_key"]
             tumor_labels = tumor_labels or ",".join(defaults["tumor_labels"])
             immune_labels = immune_labels or ",".join(defaults["immune_labels"])

@@ -16,7 +16,7 @@ def test_list_returns_one_row_per_signature():
     assert isinstance(table, pd.DataFrame)
     assert table.index.name == "name"
     assert {"category", "n_genes", "citation", "doi", "pmid", "verified", "headline"} <= set(table.columns)
-    assert len(table) == 55  # 52 human + 3 mouse-specific sets
+    assert len(table) == 62  # 59 human + 3 mouse-specific sets
     assert table.loc["ifng6_ayers2017", "n_genes"] == 6
     assert table.loc["gep18_weighted_cristescu2018", "weighted"]
     assert table.loc["m2_tam_bagaev2021", "headline"] == "M2 TAM"

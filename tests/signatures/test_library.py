@@ -99,8 +99,9 @@ def test_required_modules_are_present():
     markers = set(REGISTRY.loc[REGISTRY.category == "cell_identity", "name"])
     assert markers == {
         f"marker_{t}"
-        for t in ("epithelial", "t", "cd8_t", "cd4_t", "treg", "b", "plasma", "nk", "macrophage", "monocyte", "dc",
-                  "mast", "caf", "endothelial")
+        for t in ("epithelial", "melanocytic", "immune", "t_nk", "t", "t_tcr", "cd8_t", "cd4_t", "treg", "b",
+                  "b_scgate", "plasma", "nk", "myeloid", "macrophage", "monocyte", "dc", "mast", "caf", "perivascular",
+                  "endothelial")
     }  # fmt: skip
     assert set(HEADLINE_SIGNATURES.values()) <= set(REGISTRY["name"])
 

@@ -51,7 +51,7 @@ def test_spot_content_errors(synthetic):
     with pytest.raises(ValueError, match="exists"):
         tk.sp.spot_content(spots)
     few = spots[:, :8].copy()
-    with pytest.raises(ValueError, match=r"Only 8 of the reference's 105 genes .* min_genes=20"):
+    with pytest.raises(ValueError, match=r"Only 8 of the reference's 133 genes .* min_genes=20"):
         tk.sp.spot_content(few, overwrite=True)
     logged = spots.copy()
     sc.pp.normalize_total(logged)

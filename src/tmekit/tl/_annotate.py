@@ -1,4 +1,21 @@
-"""`tk.tl.annotate`: marker-based cell typing from the shipped cell-identity signatures."""
+"""`tk.tl.annotate`: cell types from markers, lineage first (RNA or protein panels), with ``unassigned``.
+
+The hierarchy is ``tmekit.tl._lineages.TREE``: lineages (epithelial, melanoma, T/NK, B, plasma, myeloid, mast,
+fibroblast, perivascular, endothelial), then the types within them (T cell -> CD8 T / CD4 T -> Treg; NK; macrophage,
+monocyte, dendritic, neutrophil). A cell goes down while one child clearly wins (score at least ``min_score`` and
+ahead of the runner-up by ``min_margin``) among the children the data can measure; it keeps the label where it stops.
+
+- **RNA** (counts or log; scRNA-seq, Xenium, CosMx, MERFISH): each node's library marker set is scored per cell by
+  ``rank`` (UCell: a cell's score depends on that cell only), with genes down where a type is defined by their
+  absence (NK: CD3 genes). A set with fewer than ``min_overlap`` of its genes measured cannot be decided.
+- **Protein** (MIBI, IMC, CODEX, mIF; ``modality="protein"`` or recognised from the channel names): channels scaled
+  per sample to [0, 1], node score = highest up channel minus highest down channel (``tmekit.tl._protein``).
+
+The tumour is the data's main tumour lineage (carcinoma cells are ``Epithelial``, melanoma cells ``Melanoma``):
+``uns[key_added]["roles"]`` lists the labels that are tumour, immune, T and CD8 T, as the spatial frameworks read
+them (:func:`annotation_labels`). Why a level could not be decided (its markers not measured) is in
+``uns[key_added]["not_measured"]``.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +30,9 @@ from tmekit._genenames import sets_in_species
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
-from tmekit.signatures import list as list_signatures
 from tmekit.signatures import resolve
+from tmekit.tl._lineages import TREE, TUMOR_LINEAGES, UNASSIGNED, Node, labels, nodes, roles_of
+from tmekit.tl._protein import channel_map, is_protein_panel, markers_used, node_scores, scaled_channels
 from tmekit.tl._score import compute_scores
 
 if TYPE_CHECKING:
@@ -24,39 +42,113 @@ if TYPE_CHECKING:
 
     from tmekit.signatures import Signature
 
-__all__ = ["CELL_TYPE_LABELS", "annotate", "annotation_labels"]
+__all__ = ["DEFAULTS", "annotate", "annotation_labels"]
 
-#: Label written for each library marker set.
-CELL_TYPE_LABELS = {
-    "marker_epithelial": "Epithelial",
-    "marker_t": "T cell",
-    "marker_cd8_t": "CD8 T",
-    "marker_cd4_t": "CD4 T",
-    "marker_treg": "Treg",
-    "marker_b": "B cell",
-    "marker_plasma": "Plasma",
-    "marker_nk": "NK",
-    "marker_macrophage": "Macrophage",
-    "marker_monocyte": "Monocyte",
-    "marker_dc": "Dendritic",
-    "marker_mast": "Mast",
-    "marker_caf": "Fibroblast",
-    "marker_endothelial": "Endothelial",
-}
-#: Subtypes decided only among cells whose first-level call is the parent type.
-SUBTYPES = {"marker_t": ("marker_cd8_t", "marker_cd4_t", "marker_treg")}
-UNASSIGNED = "unassigned"
+#: Default ``min_score`` and ``min_margin`` per modality (UCell scores; protein: scaled channel differences).
+DEFAULTS = {"rna": (0.1, 0.02), "protein": (0.1, 0.05)}
 
 
-def annotation_labels(key_added: str = CELL_TYPE_KEY) -> dict[str, Any]:
+def annotation_labels(adata: AnnData | None = None, key_added: str = CELL_TYPE_KEY) -> dict[str, Any]:
     """The labels of :func:`annotate` as ``tk.tl.classify`` / ``tk.tl.tcell_states`` take them.
 
-    Tumour: ``Epithelial`` (carcinomas); immune: every leukocyte label; CD8: ``CD8 T``; T (CD3+): the T-cell labels.
+    With an annotated ``adata`` the tumour labels are those :func:`annotate` chose from the data (``Epithelial``
+    for carcinomas, ``Melanoma`` for melanomas); without one, ``Epithelial``. Immune: every leukocyte label; CD8:
+    ``CD8 T``; T (CD3+): the T-cell labels.
     """
-    immune = ["T cell", "CD8 T", "CD4 T", "Treg", "B cell", "Plasma", "NK", "Macrophage", "Monocyte", "Dendritic",
-              "Mast"]  # fmt: skip
-    return {"cell_type_key": key_added, "tumor_labels": ["Epithelial"], "immune_labels": immune,
-            "cd8_labels": ["CD8 T"], "t_labels": ["T cell", "CD8 T", "CD4 T", "Treg"]}  # fmt: skip
+    stored = adata.uns.get(key_added, {}).get("roles") if adata is not None else None
+    tumour = list(stored["tumor"]) if stored else ["Epithelial"]
+    return {"cell_type_key": key_added, "tumor_labels": tumour, "immune_labels": roles_of("immune"),
+            "cd8_labels": roles_of("cd8"), "t_labels": roles_of("t")}  # fmt: skip
+
+
+def _lifted(values: np.ndarray, columns: list[str]) -> np.ndarray:
+    """Each node's score as a child: the highest of its own and its lifting children's (``Node.lifts``)."""
+    out, column = values.copy(), {c: i for i, c in enumerate(columns)}
+
+    def walk(node: Node) -> None:
+        for child in node.children:
+            walk(child)  # children first: a lifted score carries up through several levels
+            lifting = [column[k.label] for k in child.children if k.lifts and k.label in column]
+            if lifting and child.label in column:
+                j = column[child.label]
+                out[:, j] = np.maximum(out[:, j], out[:, lifting].max(axis=1))
+
+    walk(TREE)
+    return out
+
+
+def _descend(
+    values: np.ndarray, columns: list[str], node: Node, rows: np.ndarray, call: np.ndarray, *, cuts: tuple[float, float]
+) -> None:
+    """Give ``rows`` the child of ``node`` that clearly wins among the measured ones, and go on down."""
+    column = {c: i for i, c in enumerate(columns)}
+    kids = [k for k in node.children if k.label in column]
+    if not kids or not len(rows):
+        return
+    part = values[np.ix_(rows, [column[k.label] for k in kids])]
+    winner = np.argmax(part, axis=1)  # the first of equal scores (tree order)
+    best = part[np.arange(len(rows)), winner]
+    second = np.partition(part, -2, axis=1)[:, -2] if len(kids) > 1 else np.zeros(len(rows))
+    won = (best >= cuts[0]) & (best - second >= cuts[1])
+    for k, kid in enumerate(kids):
+        mine = rows[won & (winner == k)]
+        call[mine] = kid.label
+        _descend(values, columns, kid, mine, call, cuts=cuts)
+
+
+def _rna_scores(
+    adata: AnnData, *, layer: str | None, max_rank: int, min_overlap: float, species: str, key_added: str
+) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    """Scores of the nodes whose marker sets are measured; why the others are not; the sets used."""
+    named = [n for n in nodes() if n.rna]
+    sigs, _ = sets_in_species(resolve([n.rna for n in named]), pd.Index(adata.var_names), species=species,
+                              min_overlap=0.0, skip_untranslatable=True)  # fmt: skip
+    present = set(map(str, adata.var_names))
+    missing = {n.label: "no RNA marker set" for n in nodes() if not n.rna}
+    used: list[tuple[Node, Signature]] = []
+    for node, sig in zip(named, sigs, strict=True):
+        have = [g for g in sig.genes if g in present or any(a in present for a in sig.aliases.get(g, ()))]
+        if len(have) < min_overlap * len(sig.genes) or not any(g in have for g in sig.genes_up):
+            absent = sorted(set(sig.genes) - set(have))
+            missing[node.label] = f"{sig.name}: {len(have)}/{len(sig.genes)} genes measured (missing {absent})"
+        else:
+            used.append((node, sig))
+    unmeasured = {k: v for k, v in missing.items() if v != "no RNA marker set"}
+    if unmeasured:
+        msg = (
+            f"Cell types not decidable here (fewer than {min_overlap:.0%} of their marker genes measured): "
+            f"{sorted(unmeasured)}; their cells keep the parent's label (e.g. 'T cell'). Details in "
+            f"`adata.uns[{key_added!r}]['not_measured']`."
+        )
+        warnings.warn(msg, MissingGenesWarning, stacklevel=5)
+    if len(used) < 2:
+        msg = (
+            f"Only {len(used)} marker set(s) of the cell-type hierarchy are measured in this object "
+            f"({adata.n_vars} genes); annotation needs at least two. Not measured: {missing}."
+        )
+        raise ValueError(msg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingGenesWarning)  # coverage is reported in uns["not_measured"]
+        scores, _ = compute_scores(adata, [s for _, s in used], layer=layer, max_rank=max_rank,
+                                   min_overlap=min(min_overlap, 0.99), species=species)  # fmt: skip
+    scores.columns = [n.label for n, _ in used]
+    return scores, missing, [s.name for _, s in used]
+
+
+def _flat(scores: pd.DataFrame, names: Mapping[str, str], cuts: tuple[float, float]) -> np.ndarray:
+    """Your own marker sets: the clear winner among all of them (no hierarchy)."""
+    root = Node("root", children=tuple(Node(names[c]) for c in scores.columns))
+    call = np.full(len(scores), UNASSIGNED, dtype=object)
+    _descend(scores.to_numpy(), [names[c] for c in scores.columns], root, np.arange(len(scores)), call, cuts=cuts)
+    return call
+
+
+def _roles(call: np.ndarray) -> dict[str, list[str]]:
+    """Tumour: the data's main tumour lineage (most cells of Epithelial / Melanoma); and the fixed roles."""
+    counts = {lineage: int((call == lineage).sum()) for lineage in TUMOR_LINEAGES}
+    tumour = [max(counts, key=counts.get)] if any(counts.values()) else []
+    return {"tumor": tumour, "immune": roles_of("immune"), "t": roles_of("t"), "cd8": roles_of("cd8"),
+            "tumor_lineage_cells": counts}  # fmt: skip
 
 
 @accepts_spatialdata
@@ -64,116 +156,103 @@ def annotation_labels(key_added: str = CELL_TYPE_KEY) -> dict[str, Any]:
 def annotate(
     adata: AnnData,
     *,
+    modality: str = "auto",
     markers: Sequence[str | Signature] | Mapping[str, Any] | None = None,
     layer: str | None = None,
+    library_key: str | None = None,
     max_rank: int | None = None,
-    min_score: float = 0.1,
-    min_margin: float = 0.02,
+    min_score: float | None = None,
+    min_margin: float | None = None,
     min_overlap: float = 0.3,
+    species: str = "auto",
     key_added: str = CELL_TYPE_KEY,
     overwrite: bool = False,
     copy: bool = False,
-    species: str = "auto",
 ) -> AnnData | None:
-    """Marker-based cell types with an ``unassigned`` class when no marker set clearly wins.
-
-    Each marker set is scored per cell with the ``rank`` method (UCell; cell-independent, works on
-    counts). A cell gets the best-scoring set's label when that score is at least ``min_score`` and
-    beats the runner-up by at least ``min_margin``; otherwise ``unassigned``. T-cell subtypes (CD8 T,
-    CD4 T, Treg) are decided among the cells called T cells, with the same two thresholds (a T cell
-    whose subtype is unclear stays ``T cell``).
+    """Cell types from markers, lineage first, with ``unassigned`` where no lineage clearly wins (module notes).
 
     Parameters
     ----------
     adata
-        Cells x genes (scRNA-seq or a targeted spatial panel such as Xenium).
+        Cells x genes (scRNA-seq, Xenium, CosMx, MERFISH; counts or log) or cells x protein channels.
+    modality
+        ``"auto"`` (protein when the channel names are protein markers such as CD45, CD3, Pan-Keratin), ``"rna"``
+        or ``"protein"``.
     markers
-        Marker sets: library names, `Signature` objects or a dict (as for :func:`tmekit.tl.score`).
-        Default: the 14 ``cell_identity`` sets of the library (labels in ``CELL_TYPE_LABELS``).
+        RNA only: your own marker sets (library names, `Signature` objects or a dict), decided flat (the clear
+        winner among them) instead of the hierarchy.
     layer
-        Expression layer (counts or log-normalised: ranks are the same).
+        Expression or intensity layer; default ``X``.
+    library_key
+        Protein: ``obs`` column of samples; each channel is scaled within each sample.
     max_rank
-        UCell ``max_rank``; default ``min(1500, n_vars)`` so small panels rank over what they measure.
+        RNA: UCell ``max_rank``; default ``min(1500, n_vars)`` so small panels rank over what they measure.
     min_score, min_margin
-        Thresholds of the assignment (see above).
+        The smallest winning score and lead over the runner-up at every level; default per modality
+        (:data:`DEFAULTS`: RNA 0.1 and 0.02, protein 0.1 and 0.05).
     min_overlap
-        Marker sets with a smaller share of their genes in ``var_names`` are left out (with a
-        ``MissingGenesWarning``); targeted panels measure only some markers.
-    key_added
-        ``obs[key_added]`` gets the labels, ``obsm[key_added + "_scores"]`` the marker scores,
-        ``uns[key_added]`` the parameters and the sets used or left out.
-    overwrite, copy
-        Replace existing results; return a new object instead of writing into ``adata``.
+        RNA: marker sets with a smaller share of their genes measured are not decided (targeted panels).
     species
-        ``"auto"`` (from the gene names), ``"human"`` or ``"mouse"``: mouse data get the human marker sets
-        translated through orthologs (:func:`tmekit.signatures.translate`).
+        RNA: ``"auto"``, ``"human"`` or ``"mouse"`` (mouse data read the marker sets through orthologs).
+    key_added, overwrite, copy
+        ``obs[key_added]`` gets the labels, ``obsm[key_added + "_scores"]`` the node scores, ``uns[key_added]`` the
+        parameters, the sets or channels used, what was not measured and the roles of the labels; replace existing
+        results; return a new object instead.
 
     Returns
     -------
     ``None``, or the new object when ``copy=True``.
     """
     score_key = f"{key_added}_scores"
-    if not overwrite and (key_added in adata.obs or score_key in adata.obsm):
+    if not overwrite and (key_added in adata.obs or score_key in adata.obsm or key_added in adata.uns):
         msg = (
             f"`adata.obs[{key_added!r}]` or `adata.obsm[{score_key!r}]` exists. Pass `overwrite=True` or `key_added=`."
         )
         raise ValueError(msg)
-    if markers is None:
-        markers = list(list_signatures(category="cell_identity").index)
-    sigs, _ = sets_in_species(
-        resolve(markers), pd.Index(adata.var_names), species=species, min_overlap=0.0, skip_untranslatable=True
-    )  # a set too thin to translate is left out by the coverage check below
-    present = set(adata.var_names)
-    coverage = {
-        s.name: sum(g in present or any(a in present for a in s.aliases.get(g, ())) for g in s.genes) / s.n_genes
-        for s in sigs
-    }
-    used = [s for s in sigs if coverage[s.name] >= min_overlap]
-    dropped = sorted(set(coverage) - {s.name for s in used})
-    if dropped:
-        msg = (
-            f"Marker sets left out (fewer than {min_overlap:.0%} of their genes measured): "
-            f"{', '.join(f'{n} ({coverage[n]:.0%})' for n in dropped)}. Their cell types cannot be called."
-        )
-        warnings.warn(msg, MissingGenesWarning, stacklevel=2)
-    if len(used) < 2:
-        msg = f"Only {len(used)} marker set(s) measurable in this object; annotation needs at least two."
+    if modality not in {"auto", "rna", "protein"}:
+        msg = f"Unknown modality={modality!r}: use 'auto', 'rna' (genes) or 'protein' (antibody channels)."
         raise ValueError(msg)
-    target = adata.copy() if copy else adata
+    kind = ("protein" if is_protein_panel(adata.var_names) else "rna") if modality == "auto" else modality
+    if kind == "protein" and markers is not None:
+        msg = "`markers=` are RNA marker sets; protein panels are read through the hierarchy's channels: drop it."
+        raise ValueError(msg)
+    cuts = (DEFAULTS[kind][0] if min_score is None else float(min_score),
+            DEFAULTS[kind][1] if min_margin is None else float(min_margin))  # fmt: skip
     rank_limit = int(min(1500, adata.n_vars)) if max_rank is None else int(max_rank)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MissingGenesWarning)  # partial coverage already reported above
-        scores, _ = compute_scores(adata, used, layer=layer, max_rank=rank_limit, min_overlap=min_overlap,
+    record: dict[str, Any] = {}
+    if kind == "protein":
+        found = channel_map(adata.var_names)
+        if not found:
+            msg = f"No channel of this panel is a marker of the hierarchy (channels: {list(adata.var_names)[:20]})."
+            raise ValueError(msg)
+        channels = sorted({c for names in found.values() for c in names})
+        scores, missing = node_scores(scaled_channels(adata, channels, library_key=library_key, layer=layer), found)
+        record["channels"] = {n.label: markers_used(n, found) for n in nodes() if n.label in scores.columns}
+    elif markers is not None:
+        sigs = resolve(markers)
+        scores, _ = compute_scores(adata, sigs, layer=layer, max_rank=rank_limit, min_overlap=min_overlap,
                                    species=species)  # fmt: skip
-    labels = {s.name: CELL_TYPE_LABELS.get(s.name, s.name) for s in used}
-    sub_names = {c for kids in SUBTYPES.values() for c in kids}
-    top_names = [n for n in scores.columns if n not in sub_names]
-    call = _assign(scores[top_names], labels, min_score=min_score, min_margin=min_margin)
-    for parent, kids in SUBTYPES.items():
-        kids = [k for k in kids if k in scores.columns]
-        if parent in scores.columns and kids:
-            is_parent = call == labels[parent]
-            refined = _assign(scores.loc[is_parent, kids], labels, min_score=min_score, min_margin=min_margin)
-            call[is_parent] = np.where(refined == UNASSIGNED, labels[parent], refined)
-    categories = [*dict.fromkeys(labels.values()), UNASSIGNED]
+        missing, record["sets_used"] = {}, [s.name for s in sigs]
+    else:
+        scores, missing, record["sets_used"] = _rna_scores(adata, layer=layer, max_rank=rank_limit,
+                                                           min_overlap=min_overlap, species=species,
+                                                           key_added=key_added)  # fmt: skip
+    if markers is not None:
+        call = _flat(scores, {s.name: s.name for s in resolve(markers)}, cuts)
+        categories = [*scores.columns, UNASSIGNED]
+    else:
+        call = np.full(adata.n_obs, UNASSIGNED, dtype=object)
+        columns = list(scores.columns)
+        _descend(_lifted(scores.to_numpy(), columns), columns, TREE, np.arange(adata.n_obs), call, cuts=cuts)
+        categories = labels()
+    target = adata.copy() if copy else adata
     target.obs[key_added] = pd.Categorical(call, categories=categories)
     target.obsm[score_key] = scores
     target.uns[key_added] = {
-        "params": {"min_score": float(min_score), "min_margin": float(min_margin), "min_overlap": float(min_overlap),
-                   "max_rank": rank_limit, "layer": layer or "X"},
-        "sets_used": [s.name for s in used],
-        "sets_left_out": dropped,
-        "labels": labels,
+        "params": {"modality": kind, "min_score": cuts[0], "min_margin": cuts[1], "min_overlap": float(min_overlap),
+                   "max_rank": rank_limit, "layer": layer or "X", "library_key": library_key or ""},
+        **record,
+        "not_measured": missing,
+        "roles": _roles(call) if markers is None else {},
     }  # fmt: skip
     return target if copy else None
-
-
-def _assign(scores: pd.DataFrame, labels: Mapping[str, str], *, min_score: float, min_margin: float) -> np.ndarray:
-    values = scores.to_numpy()
-    if values.shape[1] == 0:
-        return np.full(len(scores), UNASSIGNED, dtype=object)
-    order = np.argsort(-values, axis=1, kind="stable")
-    best = values[np.arange(len(values)), order[:, 0]]
-    second = values[np.arange(len(values)), order[:, 1]] if values.shape[1] > 1 else np.zeros(len(values))
-    names = np.array([labels[c] for c in scores.columns], dtype=object)
-    return np.where((best >= min_score) & (best - second >= min_margin), names[order[:, 0]], UNASSIGNED)
