@@ -96,8 +96,8 @@ def keren(shared: Path) -> dict[str, float]:
                 "Keren CD8 / CD4 / B / macrophage / Treg (balanced accuracy)": np.nan}  # fmt: skip
     called = adata.obs["tmekit_cell_type"].astype(str)
     labels = tk.tl.annotation_labels()
-    group = np.where(called.isin(labels["tumor_labels"]), "tumour",
-                     np.where(called.isin(labels["immune_labels"]), "immune",
+    group = np.where(called.isin(labels["tumor"]), "tumour",
+                     np.where(called.isin(labels["immune"]), "immune",
                               np.where(called == "unassigned", "unassigned", "stroma")))  # fmt: skip
     truth = adata.obs["cell_group"].astype(str).map(KEREN_GROUP)
     five = adata.obs["cell_type"].astype(str).isin(KEREN_SUBTYPES)

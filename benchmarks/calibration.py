@@ -33,7 +33,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def reliability(n_fields: int, truth_cv: float, seed: int = 1) -> tuple[pd.DataFrame, dict]:
     adata = tk.datasets.calibration_sweep(n_fields, measurement_cv=truth_cv, rng=seed)
     start = time.perf_counter()
-    tk.tl.classify(adata, library_key="sample_id", **tk.datasets.synthetic_labels())
+    tk.tl.classify(adata, library_key="sample_id", cell_types=tk.datasets.synthetic_labels())
     wall = time.perf_counter() - start
     table = tk.get.phenotypes(adata)
     truth = adata.uns["calibration_sweep"].loc[table.index, "truth"]
@@ -67,8 +67,15 @@ def keren(shared: Path) -> pd.DataFrame:
     for contacts, distance in (("touching", None), ("touching", 15.0), ("radius", None)):
         adata = ad.read_h5ad(path)
         start = time.perf_counter()
-        tk.tl.classify(adata, rules="keren2018", library_key="patient_id", microns_per_unit=800 / 2048,
-                       contacts=contacts, contact_distance=distance, **tk.datasets.keren2018_labels())  # fmt: skip
+        tk.tl.classify(
+            adata,
+            rules="keren2018",
+            library_key="patient_id",
+            microns_per_unit=800 / 2048,
+            contacts=contacts,
+            contact_distance=distance,
+            cell_types=tk.datasets.keren2018_labels(),
+        )
         table = tk.get.phenotypes(adata)
         counts = table["phenotype"].astype(str).value_counts()
         rows.append({"contacts": contacts, "contact_distance_um": distance or ("12 (default)" if contacts == "touching"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "melanoma_ici_mif" / "melanoma_ici_mif.h5ad"
 LABELS = {
-    "cell_type_key": "cell_type",
-    "tumor_labels": ["SOX10+"],
-    "immune_labels": [
+    "key": "cell_type",
+    "tumor": ["SOX10+"],
+    "immune": [
         "CD8+PD1-PDL1-",
         "CD8+PD1-PDL1+",
         "CD8+PD1+PDL1+",
@@ -34,7 +34,7 @@ LABELS = {
         "CD8-PD1+PDL1+",
         "CD8-PD1+PDL1-",
     ],
-    "cd8_labels": ["CD8+PD1-PDL1-", "CD8+PD1-PDL1+", "CD8+PD1+PDL1+", "CD8+PD1+PDL1-"],
+    "cd8": ["CD8+PD1-PDL1-", "CD8+PD1-PDL1+", "CD8+PD1+PDL1+", "CD8+PD1+PDL1-"],
 }
 
 
@@ -68,8 +68,8 @@ def slide_worker(case: str) -> dict:
                 "wall_s": time.perf_counter() - start, "peak_rss_gb": _peak_rss_gb()}  # fmt: skip
     rules = SLIDE_RULES[case]
     start = time.perf_counter()
-    tk.tl.classify(adata, rules=rules, library_key=None, microns_per_unit=1.0, n_boot=200, pdl1_key="pdl1",
-                   t_labels=["CD8T", "CD4T"], cohort_relative=True, **tk.datasets.synthetic_labels())  # fmt: skip
+    tk.tl.classify(adata, rules=rules, library_key=None, microns_per_unit=1.0, n_boot=200, cohort_relative=True,
+                   cell_types={**tk.datasets.synthetic_labels(), "pdl1": "pdl1", "t": ["CD8T", "CD4T"]})  # fmt: skip
     table = tk.get.phenotypes(adata)
     return {
         "rules": f"{rules} (synthetic slide)", "cells": adata.n_obs, "images": len(table),
@@ -90,7 +90,7 @@ def worker(data: Path, rules: str) -> dict:
     start = time.perf_counter()
     adata = tk.io.read_h5ad(data)
     adata.obsm["spatial"] = adata.obs[["x", "y"]].to_numpy()
-    tk.tl.classify(adata, rules=rules, library_key="image_id", microns_per_unit=2.0, n_boot=200, **LABELS)
+    tk.tl.classify(adata, rules=rules, library_key="image_id", microns_per_unit=2.0, n_boot=200, cell_types=LABELS)
     table = tk.get.phenotypes(adata)
     wall = time.perf_counter() - start
     counts = table["phenotype"].astype(str).value_counts().to_dict()

@@ -164,7 +164,7 @@ def keren_cli() -> list[str]:
     """The command-line options naming keren.h5ad's samples and cell types (add --microns-per-unit)."""
     labels = tk.datasets.keren2018_labels()
     return ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
-            "--immune-labels", ",".join(labels["immune_labels"]), "--cd8-labels", "CD8T"]  # fmt: skip
+            "--immune-labels", ",".join(labels["immune"]), "--cd8-labels", "CD8T"]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ CASES = {
         "refused, naming `sc.pp.scale` and the layer to use; `pp.check` flags them; log2(x + offset) floors pass",
     ),
     "cells_without_library_key": (
-        "`classify(mode='expression')` on single cells without `library_key`",
+        "`classify_expression` on single cells without `library_key`",
         "refused: each cell would be called as a tumour; the fix names `library_key=`",
     ),
     "tiny_pseudobulk": (
@@ -183,10 +183,10 @@ def test_output_is_an_input(cli, folder, monkeypatch, refused, keren_cli):
 
 def test_pixels_without_microns_per_unit(keren, cli, folder, refused, keren_cli):
     with pytest.raises(ValueError, match=r"do not look like micrometres.*median 1\d(\.\d)? units apart") as err:
-        tk.tl.classify(keren, library_key="patient_id", **KEREN_LABELS)
+        tk.tl.classify(keren, library_key="patient_id", cell_types=KEREN_LABELS)
     assert "800/2048" in str(err.value) and "microns_per_unit=" in str(err.value)
     assert "tmekit_compartment" not in keren.obs
-    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
     calls = tk.get.phenotypes(keren)
     assert sorted(calls["phenotype"].astype(str)) == ["excluded", "inflamed", "inflamed", "inflamed"]
     done = cli("classify", "keren.h5ad", "--mode", "spatial", *keren_cli, "-o", "k.csv", cwd=folder)
@@ -198,19 +198,19 @@ def test_pixels_without_microns_per_unit(keren, cli, folder, refused, keren_cli)
 def test_coordinates_far_too_large(keren):
     keren.obsm["spatial"] = keren.obsm["spatial"] * 1000
     with pytest.raises(ValueError, match=r"cannot be further than 60 um.*microns_per_unit=0\.000"):
-        tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+        tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
     tissue = tk.datasets.synthetic_tissue("inflamed", rng=0)
     with pytest.raises(ValueError, match=r"grid of this sample would have 6\.\d+e\+09 pixels"):
-        tk.sp.compartments(tissue, cell_type_key="cell_type", tumor_labels="Tumour", pixel_size=0.01)
+        tk.sp.compartments(tissue, pixel_size=0.01, cell_types={"key": "cell_type", "tumor": "Tumour"})
     # the contact graph is bounded too: tests/sp/test_metrics.py::test_a_contact_graph_too_large_is_refused
 
 
 def test_coordinates_far_too_small(keren):
     keren.obsm["spatial"] = keren.obsm["spatial"] * 0.001
     with pytest.raises(ValueError, match=r"cannot be closer than 4 um"):
-        tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+        tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
     with pytest.raises(ValueError, match="do not look like micrometres"):
-        tk.sp.compartments(keren, library_key="patient_id", cell_type_key="cell_type", tumor_labels="Tumour")
+        tk.sp.compartments(keren, library_key="patient_id", cell_types={"key": "cell_type", "tumor": "Tumour"})
     assert "tmekit_compartment" not in keren.obs
 
 
@@ -246,9 +246,9 @@ def test_negative_values_scored(wu_counts):
 
 def test_cells_without_library_key(wu_counts):
     with pytest.raises(ValueError, match=r"look like single cells.*library_key=.*\['sample_id'\]"):
-        tk.tl.classify(wu_counts, mode="expression")
+        tk.tl.classify_expression(wu_counts)
     assert "tmekit_phenotype" not in wu_counts.uns
-    tk.tl.classify(wu_counts, mode="expression", library_key="sample_id")
+    tk.tl.classify_expression(wu_counts, library_key="sample_id")
     table = tk.get.phenotypes(wu_counts)
     assert table.index.tolist() == ["CID4465"] and table["phenotype"].iloc[0] != "indeterminate"
 
@@ -260,14 +260,14 @@ def test_tiny_pseudobulk(wu_counts):
         sample[start : start + size] = f"cells_{size}"
         start += size
     wu_counts.obs["tumour"] = sample
-    tk.tl.classify(wu_counts, mode="expression", library_key="tumour")
+    tk.tl.classify_expression(wu_counts, library_key="tumour")
     table = tk.get.phenotypes(wu_counts)
     for size in (1, 2, 5, 20):
         row = table.loc[f"cells_{size}"]
         assert row["phenotype"] == "indeterminate" and row["confidence"] == 0
         assert f"pseudobulk of {size} cells (< min_cells=50)" in row["reason"]
     assert table.loc["whole", "phenotype"] != "indeterminate"
-    tk.tl.classify(wu_counts, mode="expression", library_key="tumour", min_cells=1, min_counts=1e9,
+    tk.tl.classify_expression(wu_counts, library_key="tumour", min_cells=1, min_counts=1e9,
                                 key_added="again")  # fmt: skip
     few_counts = tk.get.phenotypes(wu_counts, key="again")
     assert few_counts["reason"].str.contains("counts").all()
@@ -276,39 +276,39 @@ def test_tiny_pseudobulk(wu_counts):
 def test_scale_contradicts_the_data(wu_counts):
     bulk = tk.datasets.imvigor210_bulk()  # per-gene z-scores
     with pytest.raises(ValueError, match=r"scale='counts', but sample .* look like z-scores"):
-        tk.tl.classify(bulk, mode="expression", scale="counts")
+        tk.tl.classify_expression(bulk, scale="counts")
     pseudo = tk.tl.aggregate(wu_counts, library_key="sample_id")
     counts = ad.AnnData(pseudo.layers["counts"], obs=pseudo.obs[[]], var=pseudo.var)
     with pytest.raises(ValueError, match=r"scale='log2'.*look like counts"):
-        tk.tl.classify(counts, mode="expression", scale="log2")
+        tk.tl.classify_expression(counts, scale="log2")
     with pytest.raises(ValueError, match=r"scale='zscore'"):
-        tk.tl.classify(pseudo, mode="expression", scale="zscore")
+        tk.tl.classify_expression(pseudo, scale="zscore")
     assert "tmekit_phenotype" not in bulk.uns
 
 
 def test_tumour_without_cd8_cells(keren):
     one = keren[(keren.obs["patient_id"].astype(str) == "1").to_numpy()].copy()
     cold = one[(one.obs["cell_type"] != "CD8T").to_numpy()].copy()
-    with pytest.warns(tk.InputWarning, match=r"No cd8 cells: cd8_labels \['CD8T'\] do not occur"):
-        tk.tl.classify(cold, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+    with pytest.warns(tk.InputWarning, match=r"No cd8 cells: cd8 labels \['CD8T'\] do not occur"):
+        tk.tl.classify(cold, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
     table = tk.get.phenotypes(cold)
     assert table["phenotype"].tolist() == ["desert"]
     assert table["density_cd8_core"].iloc[0] == 0 and table["density_cd8_margin"].iloc[0] == 0
     mixed = ad.concat([keren[(keren.obs["patient_id"].astype(str) != "1").to_numpy()], cold])
     with warnings.catch_warnings():
         warnings.simplefilter("error", tk.InputWarning)  # CD8T occurs in the object: no warning
-        tk.tl.classify(mixed, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+        tk.tl.classify(mixed, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
         calls = tk.get.phenotypes(mixed)
     assert calls.loc["1", "phenotype"] == "desert"
     with pytest.raises(ValueError, match=r"'Tumor' -> 'Tumour'.*misspelling"):
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU,
-                       **{**KEREN_LABELS, "tumor_labels": ["Tumor"]})  # fmt: skip
+                       cell_types={**KEREN_LABELS, "tumor": ["Tumor"]})  # fmt: skip
 
 
 def test_report_with_a_one_cell_sample(keren, tmp_path):
     keren.obs["patient_id"] = keren.obs["patient_id"].astype(str)
     keren.obs.loc[keren.obs_names[0], "patient_id"] = "lonely"
-    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
     table = tk.get.phenotypes(keren)
     assert table.loc["lonely", "phenotype"] == "indeterminate"
     page = tk.report.html(keren, tmp_path / "r.html")
@@ -395,7 +395,7 @@ def test_failed_classify_leaves_the_object(keren):
     obs, uns, obsm = keren.obs.copy(), set(keren.uns), set(keren.obsm)
     with pytest.raises(ValueError, match="'CD8 T' -> 'CD8T'"):  # compartments done, then the CD8 labels fail
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU,
-                       **{**KEREN_LABELS, "cd8_labels": ["CD8 T"]})  # fmt: skip
+                       cell_types={**KEREN_LABELS, "cd8": ["CD8 T"]})  # fmt: skip
     pd.testing.assert_frame_equal(keren.obs, obs)
     assert set(keren.uns) == uns and set(keren.obsm) == obsm
 

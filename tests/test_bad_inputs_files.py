@@ -103,7 +103,7 @@ def test_unwritable_output_folder(shared_tmp):
     locked.mkdir()
     locked.chmod(0o555)
     labels = ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
-              "--immune-labels", ",".join(KEREN_LABELS["immune_labels"]), "--cd8-labels", "CD8T"]  # fmt: skip
+              "--immune-labels", ",".join(KEREN_LABELS["immune"]), "--cd8-labels", "CD8T"]  # fmt: skip
     done = _as_other_user([sys.executable, "-m", "tmekit", "classify", "keren.h5ad", "--mode", "spatial", *labels,
                            "--microns-per-unit", str(MPU), "-o", "locked/calls.csv"], shared_tmp)  # fmt: skip
     assert done.returncode == 2, done.stderr
@@ -149,7 +149,7 @@ def test_interrupted_during_a_write(keren_sdata, tmp_path):
     tk.io.write(keren_sdata, tmp_path / "in.zarr")
     tk.io.write(tk.datasets.keren2018_mibi(), tmp_path / "in.h5ad")
     labels = ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
-              "--immune-labels", ",".join(KEREN_LABELS["immune_labels"]), "--cd8-labels", "CD8T",
+              "--immune-labels", ",".join(KEREN_LABELS["immune"]), "--cd8-labels", "CD8T",
               "--microns-per-unit", str(MPU)]  # fmt: skip
     runs = [("in.zarr", "out.zarr", signal.SIGINT, d) for d in (0.0, 0.05, 0.1)]
     runs += [("in.zarr", "out.zarr", signal.SIGTERM, d) for d in (0.0, 0.08)]
@@ -187,16 +187,18 @@ def test_suffix_of_another_format(keren_sdata, tmp_path):
 
 def test_cohort_relative_without_immunoscore(keren, cli, folder, keren_cli):
     with pytest.warns(tk.IgnoredOptionWarning, match=r"`cohort_relative=True` is ignored.*\['immunoscore'\]") as w:
-        tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, cohort_relative=True, **KEREN_LABELS)
+        tk.tl.classify(
+            keren, library_key="patient_id", microns_per_unit=MPU, cohort_relative=True, cell_types=KEREN_LABELS
+        )
     assert w[0].filename == __file__  # points at the user's line
     ref = pd.DataFrame({k: np.linspace(10, 900, 20) for k in ("CD3_CT", "CD3_IM", "CD8_CT", "CD8_IM")})
     with pytest.warns(tk.IgnoredOptionWarning, match="`immunoscore_reference` is ignored"):
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, immunoscore_reference=ref,
-                       overwrite=True, **KEREN_LABELS)  # fmt: skip
+                       overwrite=True, cell_types=KEREN_LABELS)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error", tk.IgnoredOptionWarning)  # read: no warning
         tk.tl.classify(keren, rules="immunoscore", library_key="patient_id", microns_per_unit=MPU, overwrite=True,
-                       immunoscore_reference=ref, t_labels=["CD8T", "CD4T"], **KEREN_LABELS)  # fmt: skip
+                       immunoscore_reference=ref, cell_types={**KEREN_LABELS, "t": ["CD8T", "CD4T"]})  # fmt: skip
     done = cli("classify", "keren.h5ad", "--mode", "spatial", *keren_cli, "--microns-per-unit", str(MPU),
                "--cohort-relative", "-o", "c.csv", cwd=folder)  # fmt: skip
     assert done.returncode == 0 and "warning" in done.stderr and "`--cohort-relative` is ignored" in done.stderr
@@ -245,11 +247,13 @@ def test_spatialdata_without_a_shared_frame():
     sd, shapes, values = _two_elements(adata, ("global", "aligned"))
     sdata = sd.SpatialData(shapes=shapes, tables={"cells": _table_of(adata, ["a", "b"], values)})
     with pytest.raises(ValueError, match=r"share no coordinate system \(\{'a': \['global'\], 'b': \['aligned'\]\}\)"):
-        tk.tl.classify(sdata, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+        tk.tl.classify(sdata, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
     from spatialdata.transformations import Identity, set_transformation
 
     set_transformation(sdata["b"], Identity(), to_coordinate_system="global")  # the fix the message gives
-    tk.tl.classify(sdata, library_key="patient_id", microns_per_unit=MPU, coordinate_system="global", **KEREN_LABELS)
+    tk.tl.classify(
+        sdata, library_key="patient_id", microns_per_unit=MPU, coordinate_system="global", cell_types=KEREN_LABELS
+    )
     assert len(tk.get.phenotypes(sdata)) == 4
 
 
@@ -260,7 +264,7 @@ def test_spatialdata_region_column_mismatch():
     table = sdata.tables["cells"]
     table.obs["region"] = pd.Categorical(np.where(table.obs["region"] == "b", "B", "a"))  # edited afterwards: a typo
     with pytest.raises(KeyError, match=r"rows of the table name regions \['B'\].*not among the regions"):
-        tk.tl.classify(sdata, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
+        tk.tl.classify(sdata, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
     assert "tmekit_phenotype" not in sdata.tables["cells"].uns
 
 
@@ -269,11 +273,14 @@ def test_user_column_under_a_fixed_name(keren):
     for overwrite in (False, True):
         expected = r"no compartments result.*rename\(columns=\{'tmekit_tumor_distance'"
         with pytest.raises(ValueError, match=expected) as err:
-            tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, overwrite=overwrite,
-                           **KEREN_LABELS)  # fmt: skip
+            tk.tl.classify(
+                keren, library_key="patient_id", microns_per_unit=MPU, overwrite=overwrite, cell_types=KEREN_LABELS
+            )
         assert (keren.obs["tmekit_tumor_distance"] == 1.5).all()
     _accepts(str(err.value), tk.sp.compartments)
     keren.obs = keren.obs.rename(columns={"tmekit_tumor_distance": "my_name"})
-    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **KEREN_LABELS)
-    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, overwrite=True, **KEREN_LABELS)  # ours
+    tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, cell_types=KEREN_LABELS)
+    tk.tl.classify(
+        keren, library_key="patient_id", microns_per_unit=MPU, overwrite=True, cell_types=KEREN_LABELS
+    )  # ours
     assert (keren.obs["my_name"] == 1.5).all()

@@ -40,7 +40,14 @@ CASES = {
 
 
 def _calls(adata: ad.AnnData, rules: str | list[str], **kwargs: object) -> pd.DataFrame:
-    tk.tl.classify(adata, rules=rules, library_key="sample_id", microns_per_unit=1.0, **LABELS, **kwargs)
+    tk.tl.classify(
+        adata,
+        rules=rules,
+        library_key="sample_id",
+        microns_per_unit=1.0,
+        cell_types={**LABELS, **kwargs.pop("cell_types", {})},
+        **kwargs,
+    )
     return tk.get.phenotypes(adata)
 
 
@@ -51,9 +58,9 @@ def test_pdl1_integer_intensities():
     intensity = np.where(positive, gen.integers(200, 401, tissue.n_obs), gen.integers(20, 151, tissue.n_obs))
     tissue.obs["pdl1_uint16"] = intensity.astype(np.uint16)
     with pytest.raises(ValueError, match=r"whole numbers that are not transcript counts.*`pdl1_threshold=`"):
-        _calls(tissue, "til_pdl1", pdl1_key="pdl1_uint16")
+        _calls(tissue, "til_pdl1", cell_types={"pdl1": "pdl1_uint16"})
     assert "tmekit_phenotype" not in tissue.uns
-    row = _calls(tissue, "til_pdl1", pdl1_key="pdl1_uint16", pdl1_threshold=175).iloc[0]
+    row = _calls(tissue, "til_pdl1", cell_types={"pdl1": "pdl1_uint16", "pdl1_threshold": 175}).iloc[0]
     tumour = (tissue.obs["cell_type"] == "Tumour").to_numpy()
     assert row["tps"] == pytest.approx(100 * positive[tumour].mean())  # by hand: the cells stained above 175
     # the same intensities as a protein channel of X ("PD-L1"): intensities too; as a gene (CD274): counts >= 1
@@ -62,10 +69,12 @@ def test_pdl1_integer_intensities():
         cells.var_names = [name]
         cells.obsm["spatial"] = tissue.obsm["spatial"]
         if counts:
-            assert _calls(cells, "til_pdl1", pdl1_key=name).iloc[0]["tps"] == 100.0  # every cell has >= 1 transcript
+            assert (
+                _calls(cells, "til_pdl1", cell_types={"pdl1": name}).iloc[0]["tps"] == 100.0
+            )  # every cell has >= 1 transcript
         else:
             with pytest.raises(ValueError, match="protein channel"):
-                _calls(cells, "til_pdl1", pdl1_key=name)
+                _calls(cells, "til_pdl1", cell_types={"pdl1": name})
 
 
 def _fields(n: int) -> ad.AnnData:
@@ -76,29 +85,31 @@ def _fields(n: int) -> ad.AnnData:
 
 def test_cohort_relative_on_few_tumours():
     for n in (1, 2, 9):
-        table = _calls(_fields(n), "immunoscore", t_labels=T_LABELS, cohort_relative=True)
+        table = _calls(_fields(n), "immunoscore", cohort_relative=True, cell_types={"t": T_LABELS})
         assert (table["phenotype"] == "indeterminate").all(), n
         assert (table["confidence"] == 0).all()
         assert table["reason"].str.contains("fewer than 10 have them: pass `immunoscore_reference=`").all()
         assert table["percentile_CD8_CT"].isna().all()
-    ten = _calls(_fields(10), "immunoscore", t_labels=T_LABELS, cohort_relative=True)
+    ten = _calls(_fields(10), "immunoscore", cohort_relative=True, cell_types={"t": T_LABELS})
     assert (ten["phenotype"] != "indeterminate").all()  # at the minimum: called
 
 
 def test_immunoscore_reference_in_other_units():
     tissue = tk.datasets.synthetic_tissue("inflamed", rng=0, sample_id="s")
     good = {k: np.linspace(20, 1500, 30) for k in DENSITIES}
-    row = _calls(tissue.copy(), "immunoscore", t_labels=T_LABELS, immunoscore_reference=pd.DataFrame(good)).iloc[0]
+    row = _calls(
+        tissue.copy(), "immunoscore", immunoscore_reference=pd.DataFrame(good), cell_types={"t": T_LABELS}
+    ).iloc[0]
     assert row["phenotype"] != "indeterminate"
     zeros = pd.DataFrame({**good, "CD8_CT": np.r_[np.zeros(16), np.linspace(5, 50, 14)]})  # median 0
     with pytest.raises(ValueError, match=r"median of \['CD8_CT'\] is 0"):
-        _calls(tissue.copy(), "immunoscore", t_labels=T_LABELS, immunoscore_reference=zeros)
+        _calls(tissue.copy(), "immunoscore", immunoscore_reference=zeros, cell_types={"t": T_LABELS})
     per_um2 = pd.DataFrame({k: v / 1e6 for k, v in good.items()})
     with pytest.raises(ValueError, match=r"not cells per mm\^2: their median is 0\.000\d+.*1e6 \(per um\^2"):
-        _calls(tissue.copy(), "immunoscore", t_labels=T_LABELS, immunoscore_reference=per_um2)
+        _calls(tissue.copy(), "immunoscore", immunoscore_reference=per_um2, cell_types={"t": T_LABELS})
     per_cm2 = pd.DataFrame({k: v * 100 for k, v in good.items()})
     with pytest.raises(ValueError, match=r"0\.01 \(per cm\^2"):
-        _calls(tissue.copy(), "immunoscore", t_labels=T_LABELS, immunoscore_reference=per_cm2)
+        _calls(tissue.copy(), "immunoscore", immunoscore_reference=per_cm2, cell_types={"t": T_LABELS})
 
 
 def test_immunoscore_reference_unit_band_at_its_edges():
@@ -126,7 +137,7 @@ def test_mouse_t_cells(wu_counts):
     mouse.var_names = [to_mouse[g] for g in human.var_names]
     assert {"Cxcl13", "Pdcd1", "Ccr5"} <= set(mouse.var_names)
     for adata in (human, mouse):
-        tk.tl.tcell_states(adata, cell_type_key="cell_type_minor", cd8_labels=["T cells CD8+"])
+        tk.tl.tcell_states(adata, cell_types={"key": "cell_type_minor", "cd8": ["T cells CD8+"]})
     first, second = human.uns["tmekit_tcell_state"]["table"], mouse.uns["tmekit_tcell_state"]["table"]
     cd8 = (human.obs["cell_type_minor"] == "T cells CD8+").to_numpy()
     by_hand = float((np.asarray(human[cd8, "CXCL13"].X.todense()).ravel() > 0).mean())

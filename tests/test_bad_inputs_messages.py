@@ -65,7 +65,7 @@ def test_duplicated_positions_message():
     tissue = tk.datasets.synthetic_tissue("inflamed", rng=0)
     tissue.obsm["spatial"] = np.tile(tissue.obsm["spatial"][:1], (tissue.n_obs, 1))  # one position, every cell
     with pytest.raises(ValueError, match=r"sit exactly on the position of another cell") as err:
-        tk.tl.classify(tissue, microns_per_unit=1.0, **LABELS)
+        tk.tl.classify(tissue, microns_per_unit=1.0, cell_types=LABELS)
     assert "nan" not in str(err.value) and "microns_per_unit=" not in str(err.value)
 
 
@@ -73,7 +73,7 @@ def test_targeted_panel_in_tcell_states(wu_counts):
     terminal = set(tk.signatures.get("tex_andreatta2022").genes)
     panel = wu_counts[:, [g for g in wu_counts.var_names if g not in terminal]].copy()
     with pytest.raises(ValueError, match=r"too few for \['terminal'\]: tex_andreatta2022 0/5") as err:
-        tk.tl.tcell_states(panel, cell_type_key="cell_type_minor", cd8_labels=["T cells CD8+"])
+        tk.tl.tcell_states(panel, cell_types={"key": "cell_type_minor", "cd8": ["T cells CD8+"]})
     assert hints_accepted(str(err.value), tk.tl.tcell_states) == ["markers"]
     assert "min_overlap" not in str(err.value)
 
@@ -84,10 +84,15 @@ def test_marker_threshold_in_protein_mode():
     cells.obs["type"] = "CD8"
     markers = {"PD-1": "PD1", "TIM-3": "TIM3", "TCF1": "TCF1"}
     with pytest.raises(ValueError, match=r"marker_thresholds=\{'PD-1': \.\.\.\}") as err:
-        tk.tl.tcell_states(cells, cell_type_key="type", cd8_labels=["CD8"], markers=markers)
+        tk.tl.tcell_states(cells, markers=markers, cell_types={"key": "type", "cd8": ["CD8"]})
     assert hints_accepted(str(err.value), tk.tl.tcell_states) == ["marker_thresholds"]
-    tk.tl.tcell_states(cells, cell_type_key="type", cd8_labels=["CD8"], markers=markers, min_cd8_cells=1,
-                       marker_thresholds={"PD-1": 1.0, "TIM-3": 1.0, "TCF1": 1.0})  # fmt: skip
+    tk.tl.tcell_states(
+        cells,
+        markers=markers,
+        min_cd8_cells=1,
+        marker_thresholds={"PD-1": 1.0, "TIM-3": 1.0, "TCF1": 1.0},
+        cell_types={"key": "type", "cd8": ["CD8"]},
+    )
     # by hand: PD-1- TCF1+ effector/memory; PD-1+ TIM-3- TCF1+ progenitor; PD-1+ TIM-3+ terminal
     assert cells.obs["tmekit_tcell_state"].astype(str).tolist()[:3] == [
         "effector_memory", "progenitor_exhausted", "terminal_exhausted",
@@ -96,8 +101,8 @@ def test_marker_threshold_in_protein_mode():
 
 def test_no_cd8_cells_in_tcell_states(wu_counts):
     wu_counts.obs["types"] = np.where(wu_counts.obs["cell_type_major"] == "T-cells", "CD4 T", "other")
-    with pytest.warns(tk.InputWarning, match=r"No cd8 cells: cd8_labels \['CD8 T'\] do not occur"):
-        tk.tl.tcell_states(wu_counts, library_key="sample_id", cell_type_key="types", cd8_labels=["CD8 T"])
+    with pytest.warns(tk.InputWarning, match=r"No cd8 cells: cd8 labels \['CD8 T'\] do not occur"):
+        tk.tl.tcell_states(wu_counts, library_key="sample_id", cell_types={"key": "types", "cd8": ["CD8 T"]})
     table = wu_counts.uns["tmekit_tcell_state"]["table"]
     assert table["status"].tolist() == ["indeterminate"] and table["n_cd8"].tolist() == [0]
     assert table["reason"].iloc[0] == "only 0 CD8 T cells (< min_cd8_cells=10)"
@@ -110,14 +115,16 @@ def test_boolean_strings_from_a_csv(tmp_path):
     tissue.obs["pdl1_csv"] = pd.read_csv(tmp_path / "pdl1.csv", index_col=0, dtype=str)["pdl1"]  # "True"/"False"
     tissue.obs.iloc[:5, tissue.obs.columns.get_loc("pdl1_csv")] = np.nan  # a few cells unknown
     assert tissue.obs["pdl1_csv"].dropna().isin(["True", "False"]).all()
-    tk.tl.classify(tissue, rules="til_pdl1", pdl1_key="pdl1_csv", microns_per_unit=1.0, **LABELS)
+    tk.tl.classify(tissue, rules="til_pdl1", microns_per_unit=1.0, cell_types={**LABELS, "pdl1": "pdl1_csv"})
     row = tk.get.phenotypes(tissue).iloc[0]
     tumour = (tissue.obs["cell_type"] == "Tumour").to_numpy()
     known = tumour & tissue.obs["pdl1_csv"].notna().to_numpy()
     assert row["tps"] == pytest.approx(100 * tissue.obs["pdl1"].to_numpy(bool)[known].mean())
     tissue.obs["words"] = np.where(tumour, "high", "low")
     with pytest.raises(ValueError, match=r"holds labels \(\['high', 'low'\]\)"):
-        tk.tl.classify(tissue, rules="til_pdl1", pdl1_key="words", microns_per_unit=1.0, overwrite=True, **LABELS)
+        tk.tl.classify(
+            tissue, rules="til_pdl1", microns_per_unit=1.0, overwrite=True, cell_types={**LABELS, "pdl1": "words"}
+        )
 
 
 def test_log_values_in_a_counts_layer(wu_counts):
@@ -127,7 +134,7 @@ def test_log_values_in_a_counts_layer(wu_counts):
     with pytest.raises(
         ValueError, match=r"layers\['counts'\]` holds log-normalised values.*filled after normal"
     ) as err:
-        tk.tl.classify(wu_counts, mode="expression", library_key="sample_id", layer="counts")
+        tk.tl.classify_expression(wu_counts, library_key="sample_id", layer="counts")
     assert "`layer='counts'`" not in str(err.value)
     assert hints_accepted(str(err.value), tk.tl.classify) == ["layer"]
     with pytest.raises(ValueError, match=r"holds log-normalised values") as err:
@@ -137,9 +144,9 @@ def test_log_values_in_a_counts_layer(wu_counts):
 
 def test_label_typo_suggests_the_closest(keren):
     for typo in ("Otherimmun", "OtherImmune", "Other immune"):
-        labels = {**KEREN_LABELS, "immune_labels": ["CD8T", typo]}
+        labels = {**KEREN_LABELS, "immune": ["CD8T", typo]}
         with pytest.raises(ValueError, match=rf"'{typo}' -> 'Otherimmune'"):
-            tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, **labels)
+            tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU, cell_types=labels)
     with pytest.raises(ValueError, match=r"'Others' -> 'Other'\)"):
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU,
-                       **{**KEREN_LABELS, "tumor_labels": ["Others"]})  # fmt: skip
+                       cell_types={**KEREN_LABELS, "tumor": ["Others"]})  # fmt: skip

@@ -37,7 +37,7 @@ CASES = {
         "indeterminate with the reason (no tissue area), without a grid or a contact graph",
     ),
     "tumour_label_also_immune": (
-        "a label that is both in `tumor_labels` and `immune_labels` (or CD8 T labels left out of the immune ones)",
+        "a label that is both a `tumor` and an `immune` label (or CD8 T labels left out of the immune ones)",
         "refused, naming the labels",
     ),
     "duplicated_cells": (
@@ -59,9 +59,9 @@ def _tissue(sample_id: str = "field", rng: int = 0, **kwargs: object) -> ad.AnnD
 def test_microns_converted_twice():
     tissue = _tissue()  # positions in micrometres, as Xenium, CosMx and MERSCOPE export them
     with pytest.raises(ValueError, match=r"median 1\.\d+ um apart.*look converted already.*microns_per_unit=1"):
-        tk.tl.classify(tissue, microns_per_unit=0.2125, **LABELS)
+        tk.tl.classify(tissue, microns_per_unit=0.2125, cell_types=LABELS)
     assert "tmekit_phenotype" not in tissue.uns and "tmekit_compartment" not in tissue.obs
-    tk.tl.classify(tissue, microns_per_unit=1.0, **LABELS)  # the fix the message names
+    tk.tl.classify(tissue, microns_per_unit=1.0, cell_types=LABELS)  # the fix the message names
     assert tk.get.phenotypes(tissue)["phenotype"].iloc[0] == "inflamed"
 
 
@@ -69,8 +69,8 @@ def test_microns_converted_twice_on_xenium(read_shared):
     xenium = read_shared("xenium_breast_idc/xenium_breast_idc_subregion.h5ad")
     xenium.obs["types"] = np.where(np.arange(xenium.n_obs) % 3 == 0, "tumour", "other")
     with pytest.raises(ValueError, match=r"median 1\.6\d um apart.*look converted already"):
-        tk.sp.compartments(xenium, cell_type_key="types", tumor_labels=["tumour"], microns_per_unit=0.2125)
-    tk.sp.compartments(xenium, cell_type_key="types", tumor_labels=["tumour"], microns_per_unit=1)  # 7.8 um: cells
+        tk.sp.compartments(xenium, microns_per_unit=0.2125, cell_types={"key": "types", "tumor": ["tumour"]})
+    tk.sp.compartments(xenium, microns_per_unit=1, cell_types={"key": "types", "tumor": ["tumour"]})  # 7.8 um: cells
 
 
 def test_samples_in_two_units():
@@ -79,13 +79,13 @@ def test_samples_in_two_units():
     microns = _tissue("in_microns", rng=2)  # left in micrometres
     both = ad.concat([pixels, microns], merge="first")
     with pytest.raises(ValueError, match=r"not in one unit.*'in_microns' 3\.\d+ um in 1.*x2\.\d") as err:
-        tk.tl.classify(both, library_key="sample_id", microns_per_unit=MPU, **LABELS)
+        tk.tl.classify(both, library_key="sample_id", microns_per_unit=MPU, cell_types=LABELS)
     assert "in_pixels" not in str(err.value).split("um in 1")[1]  # only the odd sample is named
     assert "tmekit_compartment" not in both.obs
-    tk.tl.classify(pixels, library_key="sample_id", microns_per_unit=MPU, **LABELS)  # each alone: fine
+    tk.tl.classify(pixels, library_key="sample_id", microns_per_unit=MPU, cell_types=LABELS)  # each alone: fine
     # one sample alone on the wrong side of the floor is named with the factor that would fix it
     with pytest.raises(ValueError, match=r"cannot be closer than 4 um"):
-        tk.tl.classify(microns, library_key="sample_id", microns_per_unit=MPU, **LABELS)
+        tk.tl.classify(microns, library_key="sample_id", microns_per_unit=MPU, cell_types=LABELS)
 
 
 def test_nan_sample_ids(wu_counts):
@@ -93,12 +93,12 @@ def test_nan_sample_ids(wu_counts):
     tissue.obs["sample_id"] = tissue.obs["sample_id"].astype(object)
     tissue.obs.iloc[:7, tissue.obs.columns.get_loc("sample_id")] = np.nan
     with pytest.raises(ValueError, match=r"^7 of [\d,]+ cells have no sample in `obs\['sample_id'\]` \(NaN\)"):
-        tk.tl.classify(tissue, library_key="sample_id", microns_per_unit=1.0, **LABELS)
+        tk.tl.classify(tissue, library_key="sample_id", microns_per_unit=1.0, cell_types=LABELS)
     assert "tmekit_compartment" not in tissue.obs
     wu_counts.obs["patient"] = pd.Series(["p1"] * (wu_counts.n_obs - 3) + [None] * 3, index=wu_counts.obs_names)
     wu_counts.obs["types"] = "CD8 T"
     with pytest.raises(ValueError, match=r"3 of 1,564 cells have no sample.*notna\(\)"):
-        tk.tl.tcell_states(wu_counts, library_key="patient", cell_type_key="types", cd8_labels=["CD8 T"])
+        tk.tl.tcell_states(wu_counts, library_key="patient", cell_types={"key": "types", "cd8": ["CD8 T"]})
     assert "tmekit_tcell_state" not in wu_counts.obs
 
 
@@ -108,7 +108,7 @@ def test_cells_on_one_line(jitter):
     x = tissue.obsm["spatial"][:, 0]
     across = np.random.default_rng(0).uniform(0, jitter, tissue.n_obs)  # a file of cells 2 um wide, or none
     tissue.obsm["spatial"] = np.column_stack([x, x + across])  # the x column given twice
-    tk.tl.classify(tissue, rules=["cd8_density", "keren2018"], microns_per_unit=1.0, **LABELS)
+    tk.tl.classify(tissue, rules=["cd8_density", "keren2018"], microns_per_unit=1.0, cell_types=LABELS)
     row = tk.get.phenotypes(tissue).iloc[0]
     for rule in ("cd8_density", "keren2018"):
         assert row[f"phenotype_{rule}"] == "indeterminate" and row[f"confidence_{rule}"] == 0
@@ -128,17 +128,20 @@ def test_cells_on_one_line_threshold():
 
 
 def test_tumour_label_also_immune(keren):
-    with pytest.raises(ValueError, match=r"\['Tumour'\] are in both `tumor_labels` and `immune_labels`"):
+    with pytest.raises(ValueError, match=r"\['Tumour'\] are both `tumor` and `immune` labels"):
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU,
-                       **{**KEREN_LABELS, "immune_labels": [*KEREN_LABELS["immune_labels"], "Tumour"]})  # fmt: skip
-    immune = [label for label in KEREN_LABELS["immune_labels"] if label != "CD8T"]
-    with pytest.raises(ValueError, match=r"\['CD8T'\] are `cd8_labels` but not `immune_labels`.*Add them"):
+                       cell_types={**KEREN_LABELS, "immune": [*KEREN_LABELS["immune"], "Tumour"]})  # fmt: skip
+    immune = [label for label in KEREN_LABELS["immune"] if label != "CD8T"]
+    with pytest.raises(ValueError, match=r"\['CD8T'\] are `cd8` labels but not `immune` labels.*Add them"):
         tk.tl.classify(keren, library_key="patient_id", microns_per_unit=MPU,
-                       **{**KEREN_LABELS, "immune_labels": immune})  # fmt: skip
+                       cell_types={**KEREN_LABELS, "immune": immune})  # fmt: skip
     assert "tmekit_phenotype" not in keren.uns
-    with pytest.raises(ValueError, match=r"both `tumor_labels` and `cd8_labels`"):
-        tk.tl.tcell_states(keren, cell_type_key="cell_type", cd8_labels=["CD8T", "Tumour"], tumor_labels=["Tumour"],
-                           markers={"PD-1": "x", "TIM-3": "y", "TCF1": "x"})  # fmt: skip
+    with pytest.raises(ValueError, match=r"both `tumor` and `cd8` labels"):
+        tk.tl.tcell_states(
+            keren,
+            markers={"PD-1": "x", "TIM-3": "y", "TCF1": "x"},
+            cell_types={"key": "cell_type", "cd8": ["CD8T", "Tumour"], "tumor": ["Tumour"]},
+        )
 
 
 def test_duplicated_cells():
@@ -148,20 +151,20 @@ def test_duplicated_cells():
     with pytest.raises(
         ValueError, match=rf"^{n // 5:,} of the {n + n // 5:,} cells of sample 'dup' \(16\.\d%\) sit ex"
     ):
-        tk.tl.classify(twice, library_key="sample_id", microns_per_unit=1.0, **LABELS)
+        tk.tl.classify(twice, library_key="sample_id", microns_per_unit=1.0, cell_types=LABELS)
     assert "tmekit_compartment" not in twice.obs
     # the line the message gives drops them, and the call is that of the tissue itself
     keep = ~pd.DataFrame(twice.obsm["spatial"][:, :2]).assign(sample=twice.obs["sample_id"].to_numpy()).duplicated()
     clean = twice[keep.to_numpy()].copy()
-    tk.tl.classify(clean, library_key="sample_id", microns_per_unit=1.0, **LABELS)
+    tk.tl.classify(clean, library_key="sample_id", microns_per_unit=1.0, cell_types=LABELS)
     called = tissue.copy()
-    tk.tl.classify(called, library_key="sample_id", microns_per_unit=1.0, **LABELS)
+    tk.tl.classify(called, library_key="sample_id", microns_per_unit=1.0, cell_types=LABELS)
     pd.testing.assert_frame_equal(tk.get.phenotypes(clean), tk.get.phenotypes(called))
     # below 1% of the sample: announced, and called
     few = max(1, n // 200)
     some = ad.concat([tissue, tissue[:few]], merge="first", index_unique="-")
     with pytest.warns(tk.InputWarning, match=rf"^{few:,} of the {n + few:,} cells .* sit exactly on the position"):
-        tk.tl.classify(some, library_key="sample_id", microns_per_unit=1.0, **LABELS)
+        tk.tl.classify(some, library_key="sample_id", microns_per_unit=1.0, cell_types=LABELS)
 
 
 def test_duplicated_cells_threshold():
@@ -202,12 +205,12 @@ def test_confidence_after_shuffling_cells(keren):
     shuffled = keren[order].copy()
     for adata in (keren, shuffled):
         tk.tl.classify(adata, rules=["keren2018", "cd8_density", "patterns4"], library_key="patient_id",
-                       microns_per_unit=MPU, n_boot=200, **KEREN_LABELS)  # fmt: skip
+                       microns_per_unit=MPU, n_boot=200, cell_types=KEREN_LABELS)  # fmt: skip
     first = tk.get.phenotypes(keren)
     second = tk.get.phenotypes(shuffled).loc[first.index]
     pd.testing.assert_frame_equal(first, second)  # every call, confidence and metric, to the last digit
     # the evidence the confidence resamples: each tile's contacts, whatever the order of the cells
-    where = {"library_key": "patient_id", "microns_per_unit": MPU, **KEREN_LABELS}
+    where = {"library_key": "patient_id", "microns_per_unit": MPU, "cell_types": KEREN_LABELS}
     tiles = [tk.sp.tile_table(adata, **where).set_index(["sample", "tile"]).sort_index() for adata in (keren, shuffled)]
     pd.testing.assert_frame_equal(*tiles)
     assert tiles[0]["e_it"].sum() > 1000  # contacts were counted
@@ -215,9 +218,11 @@ def test_confidence_after_shuffling_cells(keren):
 
 def test_confidence_after_shuffling_cells_on_33_patients(read_shared):
     keren = read_shared("keren_tnbc_mibi/keren_tnbc_full33.h5ad")
-    labels = {**KEREN_LABELS, "immune_labels": [*KEREN_LABELS["immune_labels"]]}
+    labels = {**KEREN_LABELS, "immune": [*KEREN_LABELS["immune"]]}
     shuffled = keren[np.random.default_rng(1).permutation(keren.n_obs)].copy()
     for adata in (keren, shuffled):
-        tk.tl.classify(adata, rules="keren2018", library_key="patient_id", microns_per_unit=MPU, n_boot=100, **labels)
+        tk.tl.classify(
+            adata, rules="keren2018", library_key="patient_id", microns_per_unit=MPU, n_boot=100, cell_types=labels
+        )
     first = tk.get.phenotypes(keren)
     pd.testing.assert_series_equal(first["confidence"], tk.get.phenotypes(shuffled).loc[first.index, "confidence"])

@@ -34,8 +34,9 @@ def test_scores_and_their_provenance(wu_lognorm):
 
 def test_phenotypes_evidence_and_params_of_a_spatial_call():
     adata = tk.datasets.synthetic_tissue("excluded", rng=2)
-    tk.tl.classify(adata, cell_type_key="cell_type", tumor_labels="Tumour", immune_labels=["CD8T", "CD4T"],
-                   cd8_labels=["CD8T"])  # fmt: skip
+    tk.tl.classify(
+        adata, cell_types={"key": "cell_type", "tumor": "Tumour", "immune": ["CD8T", "CD4T"], "cd8": ["CD8T"]}
+    )
     table = tk.get.phenotypes(adata)
     assert table["phenotype"].dtype == "category" and list(table["phenotype"].cat.categories) == list(tk.tl.CALLS)
     evidence = tk.get.evidence(adata)

@@ -34,6 +34,24 @@ def _public_functions():
                 yield pytest.param(obj, id=f"{module.__name__}.{name}")
 
 
+#: Issue 28: `classify` had 36 parameters; a public function with more than ~20 is a design smell.
+MAX_PARAMETERS = 20
+#: The label parameters every spatial function used to repeat; now the keys of `tk.pp.cell_types` / `cell_types=`.
+#: (`cell_type_key` stays on functions that count cells per type without roles: `pseudo_visium`, `aggregate`.)
+ROLE_PARAMETERS = {"tumor_labels", "immune_labels", "cd8_labels", "t_labels", "pdl1_key", "pdl1_threshold"}
+#: The functions that read cell-type roles: each takes the one override, `cell_types=`.
+ROLE_READERS = ("tl.classify", "tl.tcell_states", "sp.compartments", "sp.tile_table", "sp.infiltration",
+                "sp.spot_table", "sp.spot_reference")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ROLE_READERS)
+def test_role_readers_take_one_override(name):
+    module, func = name.split(".")
+    sig = inspect.signature(getattr(getattr(tk, module), func))
+    assert "cell_types" in sig.parameters and sig.parameters["cell_types"].default is None
+    assert "cell_type_key" not in sig.parameters  # the column is the declaration's `key`
+
+
 @pytest.mark.parametrize("func", list(_public_functions()))
 def test_public_function_shape(func):
     sig = inspect.signature(func)
@@ -48,7 +66,12 @@ def test_public_function_shape(func):
             assert p.kind == p.KEYWORD_ONLY, f"boolean option {p.name!r} must be keyword-only"
     names = set(sig.parameters)
     assert not {"copy", "inplace"} <= names
-    if sig.return_annotation == WRITER_RETURN:  # a writer
+    assert len(params) <= MAX_PARAMETERS, f"{len(params)} parameters (at most {MAX_PARAMETERS}): {list(names)}"
+    if func is not tk.pp.cell_types:
+        assert not names & ROLE_PARAMETERS, f"roles are declared once (tk.pp.cell_types), not {names & ROLE_PARAMETERS}"
+    if (
+        sig.return_annotation == WRITER_RETURN and func is not tk.pp.cell_types
+    ):  # a writer (the declaration has one home)
         for option in ("key_added", "overwrite", "copy"):
             assert option in names and sig.parameters[option].kind == inspect.Parameter.KEYWORD_ONLY, option
         assert sig.parameters["copy"].default is False
@@ -67,8 +90,8 @@ def test_queries_return_tables(name):
 
 def test_queries_never_change_the_object():
     adata = tk.datasets.synthetic_tissue("excluded", rng=0)
-    tk.tl.classify(adata, cell_type_key="cell_type", tumor_labels="Tumour", immune_labels=["CD8T", "CD4T"],
-                   cd8_labels=["CD8T"])  # fmt: skip
+    tk.tl.classify(adata, cell_types={"key": "cell_type", "tumor": "Tumour", "immune": ["CD8T", "CD4T"],
+                                      "cd8": ["CD8T"]})  # fmt: skip
     before = (adata.obs.copy(), {k: id(v) for k, v in adata.uns.items()}, dict(adata.uns["tmekit_phenotype"]))
     table = tk.get.phenotypes(adata)
     table["phenotype"] = "desert"  # a copy: editing it changes nothing stored

@@ -17,8 +17,11 @@ import tmekit.cli as cli_module
 from tmekit._progress import reporting
 
 KEREN = tk.datasets.keren2018_labels()
-CALL = {"library_key": "patient_id", "cell_type_key": "cell_type", "tumor_labels": "Tumour",
-        "immune_labels": KEREN["immune_labels"], "cd8_labels": ["CD8T"], "microns_per_unit": 800 / 2048}  # fmt: skip
+CALL = {
+    "library_key": "patient_id",
+    "microns_per_unit": 800 / 2048,
+    "cell_types": {"key": "cell_type", "tumor": "Tumour", "immune": KEREN["immune"], "cd8": ["CD8T"]},
+}
 
 
 def _listen():
@@ -57,7 +60,7 @@ def _keren_file(folder: Path) -> Path:
 
 
 ARGS = ["--mode", "spatial", "--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels",
-        "Tumour", "--immune-labels", ",".join(KEREN["immune_labels"]), "--cd8-labels", "CD8T",
+        "Tumour", "--immune-labels", ",".join(KEREN["immune"]), "--cd8-labels", "CD8T",
         "--microns-per-unit", str(800 / 2048)]  # fmt: skip
 
 

@@ -74,8 +74,8 @@ def test_demo_writes_the_report_and_the_tables(demo_dir):
 
 def test_report_api_on_a_synthetic_tissue(tmp_path):
     adata = tk.datasets.synthetic_tissue("inflamed", rng=0)
-    tk.tl.classify(adata, cell_type_key="cell_type", tumor_labels=["Tumour"], immune_labels=["CD8T", "CD4T",
-                   "Macrophage"], cd8_labels=["CD8T"])  # fmt: skip
+    tk.tl.classify(adata, cell_types={"key": "cell_type", "tumor": ["Tumour"], "immune": ["CD8T", "CD4T",
+                   "Macrophage"], "cd8": ["CD8T"]})  # fmt: skip
     page = tk.report.html(adata, tmp_path / "r.html", title="one tissue")
     assert (tmp_path / "r.html").read_text() == page
     assert "<title>one tissue</title>" in page
@@ -130,7 +130,7 @@ def big_report(tmp_path_factory):
     for k in range(3):
         bulk = tk.datasets.imvigor210_bulk()
         bulk.obs_names = [f"{name}_{k}" for name in bulk.obs_names]
-        tk.tl.classify(bulk, mode="expression", scale="zscore")
+        tk.tl.classify_expression(bulk, scale="zscore")
         objects[f"cohort{k}"] = bulk
     page = folder / "report.html"
     tk.report.html(objects, page)

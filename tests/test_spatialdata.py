@@ -21,9 +21,11 @@ from spatialdata.transformations import Identity
 import tmekit as tk
 
 KEREN = tk.datasets.keren2018_labels()
-KEREN_CALL = {"library_key": "patient_id", "cell_type_key": "cell_type", "tumor_labels": "Tumour",
-              "immune_labels": KEREN["immune_labels"], "cd8_labels": ["CD8T"],
-              "microns_per_unit": 800 / 2048}  # fmt: skip
+KEREN_CALL = {
+    "library_key": "patient_id",
+    "microns_per_unit": 800 / 2048,
+    "cell_types": {"key": "cell_type", "tumor": "Tumour", "immune": KEREN["immune"], "cd8": ["CD8T"]},
+}
 
 
 @pytest.fixture
@@ -47,13 +49,12 @@ def test_xenium_spatialdata_gives_the_anndata_results(xenium):
     adata, sdata = xenium
     table = sdata.tables["table"]
     x_before = table.X.copy()
-    labels = tk.tl.annotation_labels()
-    call = {k: labels[k] for k in ("cell_type_key", "tumor_labels", "immune_labels", "cd8_labels")}
     for data in (adata, sdata):
         _quiet(tk.tl.score, data, ["T-cell exhaustion", "CXCL13+ T cells"], min_overlap=0.3)
-        _quiet(tk.tl.annotate, data)
-        tk.sp.compartments(data, cell_type_key=call["cell_type_key"], tumor_labels=call["tumor_labels"])
-        tk.tl.classify(data, **call, rules="cd8_density,patterns4", microns_per_unit=1.0, overwrite=True)
+        _quiet(tk.tl.annotate, data)  # declares its labels' roles: no label is written below
+        tk.sp.compartments(data)
+        tk.tl.classify(data, rules="cd8_density,patterns4", microns_per_unit=1.0, overwrite=True)
+    assert dict(table.uns["tmekit_cell_types"]) == tk.tl.annotation_labels(adata)
     np.testing.assert_array_equal(tk.get.scores(sdata).to_numpy(), tk.get.scores(adata).to_numpy())
     for column in ("tmekit_cell_type", "tmekit_compartment", "tmekit_tumor_distance", "tmekit_phenotype"):
         assert table.obs[column].astype(str).tolist() == adata.obs[column].astype(str).tolist(), column
@@ -72,7 +73,7 @@ def test_boundaries_are_a_shapes_element_drawn_by_spatialdata_plot(xenium):
 
     adata, sdata = xenium
     _quiet(tk.tl.annotate, sdata)
-    tk.sp.compartments(sdata, cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"])
+    tk.sp.compartments(sdata, cell_types={"key": "tmekit_cell_type", "tumor": ["Epithelial"]})
     shapes = sdata.shapes["tmekit_compartment_boundaries"]
     assert set(shapes["region"]) == {"tumour region", "tumour core", "invasive margin"}
     assert set(sd.transformations.get_transformation(shapes, get_all=True)) == {"global"}
@@ -156,14 +157,20 @@ def test_bad_spatialdata_inputs_get_clear_errors_and_change_nothing(keren):
         tk.tl.classify(adata, **KEREN_CALL, table_key="cells")
     obs, obsm, uns = table.obs.copy(), dict(table.obsm), dict(table.uns)
     with pytest.raises(KeyError):  # a failed call leaves the table and the elements as they were
-        tk.tl.classify(sdata, **{**KEREN_CALL, "cell_type_key": "no_such_column"}, table_key="cells")
+        tk.tl.classify(sdata, **{**KEREN_CALL, "cell_types": {**KEREN_CALL["cell_types"], "key": "no_such_column"}},
+                       table_key="cells")  # fmt: skip
     pd.testing.assert_frame_equal(table.obs, obs)
     assert dict(table.obsm) == obsm and dict(table.uns) == uns and "tmekit_compartment_boundaries" not in sdata.shapes
     # an element of the boundaries' name that tmekit did not write is never replaced silently
     sdata.shapes["tmekit_compartment_boundaries"] = sdata.shapes["fov_1"]
     with pytest.raises(ValueError, match="already has a shapes element 'tmekit_compartment_boundaries'"):
-        tk.sp.compartments(sdata, cell_type_key="cell_type", tumor_labels="Tumour", library_key="patient_id",
-                           microns_per_unit=800 / 2048, table_key="cells")  # fmt: skip
+        tk.sp.compartments(
+            sdata,
+            library_key="patient_id",
+            microns_per_unit=800 / 2048,
+            table_key="cells",
+            cell_types={"key": "cell_type", "tumor": "Tumour"},
+        )
     assert "tmekit_compartment" not in table.obs and "tmekit_compartment" not in table.uns
 
 

@@ -86,9 +86,10 @@ def test_cohort_workflow_end_to_end(shared_data, tmp_path):
     # the workflow's MIBI calls are those of the API on the same file and options (its sheet row), patient by patient
     keren = tk.io.read_h5ad(shared_data / "keren_tnbc_mibi" / "keren_tnbc_full33.h5ad")
     row = dict(zip(columns, SHARED_SHEET.splitlines()[2].split("\t"), strict=True))
-    labels = {k: row[k].split(",") for k in ("tumor_labels", "immune_labels", "cd8_labels")}
-    tk.tl.classify(keren, rules=row["rules"], library_key=row["library_key"], cell_type_key=row["cell_type_key"],
-                   microns_per_unit=float(row["microns_per_unit"]), **labels)  # fmt: skip
+    labels = {role: row[f"{role}_labels"].split(",") for role in ("tumor", "immune", "cd8")}
+    tk.tl.classify(keren, rules=row["rules"], library_key=row["library_key"],
+                   microns_per_unit=float(row["microns_per_unit"]),
+                   cell_types={**labels, "key": row["cell_type_key"]})  # fmt: skip
     api = tk.get.phenotypes(keren)
     mibi = table[table["dataset"] == "keren_mibi"]
     mibi.index = mibi.index.astype(str).str.replace("keren_mibi:", "", regex=False)

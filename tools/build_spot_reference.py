@@ -46,9 +46,9 @@ def build() -> tk.sp.SpotReference:
     major = wu.obs["cell_type_major"].astype(str)
     wu.obs["reference_type"] = [_WU_TYPES.get(m, _WU_TYPES.get(M)) for m, M in zip(minor, major, strict=True)]
     return tk.sp.spot_reference(
-        wu, cell_type_key="reference_type", min_cells=10,
-        tumor_labels=_WU_GROUPS["tumor"], immune_labels=_WU_GROUPS["immune"], cd8_labels=_WU_GROUPS["cd8"],
-        t_labels=_WU_GROUPS["t"],
+        wu, min_cells=10,
+        cell_types={"key": "reference_type", "tumor": _WU_GROUPS["tumor"], "immune": _WU_GROUPS["immune"],
+                    "cd8": _WU_GROUPS["cd8"], "t": _WU_GROUPS["t"]},
         source="Wu SZ, et al. Nat Genet 2021;53:1334-1347 (CID4465 TNBC scRNA-seq, author cell types), "
         "cell-identity signature genes",
     )  # fmt: skip

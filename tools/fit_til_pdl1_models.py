@@ -51,7 +51,7 @@ def fit(shared: Path) -> dict:
         feature_sets={"cd8_teff": ("cd8_teff",)}, name="imvigor210_til_cd8teff", **common,
     )  # fmt: skip
     # outside check: the CD274 call against PD-L1 on immune cells (IC2+), which the model never saw
-    calls = tk.get.phenotypes(tk.tl.classify(zscores, mode="expression", model=pdl1, copy=True))
+    calls = tk.get.phenotypes(tk.tl.classify_expression(zscores, model=pdl1, copy=True))
     ic = obs["ic_level"].reindex(zscores.obs["patient_id"].astype(str)).to_numpy()
     known = pd.notna(ic)
     positive = calls["phenotype"].astype(str).to_numpy()[known] == "PD-L1+"

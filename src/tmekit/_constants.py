@@ -10,6 +10,7 @@ LOGGER_NAME: Final = "tmekit"
 # --- AnnData keys written by tmekit -----------------------------------------------------------
 SCORES_KEY: Final = "tmekit_scores"  # obsm (cells x signatures) and uns (provenance)
 CELL_TYPE_KEY: Final = "tmekit_cell_type"  # obs, from tk.tl.annotate
+CELL_TYPES_KEY: Final = "tmekit_cell_types"  # uns: which labels are tumour, immune, CD8 T, T; PD-L1 (tk.pp.cell_types)
 COMPARTMENT_KEY: Final = "tmekit_compartment"  # obs, from tk.sp.compartments
 PHENOTYPE_KEY: Final = "tmekit_phenotype"  # uns table and obs mapping, from tk.tl.classify
 TCELL_STATES_KEY: Final = "tmekit_tcell_state"  # obs state per CD8 T cell, uns per-sample table, tk.tl.tcell_states

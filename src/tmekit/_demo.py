@@ -41,7 +41,7 @@ def export_demo_data(folder: Path, *, force: bool = False) -> Path:
     rows = [
         {"sample": "wu2021_tnbc", "kind": "scrna", "library_key": "sample_id"},
         {"sample": "keren2018_mibi", "kind": "spatial", "library_key": "patient_id", "cell_type_key": "cell_type",
-         **{k: ",".join(KEREN_LABELS[k]) for k in ("tumor_labels", "immune_labels", "cd8_labels")},
+         **{f"{k}_labels": ",".join(KEREN_LABELS[k]) for k in ("tumor", "immune", "cd8")},
          "rules": "cd8_density", "microns_per_unit": str(800 / 2048)},
         {"sample": "imvigor210_bulk", "kind": "bulk", "scale": "zscore", "score": "no"},  # z-scores: not scored
     ]  # fmt: skip
@@ -73,7 +73,8 @@ def run_demo(
     """Score and classify three bundled real datasets and write ``outdir/report.html``.
 
     1. Wu 2021 TNBC tumour (scRNA-seq): input check, all human library signatures scored per cell (rank),
-       and the expression-based call of its pseudobulk (score groups: the authors' cell types).
+       the expression-based call of its pseudobulk (score groups: the authors' cell types), and, from the raw data
+       with no label written by hand, cell types from markers (``tk.tl.annotate``) and the CD8 T-cell states.
     2. Keren 2018 MIBI-TOF, 4 patients: tumour compartments and the spatial call (CD8-density rules).
     3. IMvigor210, 348 bulk tumours (z-scores): the expression-based call per tumour.
     """
@@ -91,15 +92,18 @@ def run_demo(
             update("Wu 2021: scoring the signature library")
             tk.tl.score(wu, list(tk.signatures.list().query("species == 'human'").index), method="rank")
             update("Wu 2021: expression-based call (pseudobulk)")
-            tk.tl.classify(wu, mode="expression", library_key="sample_id", layer="counts")
+            tk.tl.classify_expression(wu, library_key="sample_id", layer="counts")
+            update("Wu 2021: cell types from markers and CD8 T-cell states (no label written by hand)")
+            tk.tl.annotate(wu)  # declares its labels: tcell_states reads which cells are CD8 T cells
+            tk.tl.tcell_states(wu, library_key="sample_id")
 
             update("Keren 2018 MIBI (4 patients): compartments and spatial call")
             keren = tk.datasets.keren2018_mibi()
-            tk.tl.classify(keren, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
+            tk.tl.classify(keren, library_key="patient_id", microns_per_unit=800 / 2048)  # its cell types are declared
 
             update("IMvigor210 (348 bulk tumours): expression-based calls")
             bulk = tk.datasets.imvigor210_bulk()
-            tk.tl.classify(bulk, mode="expression", scale="zscore")  # the file holds per-gene z-scores
+            tk.tl.classify_expression(bulk, scale="zscore")  # the file holds per-gene z-scores
 
         wu_call, keren_call, bulk_call = (tk.get.phenotypes(a) for a in (wu, keren, bulk))
         update("writing the report")
@@ -123,6 +127,13 @@ def run_demo(
     say("Highest cell type per module: " + "; ".join(f"{m}: {table[m].idxmax()}" for m in HEADLINE_SIGNATURES))
     row = wu_call.iloc[0]
     say(f"\nExpression-based call (inferred): {row['phenotype']} (confidence {row['confidence']:.2f})")
+    typed = wu.obs["tmekit_cell_type"].astype(str).value_counts()
+    states = tk.get.tcell_states(wu).iloc[0]
+    say(
+        f"Cell types from markers: {', '.join(f'{k} {v}' for k, v in typed.head(6).items())}; CD8 T-cell states of "
+        f"its {int(states['n_cd8'])} CD8 T cells: progenitor {states['frac_progenitor_exhausted']:.2f}, terminal "
+        f"{states['frac_terminal_exhausted']:.2f}, CXCL13+ {states['frac_cxcl13']:.2f}"
+    )
     say("\nKeren 2018 MIBI, spatial call per patient (CD8 density, core vs margin):")
     say(keren_call[["phenotype", "confidence", "density_cd8_core", "density_cd8_margin"]].to_string(
         float_format="{:.2f}".format))  # fmt: skip

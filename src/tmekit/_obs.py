@@ -24,6 +24,21 @@ if TYPE_CHECKING:
 __all__ = ["check_roles", "coordinates_um", "label_mask", "sample_codes", "samples", "sum_by_sample"]
 
 
+def require_coordinates(adata: AnnData, *, spatial_key: str, also: str = "") -> None:
+    """Raise, saying where coordinates may be and how to set them, when ``obsm[spatial_key]`` is missing."""
+    if spatial_key in adata.obsm:
+        return
+    candidates = [k for k in adata.obsm if "spatial" in k.lower() or k.lower() in {"x_spatial", "coords"}]
+    hint = f" Found {candidates}: pass `spatial_key={candidates[0]!r}`." if candidates else ""
+    cols = " or from obs columns: `adata.obsm['spatial'] = adata.obs[['x', 'y']].to_numpy()`"
+    cols = cols if {"x", "y"} <= set(adata.obs.columns) else ""
+    msg = (
+        f"`adata.obsm[{spatial_key!r}]` not found: spatial functions need cell coordinates.{hint} "
+        f"Pass `spatial_key=` or set coordinates with `adata.obsm['spatial'] = ...`{cols}.{also}"
+    )
+    raise KeyError(msg)
+
+
 def coordinates_um(
     adata: AnnData,
     *,
@@ -38,16 +53,7 @@ def coordinates_um(
     of the cells (each sample of ``library_key`` on its own) and repeated positions are checked by
     :func:`check_cell_units`.
     """
-    if spatial_key not in adata.obsm:
-        candidates = [k for k in adata.obsm if "spatial" in k.lower() or k.lower() in {"x_spatial", "coords"}]
-        hint = f" Found {candidates}: pass `spatial_key={candidates[0]!r}`." if candidates else ""
-        cols = " or from obs columns: `adata.obsm['spatial'] = adata.obs[['x', 'y']].to_numpy()`"
-        cols = cols if {"x", "y"} <= set(adata.obs.columns) else ""
-        msg = (
-            f"`adata.obsm[{spatial_key!r}]` not found: spatial functions need cell coordinates.{hint} "
-            f"Pass `spatial_key=` or set coordinates with `adata.obsm['spatial'] = ...`{cols}."
-        )
-        raise KeyError(msg)
+    require_coordinates(adata, spatial_key=spatial_key)
     coords = np.asarray(adata.obsm[spatial_key], dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] < 2:
         msg = f"`adata.obsm[{spatial_key!r}]` must be an (n_cells, 2) array of x, y; got shape {coords.shape}."
@@ -129,14 +135,18 @@ def label_mask(adata: AnnData, *, cell_type_key: str, labels: Iterable[str] | No
     """
     if cell_type_key not in adata.obs:
         msg = (
-            f"`adata.obs[{cell_type_key!r}]` not found. Pass `cell_type_key=` naming the cell-type column, or "
-            "annotate first with `tk.tl.annotate(adata)` (writes obs['tmekit_cell_type'])."
+            f"`adata.obs[{cell_type_key!r}]` (the cell types' `key`) not found. Declare the column of cell types with "
+            "`tk.pp.cell_types(adata, key=..., ...)` or pass `cell_types={'key': ...}`, or annotate first with "
+            "`tk.tl.annotate(adata)` (writes obs['tmekit_cell_type'] and declares its labels)."
         )
         raise KeyError(msg)
     column = adata.obs[cell_type_key].astype(str)
     wanted = [labels] if isinstance(labels, str) else list(labels or [])
     if not wanted:
-        msg = f"No {what} labels given. Pass `{what}_labels=[...]` with values of `obs[{cell_type_key!r}]`."
+        msg = (
+            f"No {what} labels given. Declare them with `tk.pp.cell_types(adata, key={cell_type_key!r}, {what}=[...])` "
+            f"(values of `obs[{cell_type_key!r}]`), or pass `cell_types={{{what!r}: [...]}}`."
+        )
         raise ValueError(msg)
     present = set(column.unique())
     absent = [w for w in wanted if w not in present]
@@ -145,13 +155,13 @@ def label_mask(adata: AnnData, *, cell_type_key: str, labels: Iterable[str] | No
     if typos:
         fix = ", ".join(f"{w!r} -> {m!r}" for w, m in typos.items())
         msg = (
-            f"{what}_labels {list(typos)} do not occur in `adata.obs[{cell_type_key!r}]`, which has similar labels "
+            f"{what} labels {list(typos)} do not occur in `adata.obs[{cell_type_key!r}]`, which has similar labels "
             f"({fix}): a misspelling? Its values are: {sorted(present)[:30]}."
         )
         raise ValueError(msg)
     if len(absent) == len(wanted):
         msg = (
-            f"No {what} cells: {what}_labels {wanted} do not occur in `adata.obs[{cell_type_key!r}]` (its values: "
+            f"No {what} cells: {what} labels {wanted} do not occur in `adata.obs[{cell_type_key!r}]` (its values: "
             f"{sorted(present)[:30]}). They are counted as zero cells; if such cells are there under another "
             "label, pass that label."
         )
@@ -179,7 +189,7 @@ def check_roles(present: Iterable[str] | None = None, **roles: Iterable[str] | s
         both = sorted(tumour & set(given.get(role, [])))
         if both:
             msg = (
-                f"{both} are in both `tumor_labels` and `{role}_labels`: a cell is tumour or {role}, not both (its "
+                f"{both} are both `tumor` and `{role}` labels: a cell is tumour or {role}, not both (its "
                 f"cells would be counted on both sides of every tumour-immune metric). Remove them from one of the two."
             )
             raise ValueError(msg)
@@ -188,8 +198,8 @@ def check_roles(present: Iterable[str] | None = None, **roles: Iterable[str] | s
         outside = [label for label in given.get(role, []) if immune and label not in immune]
         if outside:
             msg = (
-                f"{outside} are `{role}_labels` but not `immune_labels`: T cells are immune cells, and leaving them "
-                "out would drop them from immune densities and contacts. Add them to `immune_labels`."
+                f"{outside} are `{role}` labels but not `immune` labels: T cells are immune cells, and leaving them "
+                "out would drop them from immune densities and contacts. Add them to the `immune` labels."
             )
             raise ValueError(msg)
 

@@ -17,6 +17,7 @@ import tmekit as tk
 from tmekit._cli_files import cells, new_outputs, object_writer, read, same_kind, snapshot, text_writer
 from tmekit._constants import CELL_TYPE_KEY, PHENOTYPE_KEY, SCORES_KEY
 from tmekit._progress import reporting
+from tmekit._roles import DECLARE_HINT
 from tmekit._warnings import collect_tmekit_warnings
 
 if TYPE_CHECKING:
@@ -57,9 +58,30 @@ def _cli_option_names() -> set[str]:
     return {name for f in commands for name in inspect.signature(f).parameters}
 
 
+#: The command-line options that give each cell-type role (``tk.pp.cell_types`` keys).
+ROLE_OPTIONS = {"key": "--cell-type-key", "tumor": "--tumor-labels", "immune": "--immune-labels", "cd8": "--cd8-labels",
+                "t": "--t-labels", "pdl1": "--pdl1-key", "pdl1_threshold": "--pdl1-threshold"}  # fmt: skip
+
+
+def _roles_in_cli_terms(message: str) -> str:
+    """Cell-type roles as options: "`tk.pp.cell_types(adata, ..., t=[...])` or `cell_types={...}`" -> "`--t-labels`"."""
+    message = message.replace(
+        DECLARE_HINT,
+        "Pass them as --cell-type-key, --tumor-labels, --immune-labels, --cd8-labels (and --t-labels), or let tmekit "
+        "type the cells from markers with --annotate (`tmekit annotate` declares its labels in the file).",
+    )
+    message = re.sub(r" \(of `tk\.pp\.cell_types`, or `cell_types=\{[^`]*\}` for one call\)", "", message)
+    message = re.sub(r"`tk\.pp\.cell_types\(adata, \.\.\., (\w+)=[^`]*\)` or `cell_types=\{'\w+': [^`]*\}`",
+                     lambda m: f"`{ROLE_OPTIONS.get(m.group(1), m.group(1))}`", message)  # fmt: skip
+    return re.sub(
+        r"`cell_types=\{'(\w+)': [^`]*\}`", lambda m: f"`{ROLE_OPTIONS.get(m.group(1), m.group(1))}`", message
+    )
+
+
 def _in_cli_terms(message: str) -> str:
     """API advice in command-line terms: "`overwrite=True`" -> "`--overwrite`", "`key_added=`" -> "`--key-added`"."""
     names = _cli_option_names()
+    message = _roles_in_cli_terms(message)
 
     def option(found: re.Match[str]) -> str:
         name, value = found.group(1), found.group(2)
@@ -348,28 +370,43 @@ def classify(
         same_kind(data, h5ad)
         where = {"table_key": table_key}
         before = snapshot(cells(data, table_key))
-        if annotate_cells:  # marker-based types, and their labels unless given
+        given = {"key": cell_type_key, "tumor": _split(tumor_labels), "immune": _split(immune_labels),
+                 "cd8": _split(cd8_labels), "t": _split(t_labels), "pdl1": pdl1_key,
+                 "pdl1_threshold": pdl1_threshold}  # fmt: skip
+        if annotate_cells:  # marker-based types; annotate declares its labels, yours win
             if cell_type_key is not None:
                 msg = "Give --annotate (tmekit types the cells) or --cell-type-key (your types), not both."
                 raise ValueError(msg)
             with _progress("annotating cells"), collect_tmekit_warnings() as caught:
                 tk.tl.annotate(data, overwrite=overwrite, library_key=library_key, **where)
             _show(caught)
-            defaults = tk.tl.annotation_labels(cells(data, table_key))  # the tumour lineage the data have
-            cell_type_key = defaults["cell_type_key"]
-            tumor_labels = tumor_labels or ",".join(defaults["tumor_labels"])
-            immune_labels = immune_labels or ",".join(defaults["immune_labels"])
-            cd8_labels = cd8_labels or ",".join(defaults["cd8_labels"])
-            t_labels = t_labels or ",".join(defaults["t_labels"])
-        spatial = {"rules": rules, "cell_type_key": cell_type_key, "tumor_labels": _split(tumor_labels),
-                   "immune_labels": _split(immune_labels), "cd8_labels": _split(cd8_labels),
-                   "t_labels": _split(t_labels), "microns_per_unit": microns_per_unit, "pdl1_key": pdl1_key,
-                   "pdl1_threshold": pdl1_threshold, "immunoscore_reference": immunoscore_reference,
-                   "cohort_relative": cohort_relative}  # fmt: skip
-        options = spatial if mode == "spatial" else {"scale": scale, "rules": rules}  # expression: til_pdl1
+            given = {**tk.tl.annotation_labels(cells(data, table_key)), **{k: v for k, v in given.items() if v}}
+        override = {k: v for k, v in given.items() if v is not None} or None
+        spatial = {"rules": rules, "cell_types": override, "microns_per_unit": microns_per_unit,
+                   "immunoscore_reference": immunoscore_reference, "cohort_relative": cohort_relative,
+                   "coordinate_system": coordinate_system}  # fmt: skip
+        if mode not in {"spatial", "expression"}:
+            msg = f"Unknown --mode {mode!r}: use spatial (cells or spots with positions) or expression (bulk)."
+            raise ValueError(msg)
+        if mode == "expression":
+            flags = {"key": "cell_type_key", "tumor": "tumor_labels", "immune": "immune_labels", "cd8": "cd8_labels",
+                     "t": "t_labels", "pdl1": "pdl1_key"}  # fmt: skip
+            chosen = {**given, **spatial}
+            ignored = sorted("--" + flags.get(k, k).replace("_", "-") for k, v in chosen.items()
+                             if v and k not in {"rules", "coordinate_system", "cell_types"})  # fmt: skip
+            if ignored:
+                msg = f"{ignored} apply to --mode spatial only and would be ignored with --mode expression: drop them."
+                raise ValueError(msg)
+        elif scale != "auto":
+            msg = "--scale applies to --mode expression only and would be ignored with --mode spatial: drop it."
+            raise ValueError(msg)
         with _progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
-            tk.tl.classify(data, mode=mode, library_key=library_key, layer=layer, key_added=key_added,
-                           overwrite=overwrite, coordinate_system=coordinate_system, **where, **options)  # type: ignore[arg-type]  # fmt: skip
+            if mode == "spatial":
+                tk.tl.classify(data, library_key=library_key, layer=layer, key_added=key_added, overwrite=overwrite,
+                               **where, **spatial)  # type: ignore[arg-type]  # fmt: skip
+            else:
+                tk.tl.classify_expression(data, rules=rules, scale=scale, library_key=library_key, layer=layer,
+                                          key_added=key_added, overwrite=overwrite, **where)  # type: ignore[arg-type]  # fmt: skip
         _show(caught)
         table = tk.get.phenotypes(data, key=key_added, **where)
         writers = {output: text_writer(table.to_csv())}

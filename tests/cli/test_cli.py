@@ -27,7 +27,7 @@ def workdir(tmp_path):
 
 
 KEREN_ARGS = ["--library-key", "patient_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
-              "--immune-labels", ",".join(KEREN_LABELS["immune_labels"]), "--cd8-labels", "CD8T",
+              "--immune-labels", ",".join(KEREN_LABELS["immune"]), "--cd8-labels", "CD8T",
               "--microns-per-unit", str(800 / 2048)]  # fmt: skip
 
 
@@ -88,7 +88,7 @@ def test_classify_spatial_and_expression(cli, workdir):
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(workdir / "keren.csv", index_col=0)
     adata = tk.datasets.keren2018_mibi()
-    tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048, **KEREN_LABELS)
+    tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048, cell_types=KEREN_LABELS)
     expected = tk.get.phenotypes(adata)
     assert table["phenotype"].tolist() == expected["phenotype"].astype(str).tolist()
     called = ad.read_h5ad(workdir / "keren_called.h5ad")
@@ -98,7 +98,7 @@ def test_classify_spatial_and_expression(cli, workdir):
     calls = pd.read_csv(workdir / "bulk.csv", index_col=0)
     assert len(calls) == 348 and calls["inferred"].all()
     expected = tk.get.phenotypes(
-        tk.tl.classify(tk.datasets.imvigor210_bulk(), mode="expression", scale="zscore", copy=True)
+        tk.tl.classify_expression(tk.datasets.imvigor210_bulk(), scale="zscore", copy=True)
     )  # --scale arrives
     assert calls["phenotype"].tolist() == expected["phenotype"].astype(str).tolist()
     cells = cli("classify", "wu.h5ad", "--mode", "expression", "--library-key", "sample_id", "-o", "wu.csv",
@@ -113,7 +113,7 @@ def test_classify_several_frameworks(cli, workdir):
     ad.concat(tissues, merge="first").write_h5ad(workdir / "fields.h5ad")
     labels = tk.datasets.synthetic_labels()
     args = ["--library-key", "sample_id", "--cell-type-key", "cell_type", "--tumor-labels", "Tumour",
-            "--immune-labels", ",".join(labels["immune_labels"]), "--cd8-labels", "CD8T", "--t-labels", "CD8T,CD4T",
+            "--immune-labels", ",".join(labels["immune"]), "--cd8-labels", "CD8T", "--t-labels", "CD8T,CD4T",
             "--microns-per-unit", "1"]  # fmt: skip
     done = cli("classify", "fields.h5ad", "--mode", "spatial", "-o", "calls.csv", "--rules",
                "cd8_density,til_pdl1,immunoscore", "--pdl1-key", "pdl1", "--cohort-relative", *args,
@@ -122,16 +122,21 @@ def test_classify_several_frameworks(cli, workdir):
     assert "(til_pdl1)" in done.stdout and "(immunoscore)" in done.stdout
     table = pd.read_csv(workdir / "calls.csv", index_col=0)
     adata = ad.concat(tissues, merge="first")
-    tk.tl.classify(adata, rules=["cd8_density", "til_pdl1", "immunoscore"], library_key="sample_id",
-                   microns_per_unit=1.0, t_labels=["CD8T", "CD4T"], pdl1_key="pdl1", cohort_relative=True,
-                   **labels)  # fmt: skip
+    tk.tl.classify(
+        adata,
+        rules=["cd8_density", "til_pdl1", "immunoscore"],
+        library_key="sample_id",
+        microns_per_unit=1.0,
+        cohort_relative=True,
+        cell_types={**labels, "t": ["CD8T", "CD4T"], "pdl1": "pdl1"},
+    )
     expected = tk.get.phenotypes(adata)
     for rule in ("cd8_density", "til_pdl1", "immunoscore"):
         assert table[f"phenotype_{rule}"].tolist() == expected[f"phenotype_{rule}"].astype(str).tolist()
     assert table.loc["inflamed", "phenotype_til_pdl1"] == "PD-L1+/TIL+"
     missing = cli("classify", "fields.h5ad", "--mode", "spatial", "-o", "none.csv", "--rules", "til_pdl1", *args,
                   cwd=workdir)  # fmt: skip
-    assert missing.returncode == 2 and "needs `--pdl1-key`" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 2 and "CD274: `--pdl1-key`" in missing.stderr and "Traceback" not in missing.stderr
     bulk = cli("classify", "bulk.h5ad", "--mode", "expression", "--rules", "til_pdl1", "-o", "b.csv", cwd=workdir)
     assert bulk.returncode == 2 and "CD274" in bulk.stderr  # the bundled 48-gene subset cannot infer PD-L1
 
@@ -159,7 +164,7 @@ def test_raw_xenium_to_a_call_from_the_command_line(cli, workdir, shared_data):
     labels = tk.tl.annotation_labels()
     called = cli("classify", "annotated.h5ad", "--mode", "spatial", "-o", "calls.csv", "--cell-type-key",
                  "tmekit_cell_type", "--tumor-labels", "Epithelial", "--immune-labels",
-                 ",".join(labels["immune_labels"]), "--cd8-labels", "CD8 T", "--microns-per-unit", "1",
+                 ",".join(labels["immune"]), "--cd8-labels", "CD8 T", "--microns-per-unit", "1",
                  cwd=workdir)  # fmt: skip
     assert called.returncode == 0, called.stderr
     at_once = cli("classify", "xen.h5ad", "--mode", "spatial", "--annotate", "-o", "once.csv", "--microns-per-unit",
@@ -218,7 +223,11 @@ def test_report_from_files(cli, workdir):
         (["classify", "keren.h5ad", "--mode", "spatial", "-o", "k.csv", "--library-key", "patient_id",
           "--cell-type-key", "cell_type", "--tumor-labels", "Tumor", "--immune-labels", "CD8T",
           "--cd8-labels", "CD8T"], "Tumor"),
-        (["classify", "bulk.h5ad", "--mode", "bulk", "-o", "b.csv"], "Unknown mode"),
+        (["classify", "bulk.h5ad", "--mode", "bulk", "-o", "b.csv"], "Unknown --mode 'bulk'"),
+        (["classify", "bulk.h5ad", "--mode", "expression", "-o", "b.csv", "--tumor-labels", "Tumour",
+          "--microns-per-unit", "1"], "['--microns-per-unit', '--tumor-labels'] apply to --mode spatial only"),
+        (["classify", "keren.h5ad", "--mode", "spatial", "-o", "k.csv", "--scale", "zscore"],
+         "--scale applies to --mode expression only"),
         (["score", "wu.h5ad", "-o", "x.h5ad", "--species", "rat"], "Unknown species='rat'"),
     ],
 )  # fmt: skip
@@ -241,12 +250,16 @@ def test_quiet_prints_nothing_on_success(cli, workdir):
 
 
 def test_arguments_of_the_other_mode_are_refused():
+    """Spatial and expression calls are two functions: an option of the other one is not silently ignored."""
     bulk = tk.datasets.imvigor210_bulk()
-    with pytest.raises(ValueError, match=r"\['microns_per_unit', 'rules'\] apply to mode='spatial' only"):
-        tk.tl.classify(bulk, mode="expression", scale="zscore", rules="keren2018", microns_per_unit=1.0)
+    with pytest.raises(TypeError, match="microns_per_unit"):
+        tk.tl.classify_expression(bulk, scale="zscore", microns_per_unit=1.0)
+    with pytest.raises(ValueError, match=r"takes rules=None .* not 'keren2018'"):
+        tk.tl.classify_expression(bulk, scale="zscore", rules="keren2018")
     keren = tk.datasets.keren2018_mibi()
-    with pytest.raises(ValueError, match=r"\['min_cells', 'model'\] apply to mode='expression' only"):
-        tk.tl.classify(keren, library_key="patient_id", model="m.json", min_cells=3, **KEREN_LABELS)
+    with pytest.raises(TypeError, match="model"):
+        tk.tl.classify(keren, library_key="patient_id", model="m.json")
+    assert "tmekit_phenotype" not in bulk.uns and "tmekit_phenotype" not in keren.uns
 
 
 def _digest(folder: Path) -> dict[str, bytes]:

@@ -23,8 +23,14 @@ def cohort():
     adata = ad.concat(fields, merge="first")
     rules = ["cd8_density", "til_pdl1", "immunoscore", "patterns4", "intratumoral_stromal"]
     reference = pd.DataFrame({k: np.linspace(20, 1500, 30) for k in ("CD3_CT", "CD3_IM", "CD8_CT", "CD8_IM")})
-    tk.tl.classify(adata, rules=rules, library_key="sample_id", microns_per_unit=1.0, t_labels=["CD8T", "CD4T"],
-                   pdl1_key="pdl1", immunoscore_reference=reference, **LABELS)  # fmt: skip
+    tk.tl.classify(
+        adata,
+        rules=rules,
+        library_key="sample_id",
+        microns_per_unit=1.0,
+        immunoscore_reference=reference,
+        cell_types={**LABELS, "t": ["CD8T", "CD4T"], "pdl1": "pdl1"},
+    )
     return adata, tk.get.phenotypes(adata)
 
 

@@ -41,8 +41,7 @@ def test_violin_spatial_and_phenotype_plots(scored):
     assert len(dots.get_offsets()) == tissue.n_obs
     np.testing.assert_array_equal(dots.get_offsets(), tissue.obsm["spatial"])  # each cell at its position ...
     np.testing.assert_array_equal(dots.get_array(), np.arange(tissue.n_obs))  # ... coloured by its own score
-    tk.tl.classify(tissue, cell_type_key="cell_type", tumor_labels=["Tumour"], immune_labels=["CD8T"],
-                           cd8_labels=["CD8T"])  # fmt: skip
+    tk.tl.classify(tissue, cell_types={"key": "cell_type", "tumor": ["Tumour"], "immune": ["CD8T"], "cd8": ["CD8T"]})
     table = tk.get.phenotypes(tissue)
     fig3 = tk.pl.phenotypes(table)
     assert fig3.axes[0].patches[0].get_height() == pytest.approx(table["confidence"].iloc[0])
@@ -54,9 +53,7 @@ def test_violin_spatial_and_phenotype_plots(scored):
 
 
 def test_teff_ftbrs_plane():
-    calls = tk.get.phenotypes(
-        tk.tl.classify(tk.datasets.imvigor210_bulk(), mode="expression", scale="zscore", copy=True)
-    )
+    calls = tk.get.phenotypes(tk.tl.classify_expression(tk.datasets.imvigor210_bulk(), scale="zscore", copy=True))
     fig = tk.pl.teff_ftbrs(calls)
     assert len(fig.axes[0].collections) == calls["phenotype"].nunique()
     assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 348

@@ -12,7 +12,7 @@ LABELS = tk.datasets.synthetic_labels()
 
 
 def _classify(adata, rules, **kwargs):
-    tk.tl.classify(adata, rules=rules, overwrite=True, **LABELS, **kwargs)
+    tk.tl.classify(adata, rules=rules, overwrite=True, cell_types={**LABELS, **kwargs.pop("cell_types", {})}, **kwargs)
     return tk.get.phenotypes(adata)
 
 

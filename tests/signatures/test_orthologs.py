@@ -167,9 +167,9 @@ def test_mouse_data_through_annotation_and_expression_classification(wu_pair, wu
     same = (mouse.obs["tmekit_cell_type"].astype(str) == human.obs["tmekit_cell_type"].astype(str)).mean()
     assert same > 0.75  # markers with family genes (HLA) are lost in mouse; most cells keep their label
     counts_h, counts_m = wu_counts.copy(), _as_mouse(wu_counts, strict)
-    tk.tl.classify(counts_h, mode="expression", library_key="sample_id")
+    tk.tl.classify_expression(counts_h, library_key="sample_id")
     with pytest.warns(tk.MissingGenesWarning, match=r"cd8_teff: 1/8 missing \(GZMB\)"):  # GZMB: a family in mouse
-        tk.tl.classify(counts_m, mode="expression", library_key="sample_id")
+        tk.tl.classify_expression(counts_m, library_key="sample_id")
     th, tm = counts_h.uns["tmekit_phenotype"]["table"], counts_m.uns["tmekit_phenotype"]["table"]
     assert tm["species"].iloc[0].startswith("mouse") and th["species"].iloc[0] == "human"
     model_genes = tk.tl.load_phenotype_model().genes

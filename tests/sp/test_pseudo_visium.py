@@ -83,8 +83,8 @@ def test_pseudo_visium_from_xenium_matches_the_single_cell_region(shared_data, r
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tk.MissingGenesWarning)
         tk.tl.annotate(cells)
-    tk.sp.compartments(cells, cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"])
-    spots = tk.sp.pseudo_visium(cells, cell_type_key="tmekit_cell_type", layer="counts")
+    tk.sp.compartments(cells, cell_types={"key": "tmekit_cell_type", "tumor": ["Epithelial"]})
+    spots = tk.sp.pseudo_visium(cells, layer="counts", cell_type_key="tmekit_cell_type")
     assert 100 < spots.n_obs < 160  # a 1 x 1 mm region on a 100 um hexagonal grid
     members = spots.uns["tmekit_spots"]["cells"]
     inside = pd.Series(cells.obs["tmekit_tumor_distance"].to_numpy() < 0, index=cells.obs_names)
@@ -92,8 +92,9 @@ def test_pseudo_visium_from_xenium_matches_the_single_cell_region(shared_data, r
     truth = truth.reindex(spots.obs_names).to_numpy() >= 0.5
     immune = ["CD8 T", "CD4 T", "T cell", "B cell", "Macrophage", "Monocyte", "Dendritic", "Mast"]
     reference = tk.sp.spot_reference(
-        cells, cell_type_key="tmekit_cell_type", layer="counts", genes=list(cells.var_names),
-        tumor_labels=["Epithelial"], immune_labels=immune, cd8_labels=["CD8 T"], t_labels=["CD8 T", "CD4 T", "T cell"],
+        cells, layer="counts", genes=list(cells.var_names),
+        cell_types={"key": "tmekit_cell_type", "tumor": ["Epithelial"], "immune": immune, "cd8": ["CD8 T"],
+                    "t": ["CD8 T", "CD4 T", "T cell"]},
     )  # fmt: skip
     tk.sp.spot_content(spots, reference=reference)
     content = tk.get.spot_content(spots)
@@ -102,7 +103,7 @@ def test_pseudo_visium_from_xenium_matches_the_single_cell_region(shared_data, r
     called = spots.obs["tmekit_tumor_distance"].to_numpy() < 0
     assert (called == truth).mean() >= 0.85
     assert cohen_kappa_score(called, truth) >= 0.7
-    tk.tl.classify(cells, cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"], immune_labels=immune,
-                   cd8_labels=["CD8 T"])  # fmt: skip
+    tk.tl.classify(cells, cell_types={"key": "tmekit_cell_type", "tumor": ["Epithelial"], "immune": immune,
+                                      "cd8": ["CD8 T"]})  # fmt: skip
     tk.tl.classify(spots)
     assert tk.get.phenotypes(spots)["phenotype"].iloc[0] == tk.get.phenotypes(cells)["phenotype"].iloc[0] == "desert"

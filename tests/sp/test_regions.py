@@ -14,7 +14,7 @@ LABELS = tk.datasets.synthetic_labels()
 
 def test_compartments_match_the_construction():
     adata = tk.datasets.synthetic_tissue("inflamed", rng=2)
-    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels="Tumour")
+    tk.sp.compartments(adata, cell_types={"key": "cell_type", "tumor": "Tumour"})
     meta = adata.uns["synthetic_tissue"]
     xy = adata.obsm["spatial"]
     # the nest is one disc: its centre is the mean of the tumour cells
@@ -35,11 +35,14 @@ def test_pixel_coordinates_with_microns_per_unit():
     adata = tk.datasets.synthetic_tissue("inflamed", rng=6)
     pixels = adata.copy()
     pixels.obsm["spatial"] = adata.obsm["spatial"] * 2048 / 800  # as a 2048-pixel MIBI image
-    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels="Tumour")
+    tk.sp.compartments(adata, cell_types={"key": "cell_type", "tumor": "Tumour"})
     with pytest.raises(ValueError, match="do not look like micrometres"):  # pixels are not taken for micrometres
-        tk.sp.compartments(pixels, cell_type_key="cell_type", tumor_labels="Tumour")
-    tk.sp.compartments(pixels, cell_type_key="cell_type", tumor_labels="Tumour", microns_per_unit=800 / 2048)
-    a, b = tk.sp.infiltration(adata, **LABELS), tk.sp.infiltration(pixels, microns_per_unit=800 / 2048, **LABELS)
+        tk.sp.compartments(pixels, cell_types={"key": "cell_type", "tumor": "Tumour"})
+    tk.sp.compartments(pixels, microns_per_unit=800 / 2048, cell_types={"key": "cell_type", "tumor": "Tumour"})
+    a, b = (
+        tk.sp.infiltration(adata, cell_types=LABELS),
+        tk.sp.infiltration(pixels, microns_per_unit=800 / 2048, cell_types=LABELS),
+    )
     assert b.iloc[0].density_cd8_core == pytest.approx(a.iloc[0].density_cd8_core, rel=0.05)
     assert tk.get.compartments(pixels)["core_area_mm2"].iloc[0] == pytest.approx(
         tk.get.compartments(adata)["core_area_mm2"].iloc[0], rel=0.05
@@ -49,7 +52,7 @@ def test_pixel_coordinates_with_microns_per_unit():
 def test_the_region_is_stored_once_and_read_back():
     """The grid and the boundary are kept, so tile areas and the map never recompute the region."""
     adata = tk.datasets.synthetic_tissue("excluded", rng=3)
-    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels="Tumour")
+    tk.sp.compartments(adata, cell_types={"key": "cell_type", "tumor": "Tumour"})
     info = adata.uns["tmekit_compartment"]["samples"]["all"]
     grid, boundary = info["grid"], info["boundary_um"]
     assert grid["compartment"].dtype == np.int8 and {0, 1, 2} <= set(np.unique(grid["compartment"])) <= {-1, 0, 1, 2}
@@ -103,7 +106,7 @@ def test_spot_compartments_errors(synthetic):
     with pytest.raises(KeyError, match=r"spot_content\(spots\)"):
         tk.sp.compartments(bare, mode="spots")
     with pytest.raises(ValueError, match="not columns"):
-        tk.sp.compartments(synthetic["inflamed", 0].copy(), tumor_labels=["Tumour cells"])
+        tk.sp.compartments(synthetic["inflamed", 0].copy(), cell_types={"tumor": ["Tumour cells"]})
 
 
 def test_visium_scale_factors_set_the_scale():
@@ -150,7 +153,7 @@ def test_regions_follow_many_irregular_nests(size_um, n_nests, phenotype):
     from sklearn.metrics import balanced_accuracy_score
 
     adata = tk.datasets.synthetic_tissue(phenotype, size_um=size_um, n_nests=n_nests, rng=1, nest_shape="irregular")
-    tk.tl.classify(adata, **LABELS)
+    tk.tl.classify(adata, cell_types=LABELS)
     inside = adata.obs["tmekit_tumor_distance"].to_numpy() < 0
     truth = (adata.obs["truth_region"] == "nest").to_numpy()
     assert balanced_accuracy_score(truth, inside) >= 0.95
@@ -161,7 +164,7 @@ def test_regions_follow_many_irregular_nests(size_um, n_nests, phenotype):
 def test_a_whole_slide_of_thirty_excluded_nests_is_excluded():
     """8 x 8 mm, 30 nests: Immunoscore's 500 um band would swallow every nest; each keeps a core of its own."""
     adata = tk.datasets.synthetic_tissue("excluded", size_um=8000, n_nests=30, rng=0)
-    tk.tl.classify(adata, **LABELS)
+    tk.tl.classify(adata, cell_types=LABELS)
     row = tk.get.phenotypes(adata).iloc[0]
     assert row["phenotype"] == "excluded" and row["confidence"] >= 0.9
     regions = tk.get.compartments(adata).loc["all"]

@@ -70,8 +70,12 @@ def test_a_melanoma_sample_makes_melanoma_the_tumour():
     adata = _panel(_all_marker_genes(), cells)
     tk.tl.annotate(adata)
     assert adata.uns["tmekit_cell_type"]["roles"]["tumor"] == ["Melanoma"]
-    assert tk.tl.annotation_labels(adata)["tumor_labels"] == ["Melanoma"]
-    assert tk.tl.annotation_labels()["tumor_labels"] == ["Epithelial"]  # without data: carcinoma
+    assert tk.tl.annotation_labels(adata)["tumor"] == ["Melanoma"]
+    assert tk.tl.annotation_labels()["tumor"] == ["Epithelial"]  # without data: carcinoma
+    # annotate declares its labels: the frameworks and T-cell states read them with nothing written by hand
+    assert adata.uns["tmekit_cell_types"]["key"] == "tmekit_cell_type"
+    assert list(adata.uns["tmekit_cell_types"]["tumor"]) == ["Melanoma"]
+    assert list(adata.uns["tmekit_cell_types"]["cd8"]) == ["CD8 T"]
 
 
 def test_levels_without_markers_stop_at_the_parent_and_say_why():

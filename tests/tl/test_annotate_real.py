@@ -63,8 +63,8 @@ def test_keren_protein_panel(read_shared):
     assert adata.uns["tmekit_cell_type"]["params"]["modality"] == "protein"  # recognised from the channel names
     called = adata.obs["tmekit_cell_type"].astype(str)
     labels = tk.tl.annotation_labels(adata)
-    group = np.where(called.isin(labels["tumor_labels"]), "tumour",
-                     np.where(called.isin(labels["immune_labels"]), "immune",
+    group = np.where(called.isin(labels["tumor"]), "tumour",
+                     np.where(called.isin(labels["immune"]), "immune",
                               np.where(called == "unassigned", "unassigned", "stroma")))  # fmt: skip
     truth = adata.obs["cell_group"].astype(str).map(KEREN_GROUP)
     assert balanced_accuracy(truth, pd.Series(group, index=truth.index)) > 0.80  # measured 0.825 (target 0.90)

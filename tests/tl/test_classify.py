@@ -18,7 +18,7 @@ CLEAR = ("inflamed", "excluded", "desert")
 
 
 def _classify(adata, rules, **kwargs):
-    tk.tl.classify(adata, rules=rules, overwrite=True, **LABELS, **kwargs)
+    tk.tl.classify(adata, rules=rules, overwrite=True, cell_types={**LABELS, **kwargs.pop("cell_types", {})}, **kwargs)
     return tk.get.phenotypes(adata)
 
 
@@ -92,7 +92,7 @@ def test_confidence_is_the_share_of_seeded_replicates_repeating_the_call():
     densities give the sample's own call under the cd8_density rule (core > 100, else margin > 200)."""
     adata = tk.datasets.synthetic_tissue("near_inflamed", rng=1)
     row = _classify(adata, "cd8_density", rng=3, n_boot=150).iloc[0]
-    tiles = tk.sp.tile_table(adata, contacts=None, **LABELS)
+    tiles = tk.sp.tile_table(adata, contacts=None, cell_types=LABELS)
     n = len(tiles)
     gen = np.random.default_rng([3, int(hashlib.sha256(b"all").hexdigest()[:15], 16)])
     weights = gen.multinomial(n, np.full(n, 1 / n), size=150)
@@ -111,28 +111,28 @@ def test_bad_inputs_get_clear_errors():
     no_coords = adata.copy()
     del no_coords.obsm["spatial"]
     with pytest.raises(KeyError, match=r"obsm\['spatial'\]` not found.*adata\.obs\[\['x', 'y'\]\]"):
-        tk.tl.classify(no_coords, **LABELS)
+        tk.tl.classify(no_coords, cell_types=LABELS)
     moved = adata.copy()
     moved.obsm["X_spatial"] = moved.obsm.pop("spatial")
     with pytest.raises(KeyError, match="spatial_key='X_spatial'"):
-        tk.tl.classify(moved, **LABELS)
-    with pytest.raises(ValueError, match=r"cd8_labels \['CD8'\] do not occur"):
-        tk.tl.classify(adata, **{**LABELS, "cd8_labels": ["CD8"]})
-    with pytest.raises(KeyError, match="cell_type_key"):
-        tk.tl.classify(adata, **{**LABELS, "cell_type_key": "celltype"})
+        tk.tl.classify(moved, cell_types=LABELS)
+    with pytest.raises(ValueError, match=r"cd8 labels \['CD8'\] do not occur"):
+        tk.tl.classify(adata, cell_types={**LABELS, "cd8": ["CD8"]})
+    with pytest.raises(KeyError, match="the cell types' `key`"):
+        tk.tl.classify(adata, cell_types={**LABELS, "key": "celltype"})
     with pytest.raises(ValueError, match="too small"):
         tk.datasets.synthetic_tissue("inflamed", size_um=150)
     with pytest.raises(ValueError, match="Unknown rule set"):
-        tk.tl.classify(adata, rules="galon_2006", **LABELS)
-    with pytest.raises(ValueError, match=r"'immunoscore' needs `t_labels=`.*cohort_relative=True"):
-        tk.tl.classify(adata, rules="immunoscore", **LABELS)
+        tk.tl.classify(adata, rules="galon_2006", cell_types=LABELS)
+    with pytest.raises(ValueError, match=r"'immunoscore' needs the `t` labels.*cohort_relative=True"):
+        tk.tl.classify(adata, rules="immunoscore", cell_types=LABELS)
     with pytest.raises(ValueError, match="Unknown thresholds"):
-        tk.tl.classify(adata, thresholds={"core": 5}, **LABELS)
+        tk.tl.classify(adata, thresholds={"core": 5}, cell_types=LABELS)
     with pytest.raises(KeyError, match="library_key"):
-        tk.tl.classify(adata, library_key="patient", **LABELS)
-    tk.tl.classify(adata, **LABELS)
+        tk.tl.classify(adata, library_key="patient", cell_types=LABELS)
+    tk.tl.classify(adata, cell_types=LABELS)
     with pytest.raises(ValueError, match="overwrite=True"):
-        tk.tl.classify(adata, **LABELS)
+        tk.tl.classify(adata, cell_types=LABELS)
 
 
 def test_thresholds_can_be_overridden():
@@ -177,7 +177,7 @@ def test_spot_rules_and_evidence_floor(synthetic):
     spots = synthetic["inflamed", 0].copy()
     with pytest.raises(ValueError, match=r"is for cells, but this is spot data.*spot_cd8"):
         tk.tl.classify(spots, rules="cd8_density")
-    tk.tl.classify(spots, min_tumor_spots=10_000)
+    tk.tl.classify(spots, thresholds={"min_tumor_spots": 10_000})
     table = tk.get.phenotypes(spots)
     assert table.phenotype.iloc[0] == "indeterminate" and "tumour spots" in table.reason.iloc[0]
     assert table.confidence.iloc[0] == 0.0
@@ -197,10 +197,10 @@ def test_two_samples_on_spots_are_called_separately(synthetic):
 # ------------------------------------------------------------------------------------------------ the dispatcher
 def test_classify_is_a_writer_with_copy():
     adata = tk.datasets.synthetic_tissue("inflamed", rng=1)
-    assert tk.tl.classify(adata, **LABELS) is None
+    assert tk.tl.classify(adata, cell_types=LABELS) is None
     assert tk.get.phenotypes(adata)["phenotype"].tolist() == ["inflamed"]
     fresh = tk.datasets.synthetic_tissue("inflamed", rng=1)
-    called = tk.tl.classify(fresh, copy=True, **LABELS)
+    called = tk.tl.classify(fresh, copy=True, cell_types=LABELS)
     assert "tmekit_phenotype" not in fresh.uns and "tmekit_compartment" not in fresh.obs  # the input is untouched
     pd.testing.assert_frame_equal(tk.get.phenotypes(called), tk.get.phenotypes(adata))
     assert tk.get.phenotype_params(called)["rules"] == "cd8_density"
@@ -208,14 +208,14 @@ def test_classify_is_a_writer_with_copy():
 
 def test_existing_compartments_are_reused_only_when_made_alike():
     adata = tk.datasets.synthetic_tissue("excluded", rng=4)
-    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels="Tumour", margin_width=80.0)
-    tk.tl.classify(adata, **LABELS)  # same cell types and labels: the user's 80 um margin is kept
+    tk.sp.compartments(adata, margin_width=80.0, cell_types={"key": "cell_type", "tumor": "Tumour"})
+    tk.tl.classify(adata, cell_types=LABELS)  # same cell types and labels: the user's 80 um margin is kept
     assert tk.get.phenotypes(adata)["margin_halfwidth_um"].iloc[0] == 80.0
-    other_labels = {**LABELS, "tumor_labels": ["Tumour", "Stroma"]}
+    other_labels = {**LABELS, "tumor": ["Tumour", "Stroma"]}
     with pytest.raises(ValueError, match=r"made with other parameters \(tumor_labels: stored \['Tumour'\]"):
-        tk.tl.classify(adata, key_added="other", **other_labels)
+        tk.tl.classify(adata, key_added="other", cell_types=other_labels)
     assert "other" not in adata.uns  # refused before anything was written
-    tk.tl.classify(adata, overwrite=True, key_added="other", **other_labels)
+    tk.tl.classify(adata, overwrite=True, key_added="other", cell_types=other_labels)
     assert tk.get.compartments(adata)["margin_halfwidth_um"].iloc[0] != 80.0  # recomputed on request
 
 
@@ -230,7 +230,7 @@ def test_a_new_rule_set_is_one_registered_rule(monkeypatch):
                                reads=("density_immune_tissue",), decide=decide)  # fmt: skip
     monkeypatch.setitem(tk.tl.RULES, "immune_only", rule)  # register_rule(rule), undone after this test
     adata = tk.datasets.synthetic_tissue("desert", rng=0)
-    tk.tl.classify(adata, rules="immune_only", **LABELS)
+    tk.tl.classify(adata, rules="immune_only", cell_types=LABELS)
     table = tk.get.phenotypes(adata)
     assert table["rules"].iloc[0] == "immune_only" and table["threshold_immune_per_mm2"].iloc[0] == 1000.0
     expected = "inflamed" if table["density_immune_tissue"].iloc[0] > 1000 else "desert"
@@ -244,7 +244,7 @@ def test_contacts_only_for_rules_that_read_them(monkeypatch):
 
     adata = tk.datasets.keren2018_mibi()
     labels = tk.datasets.keren2018_labels()
-    call = {"library_key": "patient_id", "microns_per_unit": 800 / 2048, **labels}
+    call = {"library_key": "patient_id", "microns_per_unit": 800 / 2048, "cell_types": labels}
     both = tk.tl.classify(adata, rules="cd8_density,keren2018", **call, copy=True)
 
     def no_graph(*_args, **_kwargs):

@@ -11,24 +11,24 @@ from scipy.stats import spearmanr
 import tmekit as tk
 
 KEREN = {
-    "cell_type_key": "cell_type",
-    "tumor_labels": ["Tumour"],
-    "immune_labels": ["Macrophage", "CD8T", "CD4T", "B", "Otherimmune", "DCMono", "CD3T", "MonoNeu", "Neutrophil",
+    "key": "cell_type",
+    "tumor": ["Tumour"],
+    "immune": ["Macrophage", "CD8T", "CD4T", "B", "Otherimmune", "DCMono", "CD3T", "MonoNeu", "Neutrophil",
                       "Treg", "DC", "NK"],
-    "cd8_labels": ["CD8T"],
-    "t_labels": ["CD8T", "CD4T", "CD3T", "Treg"],
+    "cd8": ["CD8T"],
+    "t": ["CD8T", "CD4T", "CD3T", "Treg"],
 }  # fmt: skip
 KEREN_UM_PER_PX = 800 / 2048  # one 800 um field = 2048 pixels (shared/data/README)
 # Melanoma mIF: SOX10+ tumour; CD8+ cells; PD-1+ cells are lymphocytes. CD8-PD1-PDL1- cells are unknown and
 # not counted as immune. Coordinates are undocumented "image units" of ~333 x 248 per image: a Vectra 20x field
 # is 669 x 500 um, so 2 um per unit is assumed.
 MELANOMA = {
-    "cell_type_key": "cell_type",
-    "tumor_labels": ["SOX10+"],
-    "immune_labels": [
+    "key": "cell_type",
+    "tumor": ["SOX10+"],
+    "immune": [
         "CD8+PD1-PDL1-", "CD8+PD1-PDL1+", "CD8+PD1+PDL1+", "CD8+PD1+PDL1-", "CD8-PD1+PDL1+", "CD8-PD1+PDL1-",
     ],
-    "cd8_labels": ["CD8+PD1-PDL1-", "CD8+PD1-PDL1+", "CD8+PD1+PDL1+", "CD8+PD1+PDL1-"],
+    "cd8": ["CD8+PD1-PDL1-", "CD8+PD1-PDL1+", "CD8+PD1+PDL1+", "CD8+PD1+PDL1-"],
 }  # fmt: skip
 MELANOMA_UM_PER_UNIT = 2.0
 
@@ -72,7 +72,9 @@ def keren(shared_data, read_shared):
 @pytest.mark.parametrize("rules", ["cd8_density", "keren2018"])
 def test_keren_all_33_patients(keren, rules):
     adata = keren.copy()
-    tk.tl.classify(adata, rules=rules, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=100, **KEREN)
+    tk.tl.classify(
+        adata, rules=rules, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=100, cell_types=KEREN
+    )
     table = tk.get.phenotypes(adata)
     assert len(table) == 33
     _check_calls(table, rules)
@@ -98,7 +100,7 @@ def test_keren_every_framework(keren):
     adata = keren.copy()
     rules = ["keren2018", "cd8_density", "immunoscore", "til_pdl1", "til_pdl1_cps", "patterns4", "intratumoral_stromal"]
     tk.tl.classify(adata, rules=rules, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=50,
-                   pdl1_key="PD.L1", cohort_relative=True, **KEREN)  # fmt: skip
+                   cohort_relative=True, cell_types={**KEREN, "pdl1": "PD.L1"})  # fmt: skip
     table = tk.get.phenotypes(adata)
     for rule in rules:
         assert (table[f"phenotype_{rule}"] != "indeterminate").all(), rule
@@ -118,8 +120,8 @@ def test_keren_mixing_score_tracks_immune_infiltration(keren):
     # intermixed ones have both high. Two metrics computed independently must agree in rank.
     adata = keren.copy()
     tk.sp.compartments(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX,
-                       cell_type_key="cell_type", tumor_labels=["Tumour"])  # fmt: skip
-    table = tk.sp.infiltration(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, **KEREN)
+                       cell_types={"key": "cell_type", "tumor": ["Tumour"]})  # fmt: skip
+    table = tk.sp.infiltration(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, cell_types=KEREN)
     rho = spearmanr(table["mixing_score"], table["intratumoral_immune_fraction"]).statistic
     assert rho > 0.5
     most, least = table["mixing_score"].idxmax(), table["mixing_score"].idxmin()
@@ -132,9 +134,9 @@ def test_melanoma_all_images(shared_data, read_shared):
     assert adata.n_obs == 296_523
     adata.obsm["spatial"] = adata.obs[["x", "y"]].to_numpy()
     tk.tl.classify(
-        adata, rules=["cd8_density", "til_pdl1", "patterns4"], library_key="image_id", pdl1_key="pdl1_pos",
-        microns_per_unit=MELANOMA_UM_PER_UNIT, n_boot=50, **MELANOMA,
-    )  # fmt: skip
+        adata, rules=["cd8_density", "til_pdl1", "patterns4"], library_key="image_id",
+        microns_per_unit=MELANOMA_UM_PER_UNIT, n_boot=50,
+    cell_types={**MELANOMA, "pdl1": "pdl1_pos"})  # fmt: skip
     table = tk.get.phenotypes(adata)
     # PD-L1 is typed on immune cells only (<NA> on every SOX10+ cell): no TPS, so no TIL x PD-L1 type, and why
     assert (table["phenotype_til_pdl1"] == "indeterminate").all()
@@ -165,15 +167,29 @@ def test_xenium_after_annotation(shared_data, read_shared):
     assert types[["CD8 T", "CD4 T", "T cell", "Macrophage", "B cell"]].sum() > 200
     immune = ["T cell", "CD8 T", "CD4 T", "B cell", "Macrophage", "Monocyte", "Dendritic", "Mast"]
     for rules in ("cd8_density", "keren2018"):
-        tk.tl.classify(adata, rules=rules, cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"],
-                               immune_labels=immune, cd8_labels=["CD8 T"], overwrite=True)  # fmt: skip
+        tk.tl.classify(
+            adata,
+            rules=rules,
+            overwrite=True,
+            cell_types={"key": "tmekit_cell_type", "tumor": ["Epithelial"], "immune": immune, "cd8": ["CD8 T"]},
+        )
         table = tk.get.phenotypes(adata)
         row = table.iloc[0]
         assert row.phenotype == _by_hand(rules, row)
         assert row.n_tumor == types["Epithelial"]
     # PD-L1 from RNA: CD274 transcripts (>= 1 count is positive) on the epithelial cells
-    tk.tl.classify(adata, rules="til_pdl1", cell_type_key="tmekit_cell_type", tumor_labels=["Epithelial"],
-                   immune_labels=immune, cd8_labels=["CD8 T"], pdl1_key="CD274", overwrite=True)  # fmt: skip
+    tk.tl.classify(
+        adata,
+        rules="til_pdl1",
+        overwrite=True,
+        cell_types={
+            "key": "tmekit_cell_type",
+            "tumor": ["Epithelial"],
+            "immune": immune,
+            "cd8": ["CD8 T"],
+            "pdl1": "CD274",
+        },
+    )
     row = tk.get.phenotypes(adata).iloc[0]
     cd274 = np.asarray(adata[adata.obs["tmekit_cell_type"] == "Epithelial", "CD274"].X.todense()).ravel()
     assert row["tps"] == pytest.approx(100 * (cd274 >= 1).mean())
@@ -190,7 +206,7 @@ def test_sample_without_tumour_cells_is_indeterminate_on_real_data(keren):
     first = adata.obs["patient_id"].astype(str).iloc[0]
     drop = (adata.obs["patient_id"].astype(str) == first) & (adata.obs["cell_type"] == "Tumour")
     adata = adata[~drop.to_numpy()].copy()
-    tk.tl.classify(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=20, **KEREN)
+    tk.tl.classify(adata, library_key="patient_id", microns_per_unit=KEREN_UM_PER_PX, n_boot=20, cell_types=KEREN)
     table = tk.get.phenotypes(adata)
     assert table.loc[first, "phenotype"] == "indeterminate"
     assert (table.drop(index=first)["phenotype"] != "indeterminate").sum() >= 29

@@ -13,7 +13,7 @@ LABELS = tk.datasets.synthetic_labels()
 
 
 def _calls(adata: ad.AnnData, **kwargs) -> ad.AnnData:
-    tk.tl.classify(adata, library_key="sample_id", **LABELS, **kwargs)
+    tk.tl.classify(adata, library_key="sample_id", cell_types={**LABELS, **kwargs.pop("cell_types", {})}, **kwargs)
     return tk.get.phenotypes(adata)
 
 

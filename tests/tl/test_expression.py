@@ -32,13 +32,13 @@ def _cells(wu: ad.AnnData) -> ad.AnnData:
 
 
 def _mixture(wu: ad.AnnData, seed: int) -> ad.AnnData:
-    return tk.datasets.mix_samples(_cells(wu), COMPOSITIONS, cell_type_key="type", n_cells=1000, rng=seed)
+    return tk.datasets.mix_samples(_cells(wu), COMPOSITIONS, n_cells=1000, rng=seed, cell_type_key="type")
 
 
 def _quiet_classify(adata: ad.AnnData, **kwargs) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tk.MissingGenesWarning)
-        tk.tl.classify(adata, mode="expression", **kwargs)
+        tk.tl.classify_expression(adata, **kwargs)
         return tk.get.phenotypes(adata)
 
 
@@ -131,7 +131,7 @@ def test_counts_are_normalised_per_sample_with_a_warning(wu_cells):
     expected = _quiet_classify(bulk.copy())
     counts = ad.AnnData(X=bulk.layers["counts"], obs=bulk.obs[[]].copy(), var=bulk.var.copy())
     with pytest.warns(tk.InputWarning, match="counts"):
-        tk.tl.classify(counts, mode="expression")
+        tk.tl.classify_expression(counts)
     got = tk.get.phenotypes(counts)
     assert (got["input_scale"] == "counts").all()
     np.testing.assert_allclose(got["p_inflamed"], expected["p_inflamed"], rtol=1e-10)
@@ -166,7 +166,7 @@ def test_missing_genes_lower_confidence_then_give_indeterminate(wu_cells):
     model = tk.tl.load_phenotype_model()
     drop_some = [g for g in bulk.var_names if g not in {"CD3D", "CD3E", "STAT1"}]
     with pytest.warns(tk.MissingGenesWarning, match="CD3D"):
-        part = tk.get.phenotypes(tk.tl.classify(bulk[:, drop_some].copy(), mode="expression", copy=True))
+        part = tk.get.phenotypes(tk.tl.classify_expression(bulk[:, drop_some].copy(), copy=True))
     assert (part["gene_coverage"] < 1).all()
     assert (part["confidence"] < full["confidence"]).all()
     assert part.attrs == {} and (part["phenotype"] != "indeterminate").all()
@@ -184,19 +184,19 @@ def test_clear_errors(wu_cells, tmp_path):
     ens.var["gene_symbols"] = ens.var_names
     ens.var_names = [f"ENSG{i:011d}" for i in range(ens.n_vars)]
     with pytest.raises(ValueError, match=r"Ensembl IDs.*gene_symbols"):
-        tk.tl.classify(ens, mode="expression")
+        tk.tl.classify_expression(ens)
     no_model_genes = bulk[:, [g for g in bulk.var_names if g not in set(tk.tl.load_phenotype_model().genes)]].copy()
     with pytest.raises(ValueError, match="None of the"):
-        tk.tl.classify(no_model_genes, mode="expression")
+        tk.tl.classify_expression(no_model_genes)
     nan = bulk.copy()
     nan.X[0, 5] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        tk.tl.classify(nan, mode="expression")
-    with pytest.raises(ValueError, match="Unknown mode"):
-        tk.tl.classify(bulk, mode="bulk")
+        tk.tl.classify_expression(nan)
+    with pytest.raises(KeyError, match=r"obsm\['spatial'\]` not found.*`tk\.tl\.classify_expression\(adata"):
+        tk.tl.classify(bulk)  # positions are what `classify` reads: bulk is pointed to classify_expression
     _quiet_classify(bulk)
     with pytest.raises(ValueError, match="overwrite=True"):
-        tk.tl.classify(bulk, mode="expression")
+        tk.tl.classify_expression(bulk)
     labels = pd.DataFrame({"patient_id": ["P1", "P2"], "immune_phenotype": ["inflamed", "desert"]})
     with pytest.raises(ValueError, match="not samples of `adata`"):
         tk.tl.fit_phenotype_model(bulk, labels, labels_id_column="patient_id")

@@ -183,14 +183,16 @@ def test_tile_cuts_of_patterns4_and_intratumoral_stromal():
 def field():
     """One synthetic inflamed field, classified once: its measured metrics are the thresholds below."""
     adata = tk.datasets.synthetic_tissue("inflamed", rng=5, sample_id="f")
-    tk.tl.classify(adata, rules=["cd8_density", "keren2018"], library_key="sample_id", microns_per_unit=1.0, **LABELS)
+    tk.tl.classify(
+        adata, rules=["cd8_density", "keren2018"], library_key="sample_id", microns_per_unit=1.0, cell_types=LABELS
+    )
     return adata, tk.get.phenotypes(adata).loc["f"]
 
 
 def _call(field, rules: str, **kwargs: object) -> pd.Series:
     adata = field[0].copy()
-    tk.tl.classify(adata, rules=rules, library_key="sample_id", microns_per_unit=1.0, overwrite=True, **LABELS,
-                   **kwargs)  # fmt: skip
+    tk.tl.classify(adata, rules=rules, library_key="sample_id", microns_per_unit=1.0, overwrite=True,
+                   cell_types={**LABELS, **kwargs.pop("cell_types", {})}, **kwargs)  # fmt: skip
     return tk.get.phenotypes(adata).loc["f"]
 
 
@@ -208,11 +210,13 @@ def test_classify_reads_overridden_thresholds_at_the_measured_value(field):
 def test_evidence_floors_at_the_measured_value(field):
     _, row = field
     n_tumour, area = int(row["n_tumor"]), row["area_core_mm2"] + row["area_margin_mm2"]
-    assert _call(field, "cd8_density", min_tumor_cells=n_tumour)["phenotype"] == "inflamed"  # at the floor: called
-    short = _call(field, "cd8_density", min_tumor_cells=n_tumour + 1)
+    assert (
+        _call(field, "cd8_density", thresholds={"min_tumor_cells": n_tumour})["phenotype"] == "inflamed"
+    )  # at the floor: called
+    short = _call(field, "cd8_density", thresholds={"min_tumor_cells": n_tumour + 1})
     assert short["phenotype"] == "indeterminate" and f"only {n_tumour} tumour cells" in short["reason"]
-    assert _call(field, "cd8_density", min_tumor_area=area)["phenotype"] == "inflamed"
-    small = _call(field, "cd8_density", min_tumor_area=area * (1 + 1e-9))
+    assert _call(field, "cd8_density", thresholds={"min_tumor_area": area})["phenotype"] == "inflamed"
+    small = _call(field, "cd8_density", thresholds={"min_tumor_area": area * (1 + 1e-9)})
     assert small["phenotype"] == "indeterminate" and "min_tumor_area" in small["reason"]
 
 
@@ -220,9 +224,9 @@ def test_spot_floor_at_the_measured_value(synthetic_spot_tissues):
     spots = synthetic_spot_tissues["inflamed", 0].copy()
     tk.tl.classify(spots)
     n = int(tk.get.compartments(spots)["n_tumor_spots"].iloc[0])
-    tk.tl.classify(spots, min_tumor_spots=n, overwrite=True)
+    tk.tl.classify(spots, overwrite=True, thresholds={"min_tumor_spots": n})
     assert tk.get.phenotypes(spots)["phenotype"].iloc[0] == "inflamed"
-    tk.tl.classify(spots, min_tumor_spots=n + 1, overwrite=True)
+    tk.tl.classify(spots, overwrite=True, thresholds={"min_tumor_spots": n + 1})
     assert tk.get.phenotypes(spots)["phenotype"].iloc[0] == "indeterminate"
 
 
@@ -254,7 +258,7 @@ def test_tcell_states_follow_the_rule_on_real_cells(read_shared):
     adata = read_shared("sade_feldman_melanoma/sade_feldman_tcells550.h5ad")
     adata.obs["cd8"] = adata.obs["cell_type_paper"].astype(str).str.contains("Cd8|Exhausted|Cytotoxicity")
     adata.obs["types"] = np.where(adata.obs["cd8"], "CD8 T", "other")
-    tk.tl.tcell_states(adata, cell_type_key="types", cd8_labels=["CD8 T"], library_key="patient_id")
+    tk.tl.tcell_states(adata, library_key="patient_id", cell_types={"key": "types", "cd8": ["CD8 T"]})
     scores = adata.obsm["tmekit_tcell_state_scores"][adata.obs["cd8"].to_numpy()]
     on = scores >= 0.15
     progenitor = on["exhausted"] & on["stemness"] & (scores["stemness"] > scores["terminal"])
@@ -269,9 +273,9 @@ def test_tcell_states_follow_the_rule_on_real_cells(read_shared):
 def test_min_cd8_cells_at_the_count(wu_counts):
     wu_counts.obs["types"] = np.where(wu_counts.obs["cell_type_minor"] == "T cells CD8+", "CD8 T", "other")
     n = int((wu_counts.obs["types"] == "CD8 T").sum())
-    tk.tl.tcell_states(wu_counts, cell_type_key="types", cd8_labels=["CD8 T"], min_cd8_cells=n)
+    tk.tl.tcell_states(wu_counts, min_cd8_cells=n, cell_types={"key": "types", "cd8": ["CD8 T"]})
     assert wu_counts.uns["tmekit_tcell_state"]["table"]["status"].iloc[0] == "ok"
-    tk.tl.tcell_states(wu_counts, cell_type_key="types", cd8_labels=["CD8 T"], min_cd8_cells=n + 1, overwrite=True)
+    tk.tl.tcell_states(wu_counts, min_cd8_cells=n + 1, overwrite=True, cell_types={"key": "types", "cd8": ["CD8 T"]})
     assert wu_counts.uns["tmekit_tcell_state"]["table"]["status"].iloc[0] == "indeterminate"
 
 
@@ -285,9 +289,13 @@ def test_protein_states_by_hand():
     values = np.array(list(rows.values()), dtype=np.float64) + 1e-3  # continuous intensities (at_cut: PD-1 1.001)
     cells = ad.AnnData(values, obs=pd.DataFrame({"type": "CD8"}, index=list(rows)))
     cells.var_names = ["PD1", "TIM3", "TCF1", "CD39"]
-    tk.tl.tcell_states(cells, cell_type_key="type", cd8_labels=["CD8"], min_cd8_cells=1,
-                       markers={"PD-1": "PD1", "TIM-3": "TIM3", "TCF1": "TCF1", "CD39": "CD39"},
-                       marker_thresholds={"PD-1": 1.001, "TIM-3": 1.0, "TCF1": 1.0, "CD39": 1.0})  # fmt: skip
+    tk.tl.tcell_states(
+        cells,
+        min_cd8_cells=1,
+        markers={"PD-1": "PD1", "TIM-3": "TIM3", "TCF1": "TCF1", "CD39": "CD39"},
+        marker_thresholds={"PD-1": 1.001, "TIM-3": 1.0, "TCF1": 1.0, "CD39": 1.0},
+        cell_types={"key": "type", "cd8": ["CD8"]},
+    )
     assert cells.obs["tmekit_tcell_state"].astype(str).tolist() == [
         "progenitor_exhausted", "terminal_exhausted", "terminal_exhausted", "effector_memory", "effector_memory",
         "other",
@@ -313,13 +321,13 @@ def test_pseudobulk_floors_at_the_count(wu_counts):
     wu_counts.obs["tumour"] = np.where(np.arange(wu_counts.n_obs) < 400, "part", "rest")
     counts = float(wu_counts.X[:400].sum())
     assert counts > 100_000  # above the default count floor, so the cell floor decides
-    tk.tl.classify(wu_counts, mode="expression", library_key="tumour", min_cells=400)
+    tk.tl.classify_expression(wu_counts, library_key="tumour", min_cells=400)
     assert tk.get.phenotypes(wu_counts).loc["part", "phenotype"] != "indeterminate"
-    tk.tl.classify(wu_counts, mode="expression", library_key="tumour", min_cells=401, overwrite=True)
+    tk.tl.classify_expression(wu_counts, library_key="tumour", min_cells=401, overwrite=True)
     row = tk.get.phenotypes(wu_counts).loc["part"]
     assert row["phenotype"] == "indeterminate" and "pseudobulk of 400 cells (< min_cells=401)" in row["reason"]
-    tk.tl.classify(wu_counts, mode="expression", library_key="tumour", min_cells=1, min_counts=counts, overwrite=True)
+    tk.tl.classify_expression(wu_counts, library_key="tumour", min_cells=1, min_counts=counts, overwrite=True)
     assert tk.get.phenotypes(wu_counts).loc["part", "phenotype"] != "indeterminate"
-    tk.tl.classify(wu_counts, mode="expression", library_key="tumour", min_cells=1, min_counts=counts + 1,
+    tk.tl.classify_expression(wu_counts, library_key="tumour", min_cells=1, min_counts=counts + 1,
                    overwrite=True)  # fmt: skip
     assert tk.get.phenotypes(wu_counts).loc["part", "phenotype"] == "indeterminate"

@@ -18,8 +18,8 @@ import pytest
 
 import tmekit as tk
 
-LABELS = {"cell_type_key": "cell_type", "tumor_labels": ["Tumour"], "immune_labels": ["CD8T", "CD4T", "Macrophage"],
-          "cd8_labels": ["CD8T"]}  # fmt: skip
+LABELS = {"key": "cell_type", "tumor": ["Tumour"], "immune": ["CD8T", "CD4T", "Macrophage"],
+          "cd8": ["CD8T"]}  # fmt: skip
 T_LABELS = ["CD8T", "CD4T"]
 PIXEL_UM = 15.625  # (15.625 um)^2 = 1/4096 mm^2
 N, STEP, CENTRE, RADIUS = 60, 10.0, 295.0, 180.0
@@ -52,8 +52,8 @@ def _lattice(sample: str = "a", *, tumour: bool = True) -> ad.AnnData:
 
 
 def _with_compartments(adata: ad.AnnData) -> ad.AnnData:
-    tk.sp.compartments(adata, cell_type_key="cell_type", tumor_labels=["Tumour"], library_key="sample_id",
-                       pixel_size=PIXEL_UM)  # fmt: skip
+    tk.sp.compartments(adata, library_key="sample_id",
+                       pixel_size=PIXEL_UM, cell_types={"key": "cell_type", "tumor": ["Tumour"]})  # fmt: skip
     return adata
 
 
@@ -69,7 +69,15 @@ def tissue(_tissue_once) -> ad.AnnData:
 
 
 def _call(adata: ad.AnnData, rules: str, **kwargs) -> pd.DataFrame:
-    called = tk.tl.classify(adata, rules=rules, library_key="sample_id", n_boot=20, copy=True, **LABELS, **kwargs)
+    called = tk.tl.classify(
+        adata,
+        rules=rules,
+        library_key="sample_id",
+        n_boot=20,
+        copy=True,
+        cell_types={**LABELS, **kwargs.pop("cell_types", {})},
+        **kwargs,
+    )
     return tk.get.phenotypes(called)
 
 
@@ -91,7 +99,7 @@ def _by_hand(adata: ad.AnnData) -> dict[str, float]:
         "density_cd8_margin": _count(adata, "CD8T", comp == "invasive margin") / margin,
         "density_t_core": _count(adata, T_LABELS, comp == "tumour core") / core,
         "density_t_margin": _count(adata, T_LABELS, comp == "invasive margin") / margin,
-        "density_immune_tissue": _count(adata, LABELS["immune_labels"], comp != "") / tissue,
+        "density_immune_tissue": _count(adata, LABELS["immune"], comp != "") / tissue,
         "density_cd8_intratumoral": _count(adata, "CD8T", inside) / areas["tumor_area_mm2"],
         "density_cd8_stromal": _count(adata, "CD8T", ~inside & (comp == "invasive margin")) / peri_area,
         "tumour_area": core + margin,
@@ -126,7 +134,7 @@ def test_keren2018_thresholds_through_classify(tissue):
     lattice neighbours; the diagonals are 14.1 um apart."""
     site = np.full((N, N), "", dtype=object)
     site[tissue.obs["i"], tissue.obs["j"]] = tissue.obs["cell_type"].astype(str).to_numpy()
-    immune, tumour = np.isin(site, LABELS["immune_labels"]), site == "Tumour"
+    immune, tumour = np.isin(site, LABELS["immune"]), site == "Tumour"
     pairs = [(a[:-1, :], b[1:, :]) for a, b in ((immune, immune), (immune, tumour), (tumour, immune))]
     pairs += [(a[:, :-1], b[:, 1:]) for a, b in ((immune, immune), (immune, tumour), (tumour, immune))]
     e_ii = int(sum((a & b).sum() for a, b in pairs[0::3]))
@@ -171,8 +179,8 @@ def test_immunoscore_thresholds_and_high_percentile_through_classify(tissue):
         ({"low_max_percentile": _down(50.0)}, "intermediate", 0),
     ]
     for overrides, expected, i_score in cases:
-        row = _call(tissue, "immunoscore", t_labels=T_LABELS, immunoscore_reference=reference,
-                    thresholds=overrides).iloc[0]  # fmt: skip
+        row = _call(tissue, "immunoscore", immunoscore_reference=reference,
+                    thresholds=overrides, cell_types={"t": T_LABELS}).iloc[0]  # fmt: skip
         for name in own:
             assert row[f"percentile_{name}"] == 50.0, name
         assert row["immunoscore_mean_percentile"] == 50.0
@@ -191,7 +199,7 @@ def _pdl1_samples() -> ad.AnnData:
         tumour = np.flatnonzero(part.obs["cell_type"] == "Tumour")
         status[tumour[:known]] = False
         status[tumour[:positive]] = True
-        immune = np.flatnonzero(part.obs["cell_type"].isin(LABELS["immune_labels"]))
+        immune = np.flatnonzero(part.obs["cell_type"].isin(LABELS["immune"]))
         status[immune] = False
         status[immune[:immune_positive]] = True
         part.obs["pdl1"] = status
@@ -201,7 +209,7 @@ def _pdl1_samples() -> ad.AnnData:
 
 def test_til_pdl1_tps_and_cps_at_their_cuts_through_classify():
     adata = _pdl1_samples()
-    table = _call(adata, "til_pdl1,til_pdl1_cps", pdl1_key="pdl1")
+    table = _call(adata, "til_pdl1,til_pdl1_cps", cell_types={"pdl1": "pdl1"})
     tps = {"at": 100 * 2 / 200, "below": 100 * 1 / 200, "just_below": 100 * 2 / 201, "just_above": 100 * 2 / 199}
     cps = {**tps, "below": 100 * (1 + 1) / 200}
     assert table["tps"].to_dict() == tps and table["cps"].to_dict() == cps
@@ -232,10 +240,10 @@ def test_til_pdl1_overridden_cuts_through_classify(tissue):
         ({"til_cd8_per_mm2": _down(til)}, "PD-L1+/TIL+"),
     ]
     for overrides, expected in cases:
-        row = _call(tissue, "til_pdl1", pdl1_key="pdl1", thresholds=overrides).iloc[0]
+        row = _call(tissue, "til_pdl1", thresholds=overrides, cell_types={"pdl1": "pdl1"}).iloc[0]
         assert (row["tps"], row["density_cd8_intratumoral"]) == (tps, til)
         assert row["phenotype"] == expected, overrides
-    row = _call(tissue, "til_pdl1_cps", pdl1_key="pdl1", thresholds={"cps_min": _up(tps)}).iloc[0]
+    row = _call(tissue, "til_pdl1_cps", thresholds={"cps_min": _up(tps)}, cell_types={"pdl1": "pdl1"}).iloc[0]
     assert (row["cps"], row["phenotype"]) == (tps, "PD-L1-/TIL+")  # no immune cell is PD-L1+: CPS = TPS
 
 
@@ -244,7 +252,7 @@ def _tile_shares(adata: ad.AnnData, epithelial: float, stromal: float) -> tuple[
     """Shares of the tumour tiles (>= 5% of their tissue inside the tumour) that are inflamed (epithelial CD8
     density above ``epithelial``) and excluded (not inflamed, stromal density above ``stromal``), by hand from the
     tiles' counts and areas."""
-    tiles = tk.sp.tile_table(adata, library_key="sample_id", contacts=None, **LABELS)
+    tiles = tk.sp.tile_table(adata, library_key="sample_id", contacts=None, cell_types=LABELS)
     inside, peri = tiles["area_inside"].to_numpy(), tiles["area_peri"].to_numpy()
     tumour = (inside > 0) & (inside >= 0.05 * tiles["area_tissue"].to_numpy())
     epi = tiles["n_cd8_inside"].to_numpy()[tumour] / inside[tumour]
@@ -272,7 +280,7 @@ def test_patterns4_thresholds_and_hot_cut_through_classify(tissue):
     for overrides, expected in cases:
         assert _call(tissue, "patterns4", thresholds=overrides).iloc[0]["phenotype"] == expected, overrides
     # the hot-tile cut reaches the tile shares (derive): at the median tile density, half as many tiles or so
-    tiles = tk.sp.tile_table(tissue, library_key="sample_id", contacts=None, **LABELS)
+    tiles = tk.sp.tile_table(tissue, library_key="sample_id", contacts=None, cell_types=LABELS)
     dense = tiles.loc[tiles["area_inside"] > 0, "n_cd8_inside"] / tiles.loc[tiles["area_inside"] > 0, "area_inside"]
     for cut in (float(np.median(dense)), float(dense.max())):
         share, _ = _tile_shares(tissue, cut, np.inf)
@@ -321,7 +329,7 @@ def test_tumour_cell_and_area_floors_through_classify(tissue):
         ({"min_tumor_area": _up(area)}, "indeterminate"),
     ]
     for floors, expected in cases:
-        row = _call(tissue, "cd8_density", **floors).iloc[0]
+        row = _call(tissue, "cd8_density", thresholds=floors).iloc[0]
         assert row["phenotype"] == expected, floors
         assert row["n_tumor"] == n_tumour and row["area_core_mm2"] + row["area_margin_mm2"] == area
         if expected == "indeterminate":
@@ -333,7 +341,7 @@ def test_tumour_cell_and_area_floors_through_classify(tissue):
 def test_no_tumour_region_is_indeterminate_even_with_no_floor():
     adata = _lattice("none", tumour=False)
     with pytest.warns(tk.InputWarning, match="No tumor cells"):
-        row = _call(adata, "cd8_density", min_tumor_cells=0, min_tumor_area=0.0).iloc[0]
+        row = _call(adata, "cd8_density", thresholds={"min_tumor_cells": 0, "min_tumor_area": 0.0}).iloc[0]
     assert (row["phenotype"], row["confidence"]) == ("indeterminate", 0.0)
     assert "tumour region smaller than min_tumor_area=0.0" in row["reason"]
 
@@ -383,7 +391,7 @@ def test_spot_cd8_thresholds_and_tumour_spot_floor_through_classify():
     ]
     for thresholds, expected in cases:
         assert _spot_call(spots, thresholds=thresholds)["phenotype"] == expected, thresholds
-    assert _spot_call(spots, min_tumor_spots=36)["phenotype"] == "inflamed"
-    short = _spot_call(spots, min_tumor_spots=37)
+    assert _spot_call(spots, thresholds={"min_tumor_spots": 36})["phenotype"] == "inflamed"
+    short = _spot_call(spots, thresholds={"min_tumor_spots": 37})
     assert (short["phenotype"], short["confidence"]) == ("indeterminate", 0.0)
     assert "only 36 tumour spots (< min_tumor_spots=37)" in short["reason"]

@@ -25,7 +25,7 @@ def sade(shared_data):
 
 
 def _states(adata: ad.AnnData, **kwargs) -> pd.DataFrame:
-    tk.tl.tcell_states(adata, cell_type_key="t_type", cd8_labels=["CD8"], **kwargs)
+    tk.tl.tcell_states(adata, cell_types={"key": "t_type", "cd8": ["CD8"], **kwargs.pop("cell_types", {})}, **kwargs)
     return tk.get.tcell_states(adata)
 
 
@@ -91,8 +91,13 @@ def test_protein_markers_by_hand():
     }, index=[f"c{i}" for i in range(8)])  # fmt: skip
     obs[["pd1", "tim3", "tcf1"]] = obs[["pd1", "tim3", "tcf1"]].astype("boolean")
     adata = ad.AnnData(obs=obs)
-    tk.tl.tcell_states(adata, library_key="sample", cell_type_key="cell_type", cd8_labels=["CD8T"],
-                       markers={"PD-1": "pd1", "TIM-3": "tim3", "TCF1": "tcf1"}, min_cd8_cells=5)  # fmt: skip
+    tk.tl.tcell_states(
+        adata,
+        library_key="sample",
+        markers={"PD-1": "pd1", "TIM-3": "tim3", "TCF1": "tcf1"},
+        min_cd8_cells=5,
+        cell_types={"key": "cell_type", "cd8": ["CD8T"]},
+    )
     states = adata.obs["tmekit_tcell_state"].astype(str).tolist()
     assert states[:6] == ["progenitor_exhausted", "terminal_exhausted", "other", "effector_memory", "other", "other"]
     assert states[6:] == ["nan", "nan"]  # not CD8 T cells
@@ -106,7 +111,7 @@ def test_rna_on_the_bundled_tumour_with_hypoxia(wu_cells):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tk.MissingGenesWarning)
         tk.tl.annotate(adata)
-        tk.tl.tcell_states(adata, library_key="sample_id", tumor_labels=["Epithelial"], min_cd8_cells=5)
+        tk.tl.tcell_states(adata, library_key="sample_id", min_cd8_cells=5, cell_types={"tumor": ["Epithelial"]})
     row = tk.get.tcell_states(adata).iloc[0]
     assert row["n_cd8"] == (adata.obs["tmekit_cell_type"] == "CD8 T").sum() > 5
     assert 0 < row["hypoxia_tumor"] < 1 and row["n_tumor"] == (adata.obs["tmekit_cell_type"] == "Epithelial").sum()
@@ -117,13 +122,15 @@ def test_rna_on_the_bundled_tumour_with_hypoxia(wu_cells):
 
 def test_bad_inputs(wu_cells):
     adata = wu_cells.copy()
-    with pytest.raises(ValueError, match="Which cells are CD8 T cells"):
+    with pytest.raises(ValueError, match=r"needs the cell types' roles 'key' \(the obs column of cell types\), 'cd8'"):
         tk.tl.tcell_states(adata)
     adata.obs["kind"] = "CD8"
     with pytest.raises(ValueError, match=r"needs PD-1, TIM-3 and TCF1.*missing \['TCF1'\]"):
-        tk.tl.tcell_states(adata, cell_type_key="kind", cd8_labels=["CD8"], markers={"PD-1": "CD8A", "TIM-3": "HAVCR2"})
+        tk.tl.tcell_states(
+            adata, markers={"PD-1": "CD8A", "TIM-3": "HAVCR2"}, cell_types={"key": "kind", "cd8": ["CD8"]}
+        )
     with pytest.raises(ValueError, match="min_cd8_cells"):
-        tk.tl.tcell_states(adata, cell_type_key="kind", cd8_labels=["CD8"], min_cd8_cells=0)
+        tk.tl.tcell_states(adata, min_cd8_cells=0, cell_types={"key": "kind", "cd8": ["CD8"]})
     assert "tmekit_tcell_state" not in adata.obs and "tmekit_tcell_state" not in adata.uns
 
 
@@ -238,8 +245,13 @@ def test_protein_intensities_at_their_thresholds_and_cd39():
     cuts = {"PD-1": 2.0, "TIM-3": 1.0, "TCF1": 0.5, "CD39": 3.0}
     for min_cd8, status in ((10, "ok"), (11, "indeterminate")):
         adata = ad.AnnData(obs=obs.copy())
-        tk.tl.tcell_states(adata, cell_type_key="cell_type", cd8_labels=["CD8T"], markers=markers,
-                           marker_thresholds=cuts, min_cd8_cells=min_cd8)  # fmt: skip
+        tk.tl.tcell_states(
+            adata,
+            markers=markers,
+            marker_thresholds=cuts,
+            min_cd8_cells=min_cd8,
+            cell_types={"key": "cell_type", "cd8": ["CD8T"]},
+        )
         assert adata.obs["tmekit_tcell_state"].astype(str).tolist() == expected
         row = tk.get.tcell_states(adata).loc["all"]
         assert (row["n_cd8"], row["n_progenitor_exhausted"], row["n_terminal_exhausted"]) == (10, 3, 3)

@@ -18,7 +18,7 @@ def imvigor(shared_data):
     z = ad.read_h5ad(folder / "imvigor210_all348_zscore.h5ad")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tk.MissingGenesWarning)
-        tk.tl.classify(z, mode="expression", rules="til_pdl1")
+        tk.tl.classify_expression(z, rules="til_pdl1")
     return z, tk.get.phenotypes(z)
 
 
@@ -58,7 +58,7 @@ def test_a_sample_alone_gets_its_cohort_call(imvigor):
     alone = z[[z.obs_names[11]]].copy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tk.MissingGenesWarning)
-        tk.tl.classify(alone, mode="expression", rules="til_pdl1", overwrite=True)
+        tk.tl.classify_expression(alone, rules="til_pdl1", overwrite=True)
     one = tk.get.phenotypes(alone).iloc[0]
     assert (one["phenotype"], one["confidence"]) == (table.iloc[11]["phenotype"], table.iloc[11]["confidence"])
 
@@ -66,9 +66,12 @@ def test_a_sample_alone_gets_its_cohort_call(imvigor):
 def test_expression_framework_errors():
     bulk = tk.datasets.imvigor210_bulk()  # the bundled 48-gene subset has no CD274
     with pytest.raises(ValueError, match=r"None of the 1 genes.*CD274"):
-        tk.tl.classify(bulk, mode="expression", rules="til_pdl1", scale="zscore")
+        tk.tl.classify_expression(bulk, rules="til_pdl1", scale="zscore")
     with pytest.raises(ValueError, match="drop `model=`"):
-        tk.tl.classify(bulk, mode="expression", rules="til_pdl1", model=tk.tl.load_phenotype_model())
-    with pytest.raises(ValueError, match=r"\['rules'\] apply to mode='spatial' only"):
-        tk.tl.classify(bulk, mode="expression", rules="patterns4")
+        tk.tl.classify_expression(bulk, rules="til_pdl1", model=tk.tl.load_phenotype_model())
+    with pytest.raises(
+        ValueError,
+        match=r"not 'patterns4'; spatial rule sets are applied by `tk\.tl\.classify`",
+    ):
+        tk.tl.classify_expression(bulk, rules="patterns4")
     assert "tmekit_phenotype" not in bulk.uns and "tmekit_phenotype" not in bulk.obs

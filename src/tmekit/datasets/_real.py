@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.resources
 from typing import TYPE_CHECKING, Any
 
+from tmekit._constants import CELL_TYPES_KEY
 from tmekit.io import read_h5ad
 
 if TYPE_CHECKING:
@@ -46,7 +47,8 @@ def keren2018_mibi() -> AnnData:
     ``microns_per_unit=800 / 2048``), with the study's cell types in ``obs["cell_type"]`` (Tumour, CD8T, CD4T,
     CD3T, Treg, NK, B, Macrophage, DC, DCMono, MonoNeu, Neutrophil, Otherimmune, Endothelial, Mesenchymal,
     Other) and ``obs["patient_id"]``. Positions are in ``obsm["spatial"]`` (squidpy's key). There is no
-    expression matrix (``n_vars == 0``) and no per-patient class label.
+    expression matrix (``n_vars == 0``) and no per-patient class label. The cell types' roles are declared
+    (:func:`keren2018_labels`, ``uns["tmekit_cell_types"]``).
 
     Citation: Keren L et al. A Structured Tumor-Immune Microenvironment in Triple Negative Breast Cancer
     Revealed by Multiplexed Ion Beam Imaging. Cell 174:1373-1387 (2018). doi:10.1016/j.cell.2018.08.039.
@@ -55,7 +57,9 @@ def keren2018_mibi() -> AnnData:
     -------
     A new AnnData object (a fresh copy on every call).
     """
-    return _read_bundled("keren2018_mibi_4patients.h5ad")
+    adata = _read_bundled("keren2018_mibi_4patients.h5ad")
+    adata.uns[CELL_TYPES_KEY] = keren2018_labels()
+    return adata
 
 
 def imvigor210_bulk() -> AnnData:
@@ -78,16 +82,15 @@ def imvigor210_bulk() -> AnnData:
 
 
 def keren2018_labels() -> dict[str, Any]:
-    """The cell-type labels of :func:`keren2018_mibi`, as ``tk.tl.classify`` / ``tk.sp.infiltration`` take them.
+    """The cell types' roles in :func:`keren2018_mibi`, as :func:`tmekit.pp.cell_types` takes them.
 
-    ``cell_type_key``, ``tumor_labels`` (Tumour), ``immune_labels`` (the 12 immune types of the paper) and
-    ``cd8_labels`` (CD8T): ``tk.tl.classify(mibi, library_key="patient_id", microns_per_unit=800 / 2048,
-    **tk.datasets.keren2018_labels())``.
+    ``key``, ``tumor`` (Tumour), ``immune`` (the 12 immune types of the paper) and ``cd8`` (CD8T);
+    :func:`keren2018_mibi` declares them already.
     """
     return {
-        "cell_type_key": "cell_type",
-        "tumor_labels": ["Tumour"],
-        "immune_labels": ["CD8T", "CD4T", "CD3T", "Treg", "NK", "B", "Macrophage", "DC", "DCMono", "MonoNeu",
+        "key": "cell_type",
+        "tumor": ["Tumour"],
+        "immune": ["CD8T", "CD4T", "CD3T", "Treg", "NK", "B", "Macrophage", "DC", "DCMono", "MonoNeu",
                           "Neutrophil", "Otherimmune"],
-        "cd8_labels": ["CD8T"],
+        "cd8": ["CD8T"],
     }  # fmt: skip

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from tmekit._constants import CELL_TYPES_KEY
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -211,17 +213,13 @@ def synthetic_tissue(
         "margin_band_um": _MARGIN_BAND,
         "units": "micrometres",
     }
+    adata.uns[CELL_TYPES_KEY] = synthetic_labels()
     return adata
 
 
 def synthetic_labels() -> dict[str, Any]:
-    """The cell-type labels of :func:`synthetic_tissue`, as ``tk.tl.classify`` / ``tk.sp.infiltration`` take them."""
-    return {
-        "cell_type_key": "cell_type",
-        "tumor_labels": ["Tumour"],
-        "immune_labels": ["CD8T", "CD4T", "Macrophage"],
-        "cd8_labels": ["CD8T"],
-    }
+    """The cell types' roles in :func:`synthetic_tissue`, as :func:`tmekit.pp.cell_types` takes them (declared)."""
+    return {"key": "cell_type", "tumor": ["Tumour"], "immune": ["CD8T", "CD4T", "Macrophage"], "cd8": ["CD8T"]}
 
 
 def calibration_sweep(

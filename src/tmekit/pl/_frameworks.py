@@ -122,9 +122,9 @@ def cd8_tiles(adata: AnnData, sample: str | None = None, *, key: str = PHENOTYPE
         raise ValueError(msg)
     mpu = float(params["microns_per_unit"])
     tiles = sp.tile_table(
-        adata, cell_type_key=params["cell_type_key"], tumor_labels=list(params["tumor_labels"]),
-        immune_labels=list(params["immune_labels"]), cd8_labels=list(params["cd8_labels"]),
-        t_labels=list(params["t_labels"]) or None, library_key=params["library_key"] or None,
+        adata, cell_types={"key": params["cell_type_key"], **{r: list(params[f"{r}_labels"]) or None
+                                                           for r in ("tumor", "immune", "cd8", "t")}},
+        library_key=params["library_key"] or None,
         spatial_key=params["spatial_key"], microns_per_unit=None if np.isnan(mpu) else mpu,
     )  # fmt: skip
     names = list(pd.unique(tiles["sample"]))

@@ -27,13 +27,14 @@ from tmekit._arrays import get_matrix, iter_row_blocks
 from tmekit._constants import CONTENT_KEY, LOGGER_NAME
 from tmekit._genenames import data_species, mouse_orthologs
 from tmekit._obs import sample_codes, sum_by_sample
+from tmekit._roles import roles
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._values import block_kind, not_counts
 from tmekit._warnings import InputWarning
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from anndata import AnnData
 
@@ -92,11 +93,7 @@ class SpotReference:
 def spot_reference(
     adata: AnnData,
     *,
-    cell_type_key: str,
-    tumor_labels: Sequence[str],
-    immune_labels: Sequence[str],
-    cd8_labels: Sequence[str],
-    t_labels: Sequence[str] | None = None,
+    cell_types: Mapping[str, Any] | None = None,
     layer: str | None = None,
     genes: Sequence[str] | None = None,
     min_cells: int = 10,
@@ -107,8 +104,12 @@ def spot_reference(
     Use single cells of the same tissue and, ideally, the same platform as the spots (for example a
     matched scRNA-seq sample, or the single-cell data the spots were aggregated from). Types with
     fewer than ``min_cells`` cells are dropped (their profile would be noise). ``genes`` default to
-    the cell-identity signature genes of the library.
+    the cell-identity signature genes of the library. The cells' types and which of them are tumour, immune, CD8 T
+    and T cells (the spot groups) are those declared with :func:`tmekit.pp.cell_types` on ``adata`` (or by
+    :func:`tmekit.tl.annotate`); ``cell_types={...}`` changes entries for this call.
     """
+    given = roles(adata, cell_types, need=("key", "tumor", "immune", "cd8"))
+    cell_type_key = str(given.key)
     if cell_type_key not in adata.obs:
         msg = f"`adata.obs[{cell_type_key!r}]` not found: the reference needs a cell-type column."
         raise KeyError(msg)
@@ -130,8 +131,7 @@ def spot_reference(
         empty = library.index[library <= 0].tolist()
         msg = f"Cell types {empty} have no counts on the reference genes; they cannot be told apart in spots."
         raise ValueError(msg)
-    groups = {"tumor": list(tumor_labels), "immune": list(immune_labels), "cd8": list(cd8_labels)}
-    groups["t"] = list(t_labels) if t_labels is not None else list(cd8_labels)
+    groups = {"tumor": given.tumor, "immune": given.immune, "cd8": given.cd8, "t": given.t or given.cd8}
     unknown = sorted({t for g in groups.values() for t in g} - set(types))
     if unknown:
         msg = f"Labels {unknown} are not reference cell types (with >= {min_cells} cells): {types}."

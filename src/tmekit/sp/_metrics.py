@@ -17,6 +17,7 @@ from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIA
 from tmekit._markers import marker_status
 from tmekit._obs import check_roles, coordinates_um, label_mask, samples
 from tmekit._progress import advance
+from tmekit._roles import PDL1_HINT, roles
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit.sp._graphs import contact_edges
 from tmekit.sp._regions import pixel_centres
@@ -24,7 +25,7 @@ from tmekit.sp._spotdata import GROUPS, group_content
 from tmekit.sp._touching import touching_edges
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from anndata import AnnData
 
@@ -62,7 +63,7 @@ def _regions(adata: AnnData, compartment_key: str) -> dict[str, Any]:
     if compartment_key not in adata.obs or DISTANCE_KEY not in adata.obs or compartment_key not in adata.uns:
         msg = (
             f"Compartments not found (`adata.obs[{compartment_key!r}]`). Run `tk.sp.compartments(adata, "
-            "cell_type_key=..., tumor_labels=..., library_key=...)` first."
+            "library_key=...)` first (after declaring the cell types with `tk.pp.cell_types`)."
         )
         raise KeyError(msg)
     return adata.uns[compartment_key]
@@ -86,11 +87,7 @@ def _population_masks(
 def tile_table(
     adata: AnnData,
     *,
-    cell_type_key: str,
-    tumor_labels: Sequence[str] | str,
-    immune_labels: Sequence[str],
-    cd8_labels: Sequence[str],
-    t_labels: Sequence[str] | None = None,
+    cell_types: Mapping[str, Any] | None = None,
     library_key: str | None = None,
     spatial_key: str = SPATIAL_KEY,
     microns_per_unit: float | None = None,
@@ -98,19 +95,19 @@ def tile_table(
     contacts: str | None = "touching",
     contact_distance: float | None = None,
     tile_size: float | None = None,
-    pdl1_key: str | None = None,
-    pdl1_threshold: float | None = None,
 ) -> pd.DataFrame:
     """One row per square tile of each sample: cells per population and compartment, areas, contacts.
 
-    Needs :func:`tmekit.sp.compartments` first (its grid gives each tile's compartment areas). Tiles are
+    Needs :func:`tmekit.sp.compartments` first (its grid gives each tile's compartment areas) and the cell types'
+    roles (``key``, ``tumor``, ``immune``, ``cd8``, optional ``t`` and ``pdl1``), declared with
+    :func:`tmekit.pp.cell_types` or given as ``cell_types={...}`` for this call. Tiles are
     ``tile_size`` um (default: 1/8 of the sample's shorter side, at least 50 um). Columns: ``sample``, ``tile``,
     ``tile_um``, ``tile_x_um`` / ``tile_y_um`` (the tile's centre); ``n_<pop>`` and
     ``n_<pop>_<core|margin|stroma>`` for tumor, cd8, t and immune cells;
     ``n_immune_inside`` (immune cells inside the tumour region); ``area_<core|margin|stroma|tissue>`` (mm^2);
     ``n_<cd8|t>_inside`` / ``n_<cd8|t>_peri`` and ``area_inside`` / ``area_peri``: cells and area inside the tumour
     region (tumour epithelium) and in the stroma around it (outside, within the margin band);
-    ``n_tumor_pdl1`` / ``n_immune_pdl1`` (PD-L1-positive tumour / immune cells, with ``pdl1_key``: an obs
+    ``n_tumor_pdl1`` / ``n_immune_pdl1`` (PD-L1-positive tumour / immune cells, with the ``pdl1`` role: an obs
     column or channel / gene of ``X``, positivity as in ``tmekit._markers``; ``pdl1_threshold`` for
     continuous intensities) and ``n_<tumor|immune>_pdl1_known`` (cells whose status is known);
     ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts, each pair once). ``contacts="touching"``
@@ -121,12 +118,12 @@ def tile_table(
     resampling rows gives their sampling noise. Never modifies ``adata``.
     """
     regions = _regions(adata, compartment_key)
-    labels = {"tumor": tumor_labels, "cd8": cd8_labels, "immune": immune_labels, "t": t_labels}
-    masks = _population_masks(adata, cell_type_key=cell_type_key, labels=labels)
+    given = roles(adata, cell_types, need=("key", "tumor", "immune", "cd8"))
+    masks = _population_masks(adata, cell_type_key=str(given.key), labels=given.labels())
     pdl1 = (
         None
-        if pdl1_key is None
-        else marker_status(adata, pdl1_key, threshold=pdl1_threshold, what="PD-L1", hint="`pdl1_threshold=`")
+        if given.pdl1 is None
+        else marker_status(adata, given.pdl1, threshold=given.pdl1_threshold, what="PD-L1", hint=PDL1_HINT)
     )
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
     mpu = 1.0 if microns_per_unit is None else float(microns_per_unit)
@@ -303,11 +300,7 @@ def _cd8_distances(xy: np.ndarray, cd8: np.ndarray, tumor: np.ndarray, signed: n
 def infiltration(
     adata: AnnData,
     *,
-    cell_type_key: str,
-    tumor_labels: Sequence[str] | str,
-    immune_labels: Sequence[str],
-    cd8_labels: Sequence[str],
-    t_labels: Sequence[str] | None = None,
+    cell_types: Mapping[str, Any] | None = None,
     library_key: str | None = None,
     spatial_key: str = SPATIAL_KEY,
     microns_per_unit: float | None = None,
@@ -322,9 +315,9 @@ def infiltration(
     ----------
     adata
         Cells with coordinates and compartments.
-    cell_type_key, tumor_labels, immune_labels, cd8_labels, t_labels
-        ``obs`` column of cell types and the labels of tumour, immune (all leukocytes), CD8 T and
-        all T cells (``t_labels`` defaults to the CD8 labels).
+    cell_types
+        The cell types' ``key`` and ``tumor``, ``immune`` (all leukocytes), ``cd8`` and ``t`` labels (T defaults to
+        CD8), as declared with :func:`tmekit.pp.cell_types`; this mapping changes entries for this call only.
     library_key, spatial_key, microns_per_unit
         As for :func:`tmekit.sp.compartments`.
     compartment_key
@@ -348,18 +341,18 @@ def infiltration(
     the contact counts; CD8 distances to the nearest tumour cell (median, mean, share within 20 um) and
     their median signed distance to the tumour boundary; the margin half-width and tile size.
     """
+    given = roles(adata, cell_types, need=("key", "tumor", "immune", "cd8"))
     if tiles is None:
         tiles = tile_table(
-            adata, cell_type_key=cell_type_key, tumor_labels=tumor_labels, immune_labels=immune_labels,
-            cd8_labels=cd8_labels, t_labels=t_labels, library_key=library_key, spatial_key=spatial_key,
+            adata, cell_types=cell_types, library_key=library_key, spatial_key=spatial_key,
             microns_per_unit=microns_per_unit, compartment_key=compartment_key, contacts=contacts,
             contact_distance=contact_distance,
         )  # fmt: skip
     table = tile_metrics(tiles)
     regions = _regions(adata, compartment_key)["samples"]
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, cells=False)
-    cd8 = label_mask(adata, cell_type_key=cell_type_key, labels=cd8_labels, what="cd8")
-    tumor = label_mask(adata, cell_type_key=cell_type_key, labels=tumor_labels, what="tumor")
+    cd8 = label_mask(adata, cell_type_key=str(given.key), labels=given.cd8, what="cd8")
+    tumor = label_mask(adata, cell_type_key=str(given.key), labels=given.tumor, what="tumor")
     signed = adata.obs[DISTANCE_KEY].to_numpy()
     extra = {}
     for name, idx in samples(adata, library_key=library_key):
@@ -382,10 +375,7 @@ def infiltration(
 def spot_table(
     adata: AnnData,
     *,
-    tumor_labels: Sequence[str] | str | None = None,
-    immune_labels: Sequence[str] | None = None,
-    cd8_labels: Sequence[str] | None = None,
-    t_labels: Sequence[str] | None = None,
+    cell_types: Mapping[str, Any] | None = None,
     library_key: str | None = None,
     content_key: str = CONTENT_KEY,
     compartment_key: str = COMPARTMENT_KEY,
@@ -393,11 +383,13 @@ def spot_table(
     """One row per spot: its compartment (as counts ``n_spots_<compartment>``) and group fractions in it.
 
     Groups (tumour, immune, CD8 T, T) are sums of the deconvolved types of ``obsm[content_key]``; by default
-    the groups the reference declared. Summing a sample's rows and passing them to :func:`spot_metrics`
+    the groups the reference declared; the ``tumor`` / ``immune`` / ``cd8`` / ``t`` roles of
+    :func:`tmekit.pp.cell_types` (or ``cell_types={...}``) name other columns of the content. Summing a sample's
+    rows and passing them to :func:`spot_metrics`
     gives its metrics. Spots without content (NaN) count for nothing. Never modifies ``adata``.
     """
     _regions(adata, compartment_key)
-    groups = {"tumor": tumor_labels, "immune": immune_labels, "cd8": cd8_labels, "t": t_labels}
+    groups = roles(adata, cell_types).labels()
     content = group_content(adata, content_key=content_key, groups=groups)
     comp = adata.obs[compartment_key].astype(str).to_numpy()
     valid = np.isfinite(content["tumor"].to_numpy())

@@ -19,13 +19,14 @@ from scipy.spatial import cKDTree
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY, SPOTS_KEY, TUMOR_CONTENT_KEY
 from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit._progress import advance
+from tmekit._roles import roles
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._units import flat_reason
 from tmekit.sp._spotdata import SPOT_PITCH_UM, group_content, is_spot_data, measured_pitch, spot_graph, spot_scale
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from anndata import AnnData
 
@@ -200,8 +201,7 @@ def sample_grid(
 def compartments(
     adata: AnnData,
     *,
-    cell_type_key: str | None = None,
-    tumor_labels: Sequence[str] | str | None = None,
+    cell_types: Mapping[str, Any] | None = None,
     library_key: str | None = None,
     spatial_key: str = SPATIAL_KEY,
     microns_per_unit: float | None = None,
@@ -242,8 +242,10 @@ def compartments(
     ----------
     adata
         Cells with coordinates in ``obsm[spatial_key]``.
-    cell_type_key, tumor_labels
-        ``obs`` column with cell types, and the labels that mean tumour cells.
+    cell_types
+        Read: the cell types' ``key`` and ``tumor`` labels declared with :func:`tmekit.pp.cell_types` (or by
+        :func:`tmekit.tl.annotate`); this mapping changes entries for this call only (e.g. ``{"tumor": [...]}``).
+        Spots: ``tumor`` names columns of the spot content (default: the reference's tumour types).
     library_key
         ``obs`` column naming the sample (field, image, core); each is processed alone.
     spatial_key
@@ -280,7 +282,9 @@ def compartments(
     if mode not in {"auto", "cells", "spots"}:
         msg = f"Unknown mode={mode!r}: use 'auto', 'cells' (single-cell positions) or 'spots' (Visium-like)."
         raise ValueError(msg)
-    spots = mode == "spots" or (mode == "auto" and is_spot_data(adata) and cell_type_key is None)
+    spots = mode == "spots" or (mode == "auto" and is_spot_data(adata) and roles(adata, cell_types).key is None)
+    given = roles(adata, cell_types, need=() if spots else ("key", "tumor"))
+    cell_type_key, tumor_labels = given.key, given.tumor or None
     written = (key_added, DISTANCE_KEY, TUMOR_CONTENT_KEY) if spots else (key_added, DISTANCE_KEY)
     existing = [k for k in written if k in adata.obs] + ([key_added] if key_added in adata.uns else [])
     fixed = [k for k in written[1:] if k in adata.obs]

@@ -99,8 +99,9 @@ def group_content(adata: AnnData, *, content_key: str, groups: Mapping[str, Sequ
         unknown = sorted(set(labels) - set(table.columns))
         if unknown or not labels:
             msg = (
-                f"{group}_labels {unknown or labels} are not columns of `obsm[{content_key!r}]` "
-                f"({list(table.columns)}): pass `{group}_labels=` naming the content columns."
+                f"{group} labels {unknown or labels} are not columns of `obsm[{content_key!r}]` "
+                f"({list(table.columns)}): declare the content columns with `tk.pp.cell_types(spots, {group}=[...])` "
+                f"or pass `cell_types={{{group!r}: [...]}}`."
             )
             raise ValueError(msg)
         out[group] = table[labels].sum(axis=1, min_count=1).to_numpy()

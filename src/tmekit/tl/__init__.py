@@ -5,6 +5,7 @@ from __future__ import annotations
 from tmekit.tl._aggregate import aggregate
 from tmekit.tl._annotate import annotate, annotation_labels
 from tmekit.tl._classify import RULES, classify
+from tmekit.tl._classify_expression import classify_expression
 from tmekit.tl._phenotype import CALLS, PhenotypeRule
 from tmekit.tl._phenotype.fit import fit_phenotype_model
 from tmekit.tl._phenotype.model import PhenotypeModel, load_phenotype_model
@@ -24,6 +25,7 @@ __all__ = [
     "annotate",
     "annotation_labels",
     "classify",
+    "classify_expression",
     "fit_phenotype_model",
     "load_phenotype_model",
     "register_rule",

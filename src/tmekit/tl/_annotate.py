@@ -12,8 +12,10 @@ ahead of the runner-up by ``min_margin``) among the children the data can measur
   per sample to [0, 1], node score = highest up channel minus highest down channel (``tmekit.tl._protein``).
 
 The tumour is the data's main tumour lineage (carcinoma cells are ``Epithelial``, melanoma cells ``Melanoma``):
-``uns[key_added]["roles"]`` lists the labels that are tumour, immune, T and CD8 T, as the spatial frameworks read
-them (:func:`annotation_labels`). Why a level could not be decided (its markers not measured) is in
+``uns[key_added]["roles"]`` lists the labels that are tumour, immune, T and CD8 T, and annotate declares them as the
+object's cell types (``uns["tmekit_cell_types"]``, :func:`tmekit.pp.cell_types`) unless it declares another column's
+labels already, so the frameworks and T-cell states read them with no label written by hand. Why a level could not
+be decided (its markers not measured) is in
 ``uns[key_added]["not_measured"]``.
 """
 
@@ -25,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tmekit._constants import CELL_TYPE_KEY
+from tmekit._constants import CELL_TYPE_KEY, CELL_TYPES_KEY
 from tmekit._genenames import sets_in_species
+from tmekit._roles import declared
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
@@ -49,16 +52,16 @@ DEFAULTS = {"rna": (0.1, 0.02), "protein": (0.1, 0.05)}
 
 
 def annotation_labels(adata: AnnData | None = None, key_added: str = CELL_TYPE_KEY) -> dict[str, Any]:
-    """The labels of :func:`annotate` as ``tk.tl.classify`` / ``tk.tl.tcell_states`` take them.
+    """The roles of :func:`annotate`'s labels, as :func:`tmekit.pp.cell_types` takes them (annotate declares them).
 
     With an annotated ``adata`` the tumour labels are those :func:`annotate` chose from the data (``Epithelial``
-    for carcinomas, ``Melanoma`` for melanomas); without one, ``Epithelial``. Immune: every leukocyte label; CD8:
-    ``CD8 T``; T (CD3+): the T-cell labels.
+    for carcinomas, ``Melanoma`` for melanomas); without one, or without tumour cells, ``Epithelial``. Immune: every
+    leukocyte label; CD8: ``CD8 T``; T (CD3+): the T-cell labels.
     """
     stored = adata.uns.get(key_added, {}).get("roles") if adata is not None else None
-    tumour = list(stored["tumor"]) if stored else ["Epithelial"]
-    return {"cell_type_key": key_added, "tumor_labels": tumour, "immune_labels": roles_of("immune"),
-            "cd8_labels": roles_of("cd8"), "t_labels": roles_of("t")}  # fmt: skip
+    tumour = list(stored["tumor"]) if stored is not None and len(stored["tumor"]) else ["Epithelial"]
+    return {"key": key_added, "tumor": tumour, "immune": roles_of("immune"), "cd8": roles_of("cd8"),
+            "t": roles_of("t")}  # fmt: skip
 
 
 def _lifted(values: np.ndarray, columns: list[str]) -> np.ndarray:
@@ -196,8 +199,9 @@ def annotate(
         RNA: ``"auto"``, ``"human"`` or ``"mouse"`` (mouse data read the marker sets through orthologs).
     key_added, overwrite, copy
         ``obs[key_added]`` gets the labels, ``obsm[key_added + "_scores"]`` the node scores, ``uns[key_added]`` the
-        parameters, the sets or channels used, what was not measured and the roles of the labels; replace existing
-        results; return a new object instead.
+        parameters, the sets or channels used, what was not measured and the roles of the labels (declared in
+        ``uns["tmekit_cell_types"]`` too, unless that declares another column); replace existing results; return a
+        new object instead.
 
     Returns
     -------
@@ -255,4 +259,7 @@ def annotate(
         "not_measured": missing,
         "roles": _roles(call) if markers is None else {},
     }  # fmt: skip
+    mine = declared(target)
+    if markers is None and (mine is None or mine.key == key_added):  # never replaces a declaration of your labels
+        target.uns[CELL_TYPES_KEY] = annotation_labels(target, key_added)
     return target if copy else None

@@ -41,10 +41,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tmekit._constants import CELL_TYPE_KEY, TCELL_STATES_KEY
+from tmekit._constants import TCELL_STATES_KEY
 from tmekit._genenames import data_species, mouse_orthologs, sets_in_species
 from tmekit._markers import describe_marker, marker_status
 from tmekit._obs import check_roles, label_mask, samples
+from tmekit._roles import roles
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
@@ -52,7 +53,7 @@ from tmekit.signatures import get as get_signature
 from tmekit.tl._score import compute_scores
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from anndata import AnnData
 
@@ -218,9 +219,7 @@ def tcell_states(
     adata: AnnData,
     *,
     library_key: str | None = None,
-    cell_type_key: str | None = None,
-    cd8_labels: Sequence[str] | str | None = None,
-    tumor_labels: Sequence[str] | str | None = None,
+    cell_types: Mapping[str, Any] | None = None,
     layer: str | None = None,
     markers: Mapping[str, str] | None = None,
     marker_thresholds: Mapping[str, float] | None = None,
@@ -239,11 +238,10 @@ def tcell_states(
         Cells: scRNA-seq or spatial RNA (counts or log), or a protein panel with ``markers``.
     library_key
         ``obs`` column of samples (``None``: one sample). A sample's table depends on its own cells only.
-    cell_type_key, cd8_labels
-        Which cells are CD8 T cells. Default: ``obs["tmekit_cell_type"]`` of :func:`tmekit.tl.annotate` and its
-        ``"CD8 T"`` label.
-    tumor_labels
-        Tumour cells (same ``cell_type_key``) whose mean hypoxia score is reported per sample.
+    cell_types
+        Which cells are CD8 T cells (``key`` and ``cd8``) and tumour cells (``tumor``: their mean hypoxia score is
+        reported per sample), as declared with :func:`tmekit.pp.cell_types` or by :func:`tmekit.tl.annotate` (its
+        ``"CD8 T"`` label); this mapping changes entries for this call only.
     layer
         Expression layer (RNA); default ``X``.
     markers, marker_thresholds
@@ -271,14 +269,8 @@ def tcell_states(
     if taken and not overwrite:
         msg = f"`adata` has {taken}. Pass `overwrite=True` to replace them, or `key_added=` to write beside them."
         raise ValueError(msg)
-    if cell_type_key is None:
-        if CELL_TYPE_KEY not in adata.obs:
-            msg = (
-                "Which cells are CD8 T cells? Pass `cell_type_key=` and `cd8_labels=`, or run `tk.tl.annotate(adata)` "
-                f"first (obs[{CELL_TYPE_KEY!r}], label 'CD8 T')."
-            )
-            raise ValueError(msg)
-        cell_type_key, cd8_labels = CELL_TYPE_KEY, cd8_labels or ["CD8 T"]
+    given = roles(adata, cell_types, need=("key", "cd8"))
+    cell_type_key, cd8_labels, tumor_labels = str(given.key), given.cd8, given.tumor or None
     if not isinstance(min_cd8_cells, int | np.integer) or min_cd8_cells < 1:
         msg = f"`min_cd8_cells` must be a positive integer, got {min_cd8_cells!r}."
         raise ValueError(msg)

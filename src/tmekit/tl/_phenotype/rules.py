@@ -40,8 +40,10 @@ class Plane:
 
 #: Inputs a rule set may need beyond cell types and positions, and how a user gives them to ``tk.tl.classify``.
 INPUTS = {
-    "t_labels": "`t_labels=` (the labels of all CD3+ T cells)",
-    "pdl1": "`pdl1_key=` (an obs column of PD-L1 status or intensity, or a channel / gene of X such as CD274)",
+    "t_labels": "the `t` labels (all CD3+ T cells: `tk.pp.cell_types(adata, ..., t=[...])` or "
+    "`cell_types={'t': [...]}`)",
+    "pdl1": "the `pdl1` status (an obs column of PD-L1 status or intensity, or a channel / gene of X such as CD274: "
+    "`tk.pp.cell_types(adata, ..., pdl1=...)` or `cell_types={'pdl1': ...}`)",
     "percentile_reference": "`immunoscore_reference=` (CT/IM densities of reference tumours) or `cohort_relative=True`",
 }
 
@@ -125,7 +127,7 @@ def resolve(
     for rule in chosen:
         if (rule.data == "spots") != spots:
             fit = sorted(r for r, v in RULES.items() if v.data == ("spots" if spots else "cells"))
-            kind = "spot data (no cell types to count)" if spots else "single cells with `cell_type_key`"
+            kind = "spot data (no cell types to count)" if spots else "single cells with cell types"
             msg = f"Rule set {rule.name!r} is for {rule.data}, but this is {kind}: use one of {fit}."
             raise ValueError(msg)
         missing = [INPUTS[k] for k in rule.needs if not given.get(k)]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from anndata import AnnData
 
+    from tmekit._roles import Roles
     from tmekit.tl._phenotype.rules import PhenotypeRule
 
 __all__ = ["cell_calls", "ensure_compartments", "spot_calls"]
@@ -27,14 +28,14 @@ __all__ = ["cell_calls", "ensure_compartments", "spot_calls"]
 _REUSED_IF_EQUAL = ("mode", "cell_type_key", "tumor_labels", "library_key", "microns_per_unit", "content_key")
 
 
-def ensure_compartments(adata: AnnData, *, overwrite: bool, **params: Any) -> None:
+def ensure_compartments(adata: AnnData, *, overwrite: bool, cell_types: Roles, **params: Any) -> None:
     """Compute the compartments a call needs, or reuse existing ones made with the same parameters."""
     stored = adata.uns.get(COMPARTMENT_KEY, {}).get("params") if COMPARTMENT_KEY in adata.obs else None
     if stored is not None:
         wanted = {
             "mode": "spots" if params.get("mode") == "spots" else "cells",
-            "cell_type_key": params.get("cell_type_key"),
-            "tumor_labels": _as_list(params.get("tumor_labels")),
+            "cell_type_key": cell_types.key,
+            "tumor_labels": cell_types.tumor or None,
             "library_key": params.get("library_key") or "",
             "microns_per_unit": params.get("microns_per_unit"),
             "content_key": params.get("content_key"),
@@ -53,13 +54,8 @@ def ensure_compartments(adata: AnnData, *, overwrite: bool, **params: Any) -> No
                 "to recompute the compartments for this call, or the parameters they were made with."
             )
             raise ValueError(msg)
-    sp.compartments(adata, overwrite=True, **{k: v for k, v in params.items() if v is not None or k == "library_key"})
-
-
-def _as_list(value: Sequence[str] | str | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [value] if isinstance(value, str) else list(value)
+    params = {k: v for k, v in params.items() if v is not None or k == "library_key"}
+    sp.compartments(adata, overwrite=True, cell_types=cell_types.stored(), **params)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -239,8 +235,7 @@ def cell_calls(
     *,
     rules: Sequence[PhenotypeRule],
     overrides: Mapping[str, float],
-    labels: Mapping[str, Any],
-    cell_type_key: str,
+    cell_types: Roles,
     library_key: str | None,
     spatial_key: str,
     microns_per_unit: float | None,
@@ -251,8 +246,6 @@ def cell_calls(
     n_boot: int,
     rng: np.random.Generator | int | None,
     measurement_cv: float = MEASUREMENT_CV,
-    pdl1_key: str | None = None,
-    pdl1_threshold: float | None = None,
     percentile_reference: pd.DataFrame | None = None,
     cohort_relative: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -266,11 +259,10 @@ def cell_calls(
         raise ValueError(msg)
     if not any(set(rule.reads) & set(sp.CONTACT_METRICS) for rule in rules):
         contacts = None
-    where = {"cell_type_key": cell_type_key, "library_key": library_key, "spatial_key": spatial_key,
-             "microns_per_unit": microns_per_unit, "tumor_labels": labels["tumor"], "immune_labels": labels["immune"],
-             "cd8_labels": labels["cd8"], "t_labels": labels["t"], "contacts": contacts,
+    where = {"cell_types": cell_types.stored(), "library_key": library_key, "spatial_key": spatial_key,
+             "microns_per_unit": microns_per_unit, "contacts": contacts,
              "contact_distance": contact_distance}  # fmt: skip
-    tiles = sp.tile_table(adata, **where, pdl1_key=pdl1_key, pdl1_threshold=pdl1_threshold)
+    tiles = sp.tile_table(adata, **where)
     shared = sp.infiltration(adata, **where, tiles=tiles)
 
     def floor(values: Mapping[str, Any]) -> str:
@@ -286,7 +278,8 @@ def cell_calls(
     table, frameworks = _tables(rules, overrides, tiles, metrics=sp.tile_metrics, floor=floor, rng=rng,
                                 n_boot=n_boot, measurement_cv=measurement_cv, context=context,
                                 extra=shared)  # fmt: skip
-    labelled = {f"{k}_labels": [] if v is None else ([v] if isinstance(v, str) else list(v)) for k, v in labels.items()}
+    labelled = {f"{k}_labels": list(v or []) for k, v in cell_types.labels().items()}
+    cell_type_key, pdl1_key, pdl1_threshold = cell_types.key, cell_types.pdl1, cell_types.pdl1_threshold
     params = {"min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
               "cell_type_key": cell_type_key, **labelled, "spatial_key": spatial_key,
               "microns_per_unit": np.nan if microns_per_unit is None else float(microns_per_unit),
@@ -311,10 +304,8 @@ def spot_calls(
     measurement_cv: float = MEASUREMENT_CV,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Spot data: each rule set on each sample's mean group fractions per compartment; confidence: resampled spots."""
-    spots = sp.spot_table(
-        adata, tumor_labels=labels["tumor"], immune_labels=labels["immune"], cd8_labels=labels["cd8"],
-        t_labels=labels["t"], library_key=library_key, content_key=CONTENT_KEY,
-    )  # fmt: skip
+    groups = {k: v for k, v in labels.items() if v}
+    spots = sp.spot_table(adata, cell_types=groups, library_key=library_key, content_key=CONTENT_KEY)
     regions = get.compartments(adata)  # per sample: spots, tumour spots, areas, margin half-width
 
     def floor(values: Mapping[str, Any]) -> str:
