@@ -120,8 +120,10 @@ def test_bad_inputs(wu_cells):
     with pytest.raises(ValueError, match="Which cells are CD8 T cells"):
         tk.tl.tcell_states(adata)
     adata.obs["kind"] = "CD8"
-    with pytest.raises(ValueError, match=r"needs PD-1, TIM-3 and TCF1.*missing \['TCF1'\]"):
-        tk.tl.tcell_states(adata, cell_type_key="kind", cd8_labels=["CD8"], markers={"PD-1": "CD8A", "TIM-3": "HAVCR2"})
+    with pytest.raises(ValueError, match=r"No CD8 T-cell state can be decided from the markers given \(\['PD-1'\]"):
+        tk.tl.tcell_states(adata, cell_type_key="kind", cd8_labels=["CD8"], markers={"PD-1": "CD8A"})
+    with pytest.raises(ValueError, match=r"Unknown `markers` \['PD1'\]"):
+        tk.tl.tcell_states(adata, cell_type_key="kind", cd8_labels=["CD8"], markers={"PD1": "CD8A", "TCF1": "TCF7"})
     with pytest.raises(ValueError, match="min_cd8_cells"):
         tk.tl.tcell_states(adata, cell_type_key="kind", cd8_labels=["CD8"], min_cd8_cells=0)
     assert "tmekit_tcell_state" not in adata.obs and "tmekit_tcell_state" not in adata.uns
