@@ -31,6 +31,19 @@ Per sample: ``n_cd8``, the count and share of each state, ``frac_cxcl13``, ``fra
 (progenitor + terminal), Sade-Feldman's TCF7+ memory-like vs exhausted), and the mean hypoxia score
 (``hypoxia_buffa2010``) of the sample's tumour cells when ``tumor_labels`` are given. Below ``min_cd8_cells``
 (10) CD8 T cells a sample is ``indeterminate``: shares and ratios NaN (one cell would be 10%).
+
+**Targeted panels** (e.g. Xenium breast: no CXCL13, TOX, GZMB, LAYN; 2 of the 6 memory-like genes): a programme
+with fewer than 50% of its genes is not measured, and only the states it decides are lost. Progenitor vs terminal
+needs exhausted, stemness and terminal; without one of them an exhausted cell is ``exhausted_unsplit`` (its own
+share column). Effector/memory (and other) needs exhausted and stemness or memory-like; with one of the two
+it is read from that one (cells marked only by the missing one count as other; ``params["effector_memory_rule"]``
+says so). CXCL13+ needs the CXCL13 gene, CXCL13+ CCR5+ also CCR5. A state or flag not measured has NaN (never 0)
+counts, shares and ratios, is listed with its missing genes in ``uns[key_added]["params"]["not_measured"]`` and
+named in one ``MissingGenesWarning``. No state decidable (no exhausted programme, or neither stemness nor
+memory-like): ``ValueError``. Protein panels follow the rule exactly: a cell's state is the one every status of the
+markers not given would give it, ``exhausted_unsplit`` if progenitor or terminal, else ``not_measured``; a state is
+measured when no cell pattern leaves it in doubt (PD-1 + TCF1: effector/memory; PD-1 + TIM-3: terminal; PD-1
+alone: nothing, refused). CXCL13 / CCR5 markers not given are recorded, not warned about (they are optional).
 """
 
 from __future__ import annotations
@@ -380,7 +393,8 @@ def tcell_states(
         Expression layer (RNA); default ``X``.
     markers, marker_thresholds
         Protein panels: ``{"PD-1": key, "TIM-3": key, "TCF1": key}`` (plus optional ``"CD39"``, ``"CXCL13"``,
-        ``"CCR5"``), each an ``obs`` column or a channel of ``X``; thresholds for continuous intensities.
+        ``"CCR5"``), each an ``obs`` column or a channel of ``X``; thresholds for continuous intensities. With
+        some of PD-1 / TIM-3 / TCF1 only the states they decide are measured (module notes).
     min_score
         RNA: the score at which a programme is on.
     min_cd8_cells
@@ -388,7 +402,8 @@ def tcell_states(
     max_rank
         UCell ``max_rank`` (default ``min(1500, n_vars)``).
     key_added, overwrite, copy
-        ``obs[key_added]`` gets each CD8 T cell's state (NaN for other cells), ``obs[key_added + "_cxcl13"]``
+        ``obs[key_added]`` gets each CD8 T cell's state (NaN for other cells; ``exhausted_unsplit`` /
+        ``not_measured`` where the panel cannot decide), ``obs[key_added + "_cxcl13"]``
         the CXCL13+ flag, ``obsm[key_added + "_scores"]`` the programme scores or marker statuses and
         ``uns[key_added]`` ``{"table", "params"}`` (:func:`tmekit.get.tcell_states`); replace existing
         results; return a new object instead.
