@@ -28,7 +28,8 @@ CASES = {
     ),
     "targeted_panel_in_tcell_states": (
         "`tcell_states` on a targeted RNA panel without the programmes' genes",
-        "refused, naming the programmes and genes missing and `markers=` (no `min_overlap=`, which it lacks)",
+        "the states it can decide; the others NaN, named in a warning with their missing genes; refused only when "
+        "none can be decided, naming the genes and `markers=` (no `min_overlap=`, which it lacks)",
     ),
     "marker_threshold_in_protein_mode": (
         "protein intensities in `tcell_states(markers=...)` without thresholds",
@@ -72,8 +73,15 @@ def test_duplicated_positions_message():
 def test_targeted_panel_in_tcell_states(wu_counts):
     terminal = set(tk.signatures.get("tex_andreatta2022").genes)
     panel = wu_counts[:, [g for g in wu_counts.var_names if g not in terminal]].copy()
-    with pytest.raises(ValueError, match=r"too few for \['terminal'\]: tex_andreatta2022 0/5") as err:
+    with pytest.warns(tk.MissingGenesWarning, match=r"progenitor_exhausted, terminal_exhausted.*tex_andreatta2022 0/5"):
         tk.tl.tcell_states(panel, cell_types={"key": "cell_type_minor", "cd8": ["T cells CD8+"]})
+    row = tk.get.tcell_states(panel).iloc[0]
+    assert np.isnan(row["frac_terminal_exhausted"]) and np.isfinite(row["frac_effector_memory"])
+    programmes = ("exhausted_andreatta2022", "stemness_andreatta2022", "cd8_g_sadefeldman2018")
+    dropped = set().union(*(tk.signatures.get(name).genes for name in programmes))
+    bare = wu_counts[:, [g for g in wu_counts.var_names if g not in dropped]].copy()
+    with pytest.raises(ValueError, match=r"No CD8 T-cell state can be decided.*exhausted_andreatta2022 0/5") as err:
+        tk.tl.tcell_states(bare, cell_types={"key": "cell_type_minor", "cd8": ["T cells CD8+"]})
     assert hints_accepted(str(err.value), tk.tl.tcell_states) == ["markers"]
     assert "min_overlap" not in str(err.value)
 

@@ -23,6 +23,21 @@ def states(wu_cells):
     return adata, tk.get.tcell_states(adata)
 
 
+def test_a_targeted_panel_stacks_its_unsplit_share():
+    """A table from a panel that cannot split progenitor vs terminal: the NaN states draw nothing, the unsplit share
+    is stacked after effector/memory and other, and each bar reaches the sample's total."""
+    table = pd.DataFrame({
+        "frac_progenitor_exhausted": [np.nan], "frac_terminal_exhausted": [np.nan], "frac_effector_memory": [0.25],
+        "frac_other": [0.35], "frac_exhausted_unsplit": [0.4], "n_cd8": [20], "status": ["ok"],
+    }, index=["s"])  # fmt: skip
+    ax = tk.pl.tcell_states(table).axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == [0.0, 0.0, 0.25, 0.35, 0.4]
+    assert ax.patches[-1].get_y() == pytest.approx(0.6)
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "exhausted unsplit"
+    plt.close("all")
+
+
 def test_stacked_bars_are_the_shares(states):
     _, table = states
     fig = tk.pl.tcell_states(table, groupby={"a": "responder?", "b": "unknown"})

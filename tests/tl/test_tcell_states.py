@@ -125,10 +125,10 @@ def test_bad_inputs(wu_cells):
     with pytest.raises(ValueError, match=r"needs the cell types' roles 'key' \(the obs column of cell types\), 'cd8'"):
         tk.tl.tcell_states(adata)
     adata.obs["kind"] = "CD8"
-    with pytest.raises(ValueError, match=r"needs PD-1, TIM-3 and TCF1.*missing \['TCF1'\]"):
-        tk.tl.tcell_states(
-            adata, markers={"PD-1": "CD8A", "TIM-3": "HAVCR2"}, cell_types={"key": "kind", "cd8": ["CD8"]}
-        )
+    with pytest.raises(ValueError, match=r"No CD8 T-cell state can be decided from the markers given \(\['PD-1'\]"):
+        tk.tl.tcell_states(adata, markers={"PD-1": "CD8A"}, cell_types={"key": "kind", "cd8": ["CD8"]})
+    with pytest.raises(ValueError, match=r"Unknown `markers` \['PD1'\]"):
+        tk.tl.tcell_states(adata, markers={"PD1": "CD8A", "TCF1": "TCF7"}, cell_types={"key": "kind", "cd8": ["CD8"]})
     with pytest.raises(ValueError, match="min_cd8_cells"):
         tk.tl.tcell_states(adata, min_cd8_cells=0, cell_types={"key": "kind", "cd8": ["CD8"]})
     assert "tmekit_tcell_state" not in adata.obs and "tmekit_tcell_state" not in adata.uns
@@ -263,3 +263,173 @@ def test_protein_intensities_at_their_thresholds_and_cd39():
             assert np.isnan(row["frac_effector_memory"]) and np.isnan(row["progenitor_terminal_ratio"])
             assert row["reason"] == "only 10 CD8 T cells (< min_cd8_cells=11)"
     assert adata.uns["tmekit_tcell_state"]["params"]["marker_rules"]["PD-1"] == "obs['pd1']: positive above 2.0"
+
+
+# ------------------------------------------------------------------- targeted panels: what is measured, and only that
+def _panel(cells: dict[str, dict[str, float]], drop: set[str]) -> ad.AnnData:
+    full = _rna(cells)
+    return full[:, [g for g in full.var_names if g not in drop]].copy()
+
+
+def test_a_panel_without_cxcl13_keeps_every_state_and_leaves_the_flags_unmeasured():
+    """The same cells with and without CXCL13 / CCR5: identical states and shares (though the cxcl13 cell's
+    terminal score moves, 0.229 -> 0.257, as GZMB no longer ties with them); the flags NaN, not 0."""
+    cells = {k: v[0] for k, v in RNA_CELLS.items()}
+    full, panel = _rna(cells), _panel(cells, {"CXCL13", "CCR5"})
+    _states(full, library_key="sample", max_rank=MAX_RANK, min_cd8_cells=1)
+    with pytest.warns(tk.MissingGenesWarning, match=r"cxcl13 \(the object has no CXCL13 gene\); cxcl13_ccr5 \(the "
+                      r"object has no CXCL13 or CCR5 gene\)") as caught:  # fmt: skip
+        _states(panel, library_key="sample", max_rank=MAX_RANK, min_cd8_cells=1)
+    assert len(caught) == 1 and caught[0].filename == __file__
+    moved = [x.obsm["tmekit_tcell_state_scores"].loc["cxcl13", "terminal"] for x in (full, panel)]
+    by_hand = [_ucell(cells["cxcl13"], PROGRAMME_GENES["terminal"]), _ucell({"GZMB": 1.0}, PROGRAMME_GENES["terminal"])]
+    np.testing.assert_allclose(moved, by_hand, rtol=0, atol=1e-12)
+    assert by_hand[0] < by_hand[1]
+    assert full.obs["tmekit_tcell_state"].tolist() == panel.obs["tmekit_tcell_state"].tolist()
+    assert list(panel.obs["tmekit_tcell_state"].cat.categories) == list(tk.tl.TCELL_STATES)
+    one, other = tk.get.tcell_states(full).loc["s"], tk.get.tcell_states(panel).loc["s"]
+    same = [c for c in one.index if not c.startswith("frac_cxcl13")]
+    pd.testing.assert_series_equal(one[same], other[same])
+    assert (one["frac_cxcl13"], one["frac_cxcl13_ccr5"]) == (1 / 8, 1 / 8)
+    assert np.isnan(other["frac_cxcl13"]) and np.isnan(other["frac_cxcl13_ccr5"])
+    assert panel.obs["tmekit_tcell_state_cxcl13"].isna().all()
+    assert set(panel.uns["tmekit_tcell_state"]["params"]["not_measured"]) == {"cxcl13", "cxcl13_ccr5"}
+    no_ccr5 = _panel(cells, {"CCR5"})  # CXCL13 alone: its flag measured, the pair not
+    with pytest.warns(tk.MissingGenesWarning, match=r"cxcl13_ccr5 \(the object has no CCR5 gene\)\. Data"):
+        _states(no_ccr5, library_key="sample", max_rank=MAX_RANK, min_cd8_cells=1)
+    row = tk.get.tcell_states(no_ccr5).loc["s"]
+    assert row["frac_cxcl13"] == 1 / 8 and np.isnan(row["frac_cxcl13_ccr5"])
+
+
+#: The hand-scored cells on a panel without the stemness genes (LEF1, CCR7, TCF7, SELL; memory-like keeps 5 of its
+#: 6): progenitor vs terminal cannot be decided, effector/memory is read from the memory-like programme alone.
+NO_STEMNESS = {
+    "progenitor": "exhausted_unsplit",  # TOX, PDCD1, TIGIT tied at rank 2: exhausted 1 - (26 - 15) / 35 = 0.686
+    "tie": "exhausted_unsplit",  # TIGIT 2.5, LAG3 5, the rest 10: exhausted 1 - 22.5 / 35 = 0.357
+    "terminal_above": "exhausted_unsplit",
+    "stemness_off": "exhausted_unsplit",
+    "stemness_only": "other",  # nothing left expressed: every score 0 (effector/memory by its stemness alone before)
+    "memory_only": "effector_memory",  # FOSL2 rank 2 of 5 memory-like genes: 1 - (42 - 15) / 35 = 0.229
+    "terminal_only": "other",
+    "cxcl13": "other",
+}
+
+
+def test_a_panel_without_the_stemness_genes():
+    cells = {k: v[0] for k, v in RNA_CELLS.items()}
+    stemness = set(PROGRAMME_GENES["stemness"])
+    panel = _panel(cells, stemness)
+    with pytest.warns(tk.MissingGenesWarning, match=r"labelled 'exhausted_unsplit'.*stemness_andreatta2022 0/4 genes"):
+        _states(panel, library_key="sample", max_rank=MAX_RANK, min_cd8_cells=1)
+    scores = panel.obsm["tmekit_tcell_state_scores"]
+    assert scores["stemness"].isna().all()
+    for name, cell in cells.items():
+        kept = {g: v for g, v in cell.items() if g not in stemness}
+        memory = [g for g in PROGRAMME_GENES["memory"] if g not in stemness]
+        assert scores.loc[name, "exhausted"] == pytest.approx(_ucell(kept, PROGRAMME_GENES["exhausted"]), abs=1e-12)
+        assert scores.loc[name, "memory"] == pytest.approx(_ucell(kept, memory), abs=1e-12)
+    assert scores.loc["progenitor", "exhausted"] == pytest.approx(1 - 11 / 35)
+    assert scores.loc["memory_only", "memory"] == pytest.approx(1 - 27 / 35)
+    states = panel.obs["tmekit_tcell_state"].astype(str).to_dict()
+    assert states == NO_STEMNESS
+    full = {k: v[1] for k, v in RNA_CELLS.items()}  # an unsplit cell is exhausted with every gene, and only those
+    assert all((states[k] == "exhausted_unsplit") == full[k].endswith("_exhausted") for k in cells)
+    row = tk.get.tcell_states(panel).loc["s"]
+    for state in ("progenitor_exhausted", "terminal_exhausted"):
+        assert np.isnan(row[f"n_{state}"]) and np.isnan(row[f"frac_{state}"])
+    assert np.isnan(row["progenitor_terminal_ratio"])
+    assert (row["n_exhausted_unsplit"], row["frac_exhausted_unsplit"]) == (4, 4 / 8)
+    assert (row["frac_effector_memory"], row["frac_other"], row["memory_exhausted_ratio"]) == (1 / 8, 3 / 8, 1 / 4)
+    params = panel.uns["tmekit_tcell_state"]["params"]
+    assert set(params["not_measured"]) == {"progenitor_exhausted", "terminal_exhausted", "progenitor_terminal_ratio"}
+    assert "stemness_andreatta2022 0/4 genes" in params["not_measured"]["progenitor_exhausted"]
+    assert list(params["programmes_not_measured"]) == ["stemness"]
+    assert params["effector_memory_rule"].startswith("exhausted off and memory-like on (stemness not measured")
+
+
+@pytest.mark.parametrize(
+    "drop",
+    [
+        {g for genes in PROGRAMME_GENES.values() for g in genes},  # nothing of the programmes
+        set(PROGRAMME_GENES["stemness"]) | set(PROGRAMME_GENES["memory"]),  # exhausted alone: no state
+        {"TOX", "PDCD1", "TIGIT"},  # the exhausted programme 2/5: every state needs it
+    ],
+    ids=["nothing", "exhausted_alone", "no_exhausted"],
+)
+def test_a_panel_that_decides_no_state_is_refused(drop):
+    panel = _panel({k: v[0] for k, v in RNA_CELLS.items()}, drop)
+    with pytest.raises(ValueError, match=r"^No CD8 T-cell state can be decided from this object") as err:
+        _states(panel, max_rank=MAX_RANK, min_cd8_cells=1)
+    message = str(err.value)
+    assert "`markers={'PD-1': ..., 'TIM-3': ..., 'TCF1': ...}`" in message
+    lacking = [p for p in PROGRAMMES.values() if f"{p} " in message]
+    assert lacking and all(f"{p} " in message for p in lacking)
+    assert "tmekit_tcell_state" not in panel.obs and "tmekit_tcell_state" not in panel.uns
+
+
+def test_protein_panels_with_some_of_the_markers():
+    """PD-1 and TCF1 without TIM-3: effector/memory (PD-1- TCF1+) is decided, progenitor vs terminal is not (a PD-1+
+    TCF1+ cell is one of them: unsplit; a PD-1+ TCF1- one terminal or other: not measured), so neither is other.
+    PD-1 and TIM-3 without TCF1: terminal only. With all three the cells take the states the unsplit ones allow."""
+    obs = pd.DataFrame({
+        "cell_type": "CD8T",
+        "pd1": [True, True, False, False, pd.NA, True],
+        "tim3": [True, False, False, True, False, True],
+        "tcf1": [True, False, True, False, True, False],
+    }, index=[f"c{i}" for i in range(6)], dtype="object")  # fmt: skip
+    obs[["pd1", "tim3", "tcf1"]] = obs[["pd1", "tim3", "tcf1"]].astype("boolean")
+    kwargs = {"cell_types": {"key": "cell_type", "cd8": ["CD8T"]}, "min_cd8_cells": 1}
+    full = ad.AnnData(obs=obs.copy())
+    tk.tl.tcell_states(full, markers={"PD-1": "pd1", "TIM-3": "tim3", "TCF1": "tcf1"}, **kwargs)
+    assert full.obs["tmekit_tcell_state"].astype(str).tolist() == [
+        "terminal_exhausted", "other", "effector_memory", "other", "other", "terminal_exhausted"]  # fmt: skip
+    no_tim3 = ad.AnnData(obs=obs.copy())
+    with pytest.warns(tk.MissingGenesWarning, match=r"labelled 'exhausted_unsplit'; cells the markers cannot place "
+                      r"are labelled 'not_measured'.*undecidable without \['TIM-3'\]"):  # fmt: skip
+        tk.tl.tcell_states(no_tim3, markers={"PD-1": "pd1", "TCF1": "tcf1"}, **kwargs)
+    assert no_tim3.obs["tmekit_tcell_state"].astype(str).tolist() == [
+        "exhausted_unsplit", "not_measured", "effector_memory", "other", "other", "not_measured"]  # fmt: skip
+    row = tk.get.tcell_states(no_tim3).loc["all"]
+    assert row["frac_effector_memory"] == 1 / 6 and (row["frac_exhausted_unsplit"], row["frac_not_measured"]) == (
+        1 / 6, 2 / 6)  # fmt: skip
+    for column in ("frac_progenitor_exhausted", "frac_terminal_exhausted", "frac_other", "memory_exhausted_ratio"):
+        assert np.isnan(row[column]), column
+    assert set(no_tim3.uns["tmekit_tcell_state"]["params"]["not_measured"]) == {
+        "progenitor_exhausted", "terminal_exhausted", "other", "progenitor_terminal_ratio", "memory_exhausted_ratio",
+        "cxcl13", "cxcl13_ccr5"}  # fmt: skip
+    no_tcf1 = ad.AnnData(obs=obs.copy())
+    with pytest.warns(tk.MissingGenesWarning, match=r"undecidable without \['TCF1'\]"):
+        tk.tl.tcell_states(no_tcf1, markers={"PD-1": "pd1", "TIM-3": "tim3"}, **kwargs)
+    unplaced = ["not_measured"] * 3
+    assert no_tcf1.obs["tmekit_tcell_state"].astype(str).tolist() == [  # an unknown PD-1 is other whatever TCF1
+        "terminal_exhausted", *unplaced, "other", "terminal_exhausted"]  # fmt: skip
+    row = tk.get.tcell_states(no_tcf1).loc["all"]
+    assert row["frac_terminal_exhausted"] == 2 / 6 and np.isnan(row["frac_effector_memory"])
+    assert np.isnan(row["frac_progenitor_exhausted"]) and np.isnan(row["frac_other"])
+
+
+def test_xenium_breast_panel_without_cxcl13(read_shared):
+    """The real Xenium breast panel (380 genes: no CXCL13, TOX, GZMB, LAYN, ENTPD1; 2 of the 6 memory-like genes):
+    CXCL13 and progenitor vs terminal are not measured; effector/memory is, from the stemness programme; every
+    stored state is that rule applied by hand to the stored scores."""
+    raw = read_shared("xenium_breast_idc/xenium_breast_idc_subregion.h5ad")
+    adata = raw[:, ~raw.var["is_control"].to_numpy()].copy()
+    adata.obs["t_type"] = np.where(np.asarray(adata[:, "CD8A"].X.sum(axis=1)).ravel() > 0, "CD8", "other")
+    with pytest.warns(tk.MissingGenesWarning, match=r"cxcl13 \(the object has no CXCL13 gene\)") as caught:
+        table = _states(adata)
+    assert len(caught) == 1
+    params = adata.uns["tmekit_tcell_state"]["params"]
+    assert {"cxcl13", "cxcl13_ccr5", "progenitor_exhausted", "terminal_exhausted"} <= set(params["not_measured"])
+    assert "effector_memory" not in params["not_measured"]
+    assert set(params["programmes_not_measured"]) == {"terminal", "memory"}
+    row = table.loc["all"]
+    assert np.isnan(row["frac_cxcl13"]) and np.isnan(row["frac_progenitor_exhausted"])
+    assert row["n_cd8"] > 100 and 0 < row["frac_effector_memory"] < 1
+    assert row["frac_effector_memory"] + row["frac_other"] + row["frac_exhausted_unsplit"] == pytest.approx(1)
+    cd8 = (adata.obs["t_type"] == "CD8").to_numpy()
+    scores = adata.obsm["tmekit_tcell_state_scores"][cd8]
+    assert scores[["terminal", "memory"]].isna().all().all() and scores[["exhausted", "stemness"]].notna().all().all()
+    by_hand = np.where(scores["exhausted"] >= 0.15, "exhausted_unsplit",
+                       np.where(scores["stemness"] >= 0.15, "effector_memory", "other"))  # fmt: skip
+    stored = adata.obs.loc[cd8, "tmekit_tcell_state"].astype(str).to_numpy()
+    assert (stored == by_hand).all() and set(stored) == {"exhausted_unsplit", "effector_memory", "other"}

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["tcell_states"]
 
 STATE_COLORS = {"progenitor_exhausted": "#1b9e77", "terminal_exhausted": "#d95f02", "effector_memory": "#7570b3",
-                "other": "#bdbdbd"}  # fmt: skip
+                "other": "#bdbdbd", "exhausted_unsplit": "#e6ab02", "not_measured": "#ffffff"}  # fmt: skip
 
 
 def tcell_states(
@@ -29,7 +29,8 @@ def tcell_states(
 
     ``groupby``: a column of ``table`` or a mapping sample -> group (e.g. a response column you supply); samples
     are then ordered by group, with the group under its bars. Indeterminate samples (too few CD8 T cells) are
-    drawn as empty outlined bars, labelled with their CD8 count.
+    drawn as empty outlined bars, labelled with their CD8 count. On a targeted panel the states it cannot
+    decide (NaN) are not drawn, and the ``exhausted_unsplit`` / ``not_measured`` shares are stacked after the others.
     """
     missing = [f"frac_{s}" for s in TCELL_STATES if f"frac_{s}" not in table.columns]
     if missing:
@@ -56,7 +57,8 @@ def tcell_states(
         fig = ax.figure
     pos = np.arange(len(shown))
     bottom = np.zeros(len(shown))
-    for state in TCELL_STATES:
+    extra = [s for s in ("exhausted_unsplit", "not_measured") if f"frac_{s}" in table.columns]
+    for state in (*TCELL_STATES, *extra):
         values = np.nan_to_num(shown[f"frac_{state}"].to_numpy(float))
         ax.bar(pos, values, bottom=bottom, color=STATE_COLORS[state], label=state.replace("_", " "), width=0.8)
         bottom += values
