@@ -29,21 +29,22 @@ TCF1+ progenitor; PD-1+ with TIM-3+ (or CD39+) terminal; PD-1- TCF1+ effector/me
 Per sample: ``n_cd8``, the count and share of each state, ``frac_cxcl13``, ``frac_cxcl13_ccr5``,
 ``progenitor_terminal_ratio`` (progenitor / terminal), ``memory_exhausted_ratio`` (effector/memory /
 (progenitor + terminal), Sade-Feldman's TCF7+ memory-like vs exhausted), and the mean hypoxia score
-(``hypoxia_buffa2010``) of the sample's tumour cells when tumour cells are declared (the ``tumor`` role). Below ``min_cd8_cells``
-(10) CD8 T cells a sample is ``indeterminate``: shares and ratios NaN (one cell would be 10%).
+(``hypoxia_buffa2010``) of the sample's tumour cells when tumour cells are declared (the ``tumor`` role). Below
+``min_cd8_cells`` (10) CD8 T cells a sample is ``indeterminate``: shares and ratios NaN (one cell would be 10%).
 
-**Targeted panels** (e.g. Xenium breast: no CXCL13, TOX, GZMB, LAYN; 2 of the 6 memory-like genes): a programme
-with fewer than 50% of its genes is not measured, and only the states it decides are lost. Progenitor vs terminal
-needs exhausted, stemness and terminal; without one of them an exhausted cell is ``exhausted_unsplit`` (its own
-share column). Effector/memory (and other) needs exhausted and stemness or memory-like; with one of the two
-it is read from that one (cells marked only by the missing one count as other; ``params["effector_memory_rule"]``
-says so). CXCL13+ needs the CXCL13 gene, CXCL13+ CCR5+ also CCR5. A state or flag not measured has NaN (never 0)
-counts, shares and ratios, is listed with its missing genes in ``uns[key_added]["params"]["not_measured"]`` and
-named in one ``MissingGenesWarning``. No state decidable (no exhausted programme, or neither stemness nor
-memory-like): ``ValueError``. Protein panels follow the rule exactly: a cell's state is the one every status of the
-markers not given would give it, ``exhausted_unsplit`` if progenitor or terminal, else ``not_measured``; a state is
-measured when no cell pattern leaves it in doubt (PD-1 + TCF1: effector/memory; PD-1 + TIM-3: terminal; PD-1
-alone: nothing, refused). CXCL13 / CCR5 markers not given are recorded, not warned about (they are optional).
+**Targeted panels** (e.g. Xenium breast: no CXCL13, TOX, GZMB, LAYN; 2 of the 6 memory-like genes): a programme with
+fewer than 50% of its genes is not measured, and only the states it decides are lost. Progenitor vs terminal needs
+exhausted, stemness and terminal; without one of them an exhausted cell is ``exhausted_unsplit`` (its own share
+column). Effector/memory (and other) needs exhausted and stemness or memory-like; with one of the two it is read
+from that one (cells marked only by the missing one count as other; ``params["effector_memory_rule"]`` says so).
+CXCL13+ needs the CXCL13 gene, CXCL13+ CCR5+ also CCR5; the tumour hypoxia score 30% of its genes. A state or flag
+not measured has NaN (never 0) counts, shares and ratios, is listed with its missing genes in
+``uns[key_added]["params"]["not_measured"]`` and named in one ``MissingGenesWarning``. No state decidable (no
+exhausted programme, or neither stemness nor memory-like): ``ValueError``. Protein panels follow the rule exactly: a
+cell's state is the one every status of the markers not given would give it, ``exhausted_unsplit`` if progenitor or
+terminal, else ``not_measured``; a state is measured when no cell pattern leaves it in doubt (PD-1 + TCF1:
+effector/memory; PD-1 + TIM-3: terminal; PD-1 alone: nothing, refused). CXCL13 / CCR5 markers not given are
+recorded, not warned about (they are optional).
 """
 
 from __future__ import annotations
@@ -97,15 +98,17 @@ LABELS = (*STATES, UNSPLIT, NOT_MEASURED)
 MIN_PROGRAMME_OVERLAP = 0.5
 
 
-def _programmes_short(adata: AnnData) -> dict[str, str]:
-    """The programmes this object does not measure (fewer than half their genes: a targeted panel), with why."""
-    sigs = [get_signature(name) for name in PROGRAMMES.values()]
+def _programmes_short(
+    adata: AnnData, sets: Mapping[str, str] = PROGRAMMES, share: float = MIN_PROGRAMME_OVERLAP
+) -> dict[str, str]:
+    """The programmes (``sets``) this object does not measure (fewer than ``share`` of their genes), with why."""
+    sigs = [get_signature(name) for name in sets.values()]
     sigs, _ = sets_in_species(sigs, adata.var_names, species="auto", min_overlap=0.1, skip_untranslatable=True)
     names = set(map(str, adata.var_names))
     short = {}
-    for role, sig in zip(PROGRAMMES, sigs, strict=True):
+    for role, sig in zip(sets, sigs, strict=True):
         found = [g for g in sig.genes if g in names or any(a in names for a in sig.aliases.get(g, ()))]
-        if len(found) < MIN_PROGRAMME_OVERLAP * len(sig.genes):
+        if len(found) < share * len(sig.genes):
             missing = sorted(set(sig.genes) - set(found))
             short[role] = f"{sig.name} {len(found)}/{len(sig.genes)} genes (missing {missing})"
     return short
@@ -450,9 +453,12 @@ def tcell_states(
             why["cxcl13"] = "the object has no CXCL13 gene"
         if lacking:
             why["cxcl13_ccr5"] = f"the object has no {' or '.join(lacking)} gene"
+        no_hypoxia = _programmes_short(adata, {"hypoxia": HYPOXIA}, 0.3) if tumour.any() else {}
+        why |= {"hypoxia_tumor": f"fewer than 30% of the genes: {no_hypoxia['hypoxia']}"} if no_hypoxia else {}
         partial = len(short.keys() & {"stemness", "memory"}) == 1
         _warn_not_measured(why, key_added, labels, _effector_rule(short) if partial else "")
-        hypoxia = _hypoxia(adata, tumour, layer, rank_limit) if tumour.any() else np.full(adata.n_obs, np.nan)
+        scored = tumour.any() and not no_hypoxia
+        hypoxia = _hypoxia(adata, tumour, layer, rank_limit) if scored else np.full(adata.n_obs, np.nan)
         mode = "rna"
     state[cd8] = call
     cxcl13, ccr5 = np.full(adata.n_obs, np.nan), np.full(adata.n_obs, np.nan)
@@ -478,7 +484,7 @@ def tcell_states(
         "cxcl13": (f"{genes['CXCL13']} detected (> 0) in the cell: a lower bound (single-gene dropout)"
                    if genes["CXCL13"] else "not measured: the object has no CXCL13 gene") if mode == "rna"
         else rules.get("CXCL13", "not measured: no CXCL13 marker given"),
-        "hypoxia": HYPOXIA if tumour.any() and mode == "rna" else "",
+        "hypoxia": HYPOXIA if tumour.any() and mode == "rna" and "hypoxia_tumor" not in why else "",
         "not_measured": dict(why), "programmes_not_measured": dict(short),
         "effector_memory_rule": _effector_rule(short) if mode == "rna" else "PD-1- TCF1+",
     }  # fmt: skip
