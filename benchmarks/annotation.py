@@ -109,7 +109,9 @@ def protein_graph(adata: ad.AnnData, library_key: str) -> ad.AnnData:
     channels = sorted({c for names in channel_map(adata.var_names).values() for c in names})
     scaled = ad.AnnData(scaled_channels(adata, channels, library_key=library_key, layer=None).to_numpy())
     sc.pp.pca(scaled, n_comps=min(20, len(channels) - 1))
-    sc.pp.neighbors(scaled, transformer="sklearn")  # exact kNN: the default pynndescent path fails on scipy's csr_array
+    with warnings.catch_warnings():  # scanpy's own kNN -> graph step writes into a CSR (SparseEfficiencyWarning)
+        warnings.simplefilter("ignore", sp.SparseEfficiencyWarning)
+        sc.pp.neighbors(scaled, transformer="sklearn")  # exact kNN: the pynndescent path fails on scipy's csr_array
     out = adata.copy()
     out.obsp["connectivities"], out.obsp["distances"] = scaled.obsp["connectivities"], scaled.obsp["distances"]
     out.uns["neighbors"] = scaled.uns["neighbors"]

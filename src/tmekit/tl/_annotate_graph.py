@@ -57,7 +57,7 @@ def neighbor_graph(adata: AnnData, neighbors_key: str | None) -> tuple[sp.csr_ma
     if graph.nnz and (not np.isfinite(graph.data).all() or graph.data.min() < 0):
         msg = f"`adata.obsp[{key!r}]` has negative or non-finite weights: pass a connectivity graph (sc.pp.neighbors)."
         raise ValueError(msg)
-    graph.setdiag(0.0)  # the cell itself has weight 1
+    graph = sp.csr_matrix(graph - sp.diags(graph.diagonal()))  # the cell itself has weight 1, not its loop's
     graph.eliminate_zeros()
     return graph, key
 
