@@ -11,6 +11,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import tmekit as tk
 from tmekit.tl._lineages import nodes
@@ -184,3 +185,83 @@ def test_modality_is_detected_and_can_be_forced():
         tk.tl.annotate(_protein(), modality="dna")
     with pytest.raises(ValueError, match="`markers=` are RNA marker sets"):
         tk.tl.annotate(_protein(), markers=["marker_t"])
+
+
+# ------------------------------------------------------------------------------------ neighbour graph and cluster vote
+def _dropout_cells() -> ad.AnnData:
+    """Three CD8 T cells and three fibroblasts; one CD8 T cell (``t_dropout``) detected only PTPRC, so on its own it
+    is no more than immune. A hand-built graph joins each cell to the others of its type (weight 1)."""
+    cells = {f"t{i}": CELLS["CD8 T"] for i in range(2)} | {"t_dropout": (["PTPRC"], "")}
+    cells |= {f"f{i}": CELLS["fibroblast"] for i in range(3)}
+    adata = _panel(_all_marker_genes(), cells)
+    graph = np.zeros((6, 6))
+    graph[:3, :3] = graph[3:, 3:] = 1.0
+    np.fill_diagonal(graph, 0.0)
+    adata.obsp["connectivities"] = sp.csr_matrix(graph)
+    return adata
+
+
+def test_neighbors_key_reads_dropout_through_the_graph():
+    adata = _dropout_cells()
+    per_cell = tk.tl.annotate(adata, neighbors_key=None, copy=True)
+    assert per_cell.obs["tmekit_cell_type"]["t_dropout"] != "CD8 T"
+    assert per_cell.uns["tmekit_cell_type"]["params"]["graph"] == "" and "tmekit_cell_type_neighbor_scores" not in (
+        per_cell.obsm)  # fmt: skip
+    before = adata.X.copy()
+    tk.tl.annotate(adata)  # "auto": the graph sc.pp.neighbors would have stored
+    called = adata.obs["tmekit_cell_type"].astype(str).tolist()
+    assert called == ["CD8 T"] * 3 + ["Fibroblast"] * 3
+    params = adata.uns["tmekit_cell_type"]["params"]
+    assert params["graph"] == "connectivities" and params["neighbors_key"] == "auto"
+    own, near = adata.obsm["tmekit_cell_type_scores"], adata.obsm["tmekit_cell_type_neighbor_scores"]
+    pd.testing.assert_frame_equal(own, per_cell.obsm["tmekit_cell_type_scores"])  # own scores kept as they are
+    expected = (own.loc[["t0", "t1", "t_dropout"]].sum() / 3).round(12)  # (s + C s) / (1 + C 1), C 0/1 here
+    pd.testing.assert_series_equal(near.loc["t_dropout"], expected, check_names=False)
+    np.testing.assert_array_equal(adata.X, before)
+
+
+def test_neighbors_key_names_a_graph_and_results_do_not_depend_on_order_or_array_type():
+    adata = _dropout_cells()
+    adata.obsp["knn_connectivities"] = adata.obsp.pop("connectivities")
+    adata.uns["knn"] = {"connectivities_key": "knn_connectivities"}  # as sc.pp.neighbors(key_added="knn")
+    tk.tl.annotate(adata)  # "auto" finds no default graph: per cell
+    assert adata.uns["tmekit_cell_type"]["params"]["graph"] == ""
+    tk.tl.annotate(adata, neighbors_key="knn", overwrite=True)
+    assert adata.uns["tmekit_cell_type"]["params"]["graph"] == "knn_connectivities"
+    calls = adata.obs["tmekit_cell_type"].astype(str)
+    assert calls["t_dropout"] == "CD8 T"
+    order = np.array([5, 2, 0, 4, 1, 3])
+    shuffled = adata[order].copy()
+    shuffled.X = sp.csr_matrix(shuffled.X)
+    tk.tl.annotate(shuffled, neighbors_key="knn_connectivities", overwrite=True)  # an obsp key works too
+    pd.testing.assert_series_equal(shuffled.obs["tmekit_cell_type"].astype(str), calls.iloc[order])
+    pd.testing.assert_frame_equal(shuffled.obsm["tmekit_cell_type_neighbor_scores"],
+                                  adata.obsm["tmekit_cell_type_neighbor_scores"].iloc[order])  # fmt: skip
+    with pytest.raises(KeyError, match=r"neighbors_key='umap'.*sc.pp.neighbors\(adata, key_added='umap'\)"):
+        tk.tl.annotate(adata, neighbors_key="umap", overwrite=True)
+
+
+def test_groupby_gives_a_cluster_its_majority_type_and_keeps_finer_labels():
+    cells = {"cd8": CELLS["CD8 T"], "cd8b": CELLS["CD8 T"], "cd4": CELLS["CD4 T"], "t_dropout": (["PTPRC"], ""),
+             "nothing": ([], ""), "f0": CELLS["fibroblast"], "f1": CELLS["fibroblast"],
+             "e0": CELLS["endothelial"]}  # fmt: skip
+    adata = _panel(_all_marker_genes(), cells)
+    adata.obs["leiden"] = pd.Categorical(["0"] * 5 + ["1"] * 3)
+    per_cell = tk.tl.annotate(adata, copy=True).obs["tmekit_cell_type"].astype(str)
+    assert per_cell[["t_dropout", "nothing"]].tolist() == ["Immune", "unassigned"]
+    tk.tl.annotate(adata, groupby="leiden")
+    called = adata.obs["tmekit_cell_type"].astype(str)
+    # cluster 0: 3 of 5 are T cells (CD8 T, CD8 T, CD4 T), 2 of 5 CD8 T: T cell is the deepest majority
+    assert called[["cd8", "cd8b", "cd4"]].tolist() == ["CD8 T", "CD8 T", "CD4 T"]  # finer labels inside it kept
+    assert called[["t_dropout", "nothing"]].tolist() == ["T cell", "T cell"]  # coarser and unassigned take it
+    # cluster 1: fibroblasts 2 of 3, a majority: the endothelial cell takes it
+    assert called[["f0", "f1", "e0"]].tolist() == ["Fibroblast"] * 3
+    assert adata.uns["tmekit_cell_type"]["params"]["groupby"] == "leiden"
+    adata.obs["split"] = pd.Categorical(["0"] * 5 + ["1", "2", "1"])  # cluster 1: 1 fibroblast of 2 is no majority
+    tk.tl.annotate(adata, groupby="split", overwrite=True)
+    assert adata.obs["tmekit_cell_type"].astype(str).iloc[5:].tolist() == per_cell.iloc[5:].tolist()
+    shuffled = adata[::-1].copy()  # cell order does not matter
+    tk.tl.annotate(shuffled, groupby="split", overwrite=True)
+    pd.testing.assert_series_equal(shuffled.obs["tmekit_cell_type"], adata.obs["tmekit_cell_type"][::-1])
+    with pytest.raises(KeyError, match=r"`adata.obs\['louvain'\]` not found"):
+        tk.tl.annotate(adata, groupby="louvain", overwrite=True)

@@ -34,6 +34,7 @@ from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._warnings import MissingGenesWarning
 from tmekit.signatures import resolve
+from tmekit.tl._annotate_graph import neighbor_graph, smoothed, vote
 from tmekit.tl._lineages import TREE, TUMOR_LINEAGES, UNASSIGNED, Node, labels, nodes, roles_of
 from tmekit.tl._protein import channel_map, is_protein_panel, markers_used, node_scores, scaled_channels
 from tmekit.tl._score import compute_scores
@@ -81,22 +82,42 @@ def _lifted(values: np.ndarray, columns: list[str]) -> np.ndarray:
 
 
 def _descend(
-    values: np.ndarray, columns: list[str], node: Node, rows: np.ndarray, call: np.ndarray, *, cuts: tuple[float, float]
+    values: np.ndarray,
+    columns: list[str],
+    node: Node,
+    rows: np.ndarray,
+    call: np.ndarray,
+    *,
+    cuts: tuple[float, float],
+    neighbors: np.ndarray | None = None,
+    top: bool = True,
 ) -> None:
-    """Give ``rows`` the child of ``node`` that clearly wins among the measured ones, and go on down."""
+    """Give ``rows`` the child of ``node`` that clearly wins among the measured ones, and go on down.
+
+    With ``neighbors`` (the scores smoothed over a graph): the lineage (first level) is decided on them; below it a
+    cell's own scores decide, and its neighbours' where its own do not (dropout).
+    """
     column = {c: i for i, c in enumerate(columns)}
     kids = [k for k in node.children if k.label in column]
     if not kids or not len(rows):
         return
-    part = values[np.ix_(rows, [column[k.label] for k in kids])]
-    winner = np.argmax(part, axis=1)  # the first of equal scores (tree order)
-    best = part[np.arange(len(rows)), winner]
-    second = np.partition(part, -2, axis=1)[:, -2] if len(kids) > 1 else np.zeros(len(rows))
-    won = (best >= cuts[0]) & (best - second >= cuts[1])
+    idx = [column[k.label] for k in kids]
+
+    def clear_winner(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        part = scores[np.ix_(rows, idx)]
+        winner = np.argmax(part, axis=1)  # the first of equal scores (tree order)
+        best = part[np.arange(len(rows)), winner]
+        second = np.partition(part, -2, axis=1)[:, -2] if len(kids) > 1 else np.zeros(len(rows))
+        return winner, (best >= cuts[0]) & (best - second >= cuts[1])
+
+    winner, won = clear_winner(neighbors if neighbors is not None and top else values)
+    if neighbors is not None and not top:
+        near, near_won = clear_winner(neighbors)
+        winner, won = np.where(won, winner, near), won | near_won
     for k, kid in enumerate(kids):
         mine = rows[won & (winner == k)]
         call[mine] = kid.label
-        _descend(values, columns, kid, mine, call, cuts=cuts)
+        _descend(values, columns, kid, mine, call, cuts=cuts, neighbors=neighbors, top=False)
 
 
 def _rna_scores(
@@ -138,12 +159,9 @@ def _rna_scores(
     return scores, missing, [s.name for _, s in used]
 
 
-def _flat(scores: pd.DataFrame, names: Mapping[str, str], cuts: tuple[float, float]) -> np.ndarray:
-    """Your own marker sets: the clear winner among all of them (no hierarchy)."""
-    root = Node("root", children=tuple(Node(names[c]) for c in scores.columns))
-    call = np.full(len(scores), UNASSIGNED, dtype=object)
-    _descend(scores.to_numpy(), [names[c] for c in scores.columns], root, np.arange(len(scores)), call, cuts=cuts)
-    return call
+def _flat_root(names: Sequence[str]) -> Node:
+    """Your own marker sets: one level, the clear winner among all of them (no hierarchy)."""
+    return Node("root", children=tuple(Node(n) for n in names))
 
 
 def _roles(call: np.ndarray) -> dict[str, list[str]]:
@@ -168,6 +186,8 @@ def annotate(
     min_margin: float | None = None,
     min_overlap: float = 0.3,
     species: str = "auto",
+    neighbors_key: str | None = "auto",
+    groupby: str | None = None,
     key_added: str = CELL_TYPE_KEY,
     overwrite: bool = False,
     copy: bool = False,
@@ -197,18 +217,29 @@ def annotate(
         RNA: marker sets with a smaller share of their genes measured are not decided (targeted panels).
     species
         RNA: ``"auto"``, ``"human"`` or ``"mouse"`` (mouse data read the marker sets through orthologs).
+    neighbors_key
+        The neighbour graph to read dropout through (``tmekit.tl._annotate_graph``): each node score is also
+        averaged with the cell's graph neighbours (``(s + C s) / (1 + C 1)``, C the connectivities); the lineage is
+        decided on these neighbour scores, the types within it on the cell's own scores, or its neighbours' where
+        its own decide nothing. ``"auto"`` (default): the graph of ``sc.pp.neighbors`` (``obsp["connectivities"]``)
+        when there is one, else per cell; a name: ``sc.pp.neighbors(key_added=name)``'s graph or an ``obsp`` key;
+        ``None``: per cell only. ``uns[key_added]["params"]["graph"]`` says which graph was read ("" for none).
+    groupby
+        ``obs`` column of clusters (e.g. ``"leiden"``) to vote over: the deepest type that more than half of a
+        cluster's cells are (that label or one below it) goes to its cells of other labels; cells at or below it keep
+        their own. Default ``None``: no vote.
     key_added, overwrite, copy
-        ``obs[key_added]`` gets the labels, ``obsm[key_added + "_scores"]`` the node scores, ``uns[key_added]`` the
-        parameters, the sets or channels used, what was not measured and the roles of the labels (declared in
-        ``uns["tmekit_cell_types"]`` too, unless that declares another column); replace existing results; return a
-        new object instead.
+        ``obs[key_added]`` gets the labels, ``obsm[key_added + "_scores"]`` each cell's own node scores (with a graph,
+        ``obsm[key_added + "_neighbor_scores"]`` the smoothed ones), ``uns[key_added]`` the parameters, the sets or
+        channels used, what was not measured and the roles of the labels (declared in ``uns["tmekit_cell_types"]``
+        too, unless that declares another column); replace existing results; return a new object instead.
 
     Returns
     -------
     ``None``, or the new object when ``copy=True``.
     """
-    score_key = f"{key_added}_scores"
-    if not overwrite and (key_added in adata.obs or score_key in adata.obsm or key_added in adata.uns):
+    score_key, near_key = f"{key_added}_scores", f"{key_added}_neighbor_scores"
+    if not overwrite and (key_added in adata.obs or {score_key, near_key} & set(adata.obsm) or key_added in adata.uns):
         msg = (
             f"`adata.obs[{key_added!r}]` or `adata.obsm[{score_key!r}]` exists. Pass `overwrite=True` or `key_added=`."
         )
@@ -216,6 +247,13 @@ def annotate(
     if modality not in {"auto", "rna", "protein"}:
         msg = f"Unknown modality={modality!r}: use 'auto', 'rna' (genes) or 'protein' (antibody channels)."
         raise ValueError(msg)
+    if groupby is not None and groupby not in adata.obs:
+        msg = (
+            f"`adata.obs[{groupby!r}]` not found (groupby=). Cluster first, e.g. `sc.tl.leiden(adata)`, or pass "
+            "`groupby=None`."
+        )
+        raise KeyError(msg)
+    graph, graph_key = neighbor_graph(adata, neighbors_key)
     kind = ("protein" if is_protein_panel(adata.var_names) else "rna") if modality == "auto" else modality
     if kind == "protein" and markers is not None:
         msg = "`markers=` are RNA marker sets; protein panels are read through the hierarchy's channels: drop it."
@@ -241,20 +279,27 @@ def annotate(
         scores, missing, record["sets_used"] = _rna_scores(adata, layer=layer, max_rank=rank_limit,
                                                            min_overlap=min_overlap, species=species,
                                                            key_added=key_added)  # fmt: skip
-    if markers is not None:
-        call = _flat(scores, {s.name: s.name for s in resolve(markers)}, cuts)
-        categories = [*scores.columns, UNASSIGNED]
-    else:
-        call = np.full(adata.n_obs, UNASSIGNED, dtype=object)
-        columns = list(scores.columns)
-        _descend(_lifted(scores.to_numpy(), columns), columns, TREE, np.arange(adata.n_obs), call, cuts=cuts)
-        categories = labels()
+    root = TREE if markers is None else _flat_root(list(scores.columns))
+    columns = list(scores.columns)
+    own = _lifted(scores.to_numpy(), columns) if markers is None else scores.to_numpy()
+    near = None if graph is None else smoothed(scores.to_numpy(), graph)
+    call = np.full(adata.n_obs, UNASSIGNED, dtype=object)
+    _descend(own, columns, root, np.arange(adata.n_obs), call, cuts=cuts,
+             neighbors=None if near is None else (_lifted(near, columns) if markers is None else near))  # fmt: skip
+    if groupby is not None:
+        call = vote(call, adata.obs[groupby], root)
+    categories = labels() if markers is None else [*columns, UNASSIGNED]
     target = adata.copy() if copy else adata
     target.obs[key_added] = pd.Categorical(call, categories=categories)
     target.obsm[score_key] = scores
+    if near is not None:
+        target.obsm[near_key] = pd.DataFrame(near, index=scores.index, columns=columns)
+    elif near_key in target.obsm:
+        del target.obsm[near_key]  # overwrite=True: no stale neighbour scores beside new per-cell calls
     target.uns[key_added] = {
         "params": {"modality": kind, "min_score": cuts[0], "min_margin": cuts[1], "min_overlap": float(min_overlap),
-                   "max_rank": rank_limit, "layer": layer or "X", "library_key": library_key or ""},
+                   "max_rank": rank_limit, "layer": layer or "X", "library_key": library_key or "",
+                   "neighbors_key": neighbors_key or "", "graph": graph_key, "groupby": groupby or ""},
         **record,
         "not_measured": missing,
         "roles": _roles(call) if markers is None else {},
