@@ -305,7 +305,8 @@ def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
         immune = sums["ic_area_immune"].to_numpy(float)
         # the PD-L1+ share of the known immune area, times the immune area: unknown cells are not negative
         ic = 100.0 * _ratio(sums["ic_area_pdl1"], sums["ic_area_known"]) * _ratio(immune, region)
-        m["ic_percent"] = np.minimum(np.where((immune == 0) & (region > 0), 0.0, ic), 100.0)
+        # rounded to 1e-9 %: a score at a band's cut by construction is at it, not one rounding error below
+        m["ic_percent"] = np.round(np.minimum(np.where((immune == 0) & (region > 0), 0.0, ic), 100.0), 9)
         m["area_immune_region_mm2"], m["area_immune_pdl1_region_mm2"] = immune, sums["ic_area_pdl1"]
     e_it, e_ii = sums["e_it"].to_numpy(float), sums["e_ii"].to_numpy(float)
     m["immune_tumor_contacts"] = e_it
