@@ -6,6 +6,8 @@ Runs `tk.tl.classify(mode="spatial")` on all 135 images with both rule sets, and
 slide of about a million cells (16.5 x 16.5 mm, 60 irregular excluded nests, 30% / 10% of tumour / immune cells
 PD-L1 positive; the time excludes making it) with `cd8_density` alone and with every cell framework
 (cd8_density, keren2018, immunoscore within the slide's own reference, til_pdl1, patterns4, intratumoral_stromal),
+and with `til_pdl1_ic` alone (the SP142 IC score: PD-L1+ immune cell area from estimated cell areas; issue 29 asks
+for it within 2x of `cd8_density`),
 each in its own subprocess (so peak RSS is the run's own, including reading the file), and prints one table.
 The slide's reference row is a 7-nearest-neighbour query of the same points (scikit-learn, as squidpy's kNN
 graph builder runs it, both cores): the cost of the lightest thing one can do with a million positions.
@@ -48,6 +50,7 @@ def _peak_rss_gb() -> float:
 SLIDE_RULES = {
     "slide": "cd8_density",
     "slide_all": "cd8_density,keren2018,immunoscore,til_pdl1,patterns4,intratumoral_stromal",
+    "slide_ic": "til_pdl1_ic",
 }
 
 
@@ -111,7 +114,7 @@ def main() -> int:
     import pandas as pd
 
     rows = []
-    for rules in ("cd8_density", "keren2018", "slide", "slide_all", "knn7"):
+    for rules in ("cd8_density", "keren2018", "slide", "slide_ic", "slide_all", "knn7"):
         cmd = [sys.executable, __file__, "--data", str(args.data), "--worker", rules]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -1,8 +1,9 @@
 """Cell-type roles, declared once per object and read by every function that needs them.
 
 Which labels of which ``obs`` column are tumour, immune (all leukocytes), CD8 T and T (CD3+) cells, and where
-each cell's PD-L1 status is: :func:`tmekit.pp.cell_types` writes them to ``uns["tmekit_cell_types"]`` (and
-:func:`tmekit.tl.annotate` does for its own labels). :func:`tmekit.sp.compartments`, :func:`tmekit.sp.tile_table`,
+each cell's PD-L1 status is (an obs column or channel of ``X``, or the list of PD-L1+ labels of ``key``):
+:func:`tmekit.pp.cell_types` writes them to ``uns["tmekit_cell_types"]`` (and :func:`tmekit.tl.annotate` does for
+its own labels). :func:`tmekit.sp.compartments`, :func:`tmekit.sp.tile_table`,
 :func:`tmekit.sp.infiltration`, :func:`tmekit.sp.spot_table`, :func:`tmekit.tl.classify`,
 :func:`tmekit.tl.tcell_states`, the plots and the command line read them through :func:`roles`, and each takes one
 override, ``cell_types={...}``, with the same keys (entries given there win; a different ``key`` drops the stored
@@ -39,7 +40,8 @@ DECLARE_HINT = (
 #: How a user gives the PD-L1 positivity cut (for marker messages).
 PDL1_HINT = "`pdl1_threshold=` (of `tk.pp.cell_types`, or `cell_types={'pdl1_threshold': ...}` for one call)"
 _WHAT = {"key": "the obs column of cell types", "tumor": "tumour labels", "immune": "immune (leukocyte) labels",
-         "cd8": "CD8 T-cell labels", "t": "T-cell (CD3+) labels", "pdl1": "the PD-L1 status (obs column or channel)",
+         "cd8": "CD8 T-cell labels", "t": "T-cell (CD3+) labels",
+         "pdl1": "the PD-L1 status (obs column, channel, or PD-L1+ labels)",
          "pdl1_threshold": "the PD-L1 positivity cut for continuous intensities"}  # fmt: skip
 
 
@@ -60,8 +62,13 @@ class Roles:
     immune: list[str] = field(default_factory=list)
     cd8: list[str] = field(default_factory=list)
     t: list[str] = field(default_factory=list)
-    pdl1: str | None = None
+    pdl1: str | list[str] | None = None
     pdl1_threshold: float | None = None
+
+    @property
+    def pdl1_labels(self) -> list[str] | None:
+        """The PD-L1+ labels of ``key`` when PD-L1 is given through the cell types (a list), else ``None``."""
+        return list(self.pdl1) if isinstance(self.pdl1, list) else None
 
     def labels(self) -> dict[str, list[str] | None]:
         """``{"tumor", "immune", "cd8", "t"}``; an undeclared role is ``None`` (T cells then default to CD8)."""
@@ -72,7 +79,7 @@ class Roles:
         out: dict[str, Any] = {} if self.key is None else {"key": self.key}
         out.update({role: list(getattr(self, role)) for role in LABEL_ROLES if getattr(self, role)})
         if self.pdl1 is not None:
-            out["pdl1"] = self.pdl1
+            out["pdl1"] = list(self.pdl1) if isinstance(self.pdl1, list) else self.pdl1
         if self.pdl1_threshold is not None:
             out["pdl1_threshold"] = float(self.pdl1_threshold)
         return out
@@ -94,10 +101,19 @@ def from_mapping(values: Mapping[str, Any], where: str) -> Roles:
     threshold = values.get("pdl1_threshold")
     if threshold is not None and not np.isfinite(float(threshold)):
         threshold = None
-    pdl1 = values.get("pdl1")
     return Roles(key=None if key is None else str(key), **{r: _labels(values.get(r)) for r in LABEL_ROLES},
-                 pdl1=None if pdl1 is None or pdl1 == "" else str(pdl1),
+                 pdl1=_pdl1(values.get("pdl1")),
                  pdl1_threshold=None if threshold is None else float(threshold))  # fmt: skip
+
+
+def _pdl1(value: Any) -> str | list[str] | None:
+    """A string names an obs column or channel; any other collection lists PD-L1+ labels (even of one label)."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return None
+    if isinstance(value, str):
+        return value
+    labels = _labels(value)
+    return labels or None
 
 
 def declared(adata: AnnData) -> Roles | None:
@@ -127,7 +143,9 @@ def roles(adata: AnnData, cell_types: Mapping[str, Any] | None = None, *, need: 
     _check_keys(override, "`cell_types`")
     merged = {} if base is None else base.stored()
     if "key" in override and override["key"] != merged.get("key"):
-        merged = {k: v for k, v in merged.items() if k not in {"key", *LABEL_ROLES}}  # labels of another column
+        # labels of another column (PD-L1+ labels too)
+        merged = {k: v for k, v in merged.items() if k not in {"key", *LABEL_ROLES} and not (k == "pdl1" and
+                  not isinstance(v, str))}  # fmt: skip
     merged.update({k: v for k, v in override.items() if v is not None})
     result = from_mapping(merged, "`cell_types`")
     missing = [k for k in need if not getattr(result, k)]

@@ -97,13 +97,21 @@ def phenotypes(adata: AnnData, *, key: str = PHENOTYPE_KEY, rules: str | None = 
     return table
 
 
+#: Evidence columns that are words: the SP142 band of the IC score and why a PD-L1 figure is not measured.
+TEXT_EVIDENCE = ("ic_category", "pdl1_not_measured")
+
+
 @accepts_spatialdata
 def evidence(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
-    """The numeric evidence behind each sample's call: metrics or features and the thresholds they met."""
+    """The evidence behind each sample's call: metrics or features and the thresholds they met.
+
+    Numeric columns, plus the PD-L1 words of a spatial call with PD-L1 (``ic_category``, the SP142 band, and
+    ``pdl1_not_measured``, why a PD-L1 figure is NaN: ``"<figure>: <reason>; ..."``).
+    """
     table = phenotypes(adata, key=key)
     own = tuple(f"{c}_" for c in ("phenotype", "confidence", "reason", "alias"))  # each rule set's own call
     keep = [c for c in table.columns if c not in CALL_COLUMNS and not c.startswith(own)
-            and pd.api.types.is_numeric_dtype(table[c])]  # fmt: skip
+            and (pd.api.types.is_numeric_dtype(table[c]) or c in TEXT_EVIDENCE)]  # fmt: skip
     return table[keep]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from typing import TYPE_CHECKING
 
 from tmekit._constants import CELL_TYPES_KEY, CONTENT_KEY
@@ -11,6 +12,7 @@ from tmekit._obs import check_roles, label_mask
 from tmekit._roles import LABEL_ROLES, Roles, declared, from_mapping
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
+from tmekit._warnings import InputWarning
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,6 +52,28 @@ def _check_labels(adata: AnnData, new: Roles) -> None:
     check_roles(set(map(str, adata.obs[new.key].astype(str).unique())), **new.labels())
 
 
+def _check_pdl1_labels(adata: AnnData, new: Roles) -> None:
+    """PD-L1+ labels: labels of ``key`` that occur (a misspelling raises with the closest), no threshold with them."""
+    labels = list(new.pdl1_labels or [])
+    if new.key is None:
+        msg = "PD-L1+ labels (`pdl1=[...]`) are labels of the cell-type column: declare `key=` too."
+        raise ValueError(msg)
+    if new.pdl1_threshold is not None:
+        msg = "`pdl1_threshold` applies to a PD-L1 column or channel, not to PD-L1+ labels (`pdl1=[...]`): drop it."
+        raise ValueError(msg)
+    present = set(map(str, adata.obs[new.key].astype(str).unique()))
+    absent = [label for label in labels if label not in present]
+    if absent:
+        with warnings.catch_warnings():  # no cells of these labels: raised below, after a misspelling is named
+            warnings.simplefilter("ignore", InputWarning)
+            label_mask(adata, cell_type_key=new.key, labels=absent, what="pdl1")
+        msg = (
+            f"pdl1={absent} do not occur in `adata.obs[{new.key!r}]` (its values: {sorted(present)[:30]}). PD-L1+ "
+            "labels must be labels of `key`; to give PD-L1 as an obs column or channel, pass its name as a string."
+        )
+        raise ValueError(msg)
+
+
 @accepts_spatialdata
 @all_or_nothing
 def cell_types(
@@ -60,7 +84,7 @@ def cell_types(
     immune: Sequence[str] | str | None = None,
     cd8: Sequence[str] | str | None = None,
     t: Sequence[str] | str | None = None,
-    pdl1: str | None = None,
+    pdl1: str | Sequence[str] | None = None,
     pdl1_threshold: float | None = None,
     overwrite: bool = False,
     copy: bool = False,
@@ -85,7 +109,11 @@ def cell_types(
         immune, and CD8 T / T labels must be immune labels.
     pdl1, pdl1_threshold
         Each cell's PD-L1 status (TIL x PD-L1 calls): an ``obs`` column (booleans, 0/1, counts or intensities) or a
-        channel / gene of ``X`` (CD274 in RNA data), and the positivity cut for continuous intensities.
+        channel / gene of ``X`` (CD274 in RNA data), and the positivity cut for continuous intensities. Or, for
+        panels whose phenotypes carry PD-L1, a **list** of the PD-L1+ labels of ``key`` (e.g.
+        ``["CD8+PD1-PDL1+", "CD8-PD1-PDL1+"]``; a string is always a column or channel name): a cell is PD-L1+ iff its
+        label is listed, and the status is known on the tumour / immune role only if one of its labels is listed
+        (otherwise the panel did not read PD-L1 there: TPS or IC is not measured, never 0). See ``tmekit._pdl1``.
     overwrite
         Replace a different declaration (declaring the same roles again changes nothing).
     copy
@@ -113,8 +141,10 @@ def cell_types(
         msg = "Declare at least one role: `tumor=[...]`, `immune=[...]`, `cd8=[...]` or `t=[...]` (labels of `key`)."
         raise ValueError(msg)
     _check_labels(adata, new)
-    if new.pdl1 is not None:
-        marker_status(adata, new.pdl1, threshold=new.pdl1_threshold, what="PD-L1", hint="`pdl1_threshold=`")
+    if new.pdl1_labels is not None:
+        _check_pdl1_labels(adata, new)
+    elif new.pdl1 is not None:
+        marker_status(adata, str(new.pdl1), threshold=new.pdl1_threshold, what="PD-L1", hint="`pdl1_threshold=`")
     old = declared(adata)
     if old is not None and old.stored() != new.stored() and not overwrite:
         msg = (

@@ -14,10 +14,18 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY
-from tmekit._markers import marker_status
 from tmekit._obs import check_roles, coordinates_um, label_mask, samples
+from tmekit._pdl1 import (
+    area_column,
+    cell_areas,
+    describe_area,
+    ic_category,
+    not_measured,
+    pdl1_status,
+    unread_roles,
+)
 from tmekit._progress import advance
-from tmekit._roles import PDL1_HINT, roles
+from tmekit._roles import roles
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit.sp._graphs import contact_edges
 from tmekit.sp._regions import pixel_centres
@@ -109,7 +117,11 @@ def tile_table(
     region (tumour epithelium) and in the stroma around it (outside, within the margin band);
     ``n_tumor_pdl1`` / ``n_immune_pdl1`` (PD-L1-positive tumour / immune cells, with the ``pdl1`` role: an obs
     column or channel / gene of ``X``, positivity as in ``tmekit._markers``; ``pdl1_threshold`` for
-    continuous intensities) and ``n_<tumor|immune>_pdl1_known`` (cells whose status is known);
+    continuous intensities; or a list of PD-L1+ labels, see ``tmekit._pdl1``) and ``n_<tumor|immune>_pdl1_known``
+    (cells whose status is known); with PD-L1 also ``ic_area_immune`` / ``ic_area_known`` / ``ic_area_pdl1``: the
+    area (mm^2) of the immune cells in the tumour region (core and margin), of those with a known PD-L1 status and
+    of the PD-L1+ ones (SP142 IC score; cell areas from ``obs['cell_area']`` / ``obs['area']`` in um^2, else
+    estimated, as ``attrs['cell_area']`` records; see ``tmekit._pdl1``);
     ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts, each pair once). ``contacts="touching"``
     (default, Keren et al. 2018): Delaunay neighbours at most ``contact_distance`` apart (default
     :data:`TOUCHING_UM`, 12 um); ``"radius"``: every pair within ``contact_distance`` (default 20 um, SPIAT's
@@ -120,11 +132,7 @@ def tile_table(
     regions = _regions(adata, compartment_key)
     given = roles(adata, cell_types, need=("key", "tumor", "immune", "cd8"))
     masks = _population_masks(adata, cell_type_key=str(given.key), labels=given.labels())
-    pdl1 = (
-        None
-        if given.pdl1 is None
-        else marker_status(adata, given.pdl1, threshold=given.pdl1_threshold, what="PD-L1", hint=PDL1_HINT)
-    )
+    pdl1 = pdl1_status(adata, given)
     xy = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=microns_per_unit, library_key=library_key)
     mpu = 1.0 if microns_per_unit is None else float(microns_per_unit)
     comp = adata.obs[compartment_key].cat.codes.to_numpy()
@@ -187,6 +195,12 @@ def tile_table(
                 m = masks[pop][idx]
                 table[f"n_{pop}_pdl1"] = np.bincount(cell_tile[m & (status == 1)], minlength=n_tiles)
                 table[f"n_{pop}_pdl1_known"] = np.bincount(cell_tile[m & np.isfinite(status)], minlength=n_tiles)
+            # SP142 IC score: areas (mm^2) of immune cells in the tumour region (core and margin), by PD-L1 status
+            region = np.flatnonzero(masks["immune"][idx] & (comp[idx] >= 0) & (comp[idx] <= 1))
+            area, where, st = cell_areas(adata, points, idx, region) / 1e6, cell_tile[region], status[region]
+            table["ic_area_immune"] = np.bincount(where, weights=area, minlength=n_tiles)
+            table["ic_area_known"] = np.bincount(where, weights=np.where(np.isfinite(st), area, 0.0), minlength=n_tiles)
+            table["ic_area_pdl1"] = np.bincount(where, weights=np.where(st == 1, area, 0.0), minlength=n_tiles)
         code = pixel_comp.ravel()
         if "inside" not in grid:
             msg = f"Sample {name!r}: compartments from an older tmekit (no `inside` grid); rerun `tk.sp.compartments`."
@@ -221,7 +235,10 @@ def tile_table(
         frame.insert(0, "sample", name)
         frames.append(frame)
     advance("tiles (samples)", len(groups), len(groups))
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    if pdl1 is not None:
+        out.attrs["cell_area"] = describe_area(area_column(adata))
+    return out
 
 
 def contact_length(contacts: str, contact_distance: float | None) -> float:
@@ -254,7 +271,12 @@ def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
     """Densities per mm^2, fractions and the mixing score from :func:`tile_table` rows.
 
     With a ``sample`` column the rows of each sample are summed first; without one each row is taken as a
-    sum already (a resampled sample, say). Densities are NaN where a compartment has no area.
+    sum already (a resampled sample, say). Densities are NaN where a compartment has no area. With PD-L1: ``tps``
+    (PD-L1+ / known tumour cells, %), ``cps`` (PD-L1+ tumour and immune cells / known tumour cells x 100, capped at
+    100), ``pdl1_share_tumour`` / ``pdl1_share_immune`` (PD-L1+ share of known tumour / immune cells, 0-1) and
+    ``ic_percent`` (SP142 IC score: PD-L1+ immune cell area / tumour region area, core and margin, in %, the
+    PD-L1+ share of the known immune area standing for the unknown; 0 with no immune cell in the region); NaN
+    where the denominator is empty, never 0.
     """
     sums = _summed(tiles)
     m: dict[str, Any] = {}  # the columns, made into one frame at the end (inserting them one by one is slow)
@@ -276,6 +298,16 @@ def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
         m["tps"] = 100.0 * _ratio(sums["n_tumor_pdl1"], sums["n_tumor_pdl1_known"])
         cps = 100.0 * _ratio(sums["n_tumor_pdl1"] + sums["n_immune_pdl1"], sums["n_tumor_pdl1_known"])
         m["cps"] = np.minimum(cps, 100.0)
+        m["pdl1_share_tumour"] = _ratio(sums["n_tumor_pdl1"], sums["n_tumor_pdl1_known"])
+        m["pdl1_share_immune"] = _ratio(sums["n_immune_pdl1"], sums["n_immune_pdl1_known"])
+    if "ic_area_pdl1" in sums.columns:  # SP142 IC score: PD-L1+ immune cell area / tumour region area, in percent
+        region = sums["area_core"].to_numpy(float) + sums["area_margin"].to_numpy(float)
+        immune = sums["ic_area_immune"].to_numpy(float)
+        # the PD-L1+ share of the known immune area, times the immune area: unknown cells are not negative
+        ic = 100.0 * _ratio(sums["ic_area_pdl1"], sums["ic_area_known"]) * _ratio(immune, region)
+        # rounded to 1e-9 %: a score at a band's cut by construction is at it, not one rounding error below
+        m["ic_percent"] = np.round(np.minimum(np.where((immune == 0) & (region > 0), 0.0, ic), 100.0), 9)
+        m["area_immune_region_mm2"], m["area_immune_pdl1_region_mm2"] = immune, sums["ic_area_pdl1"]
     e_it, e_ii = sums["e_it"].to_numpy(float), sums["e_ii"].to_numpy(float)
     m["immune_tumor_contacts"] = e_it
     m["immune_immune_contacts"] = e_ii
@@ -366,6 +398,9 @@ def infiltration(
         }
     table = table.join(pd.DataFrame.from_dict(extra, orient="index"))
     table.index.name = "sample"
+    if "ic_percent" in table.columns:  # every PD-L1 figure, and why one is not measured
+        table["ic_category"] = ic_category(table["ic_percent"].to_numpy(float))
+        table["pdl1_not_measured"] = not_measured(table, unread_roles(given))
     table["contacts"] = "not computed" if contacts is None else contacts
     table["contact_distance_um"] = np.nan if contacts is None else contact_length(contacts, contact_distance)
     return table

@@ -13,6 +13,7 @@ from tmekit.tl._phenotype import (  # noqa: F401 - each registers its rule set
     patterns4,
     spot_cd8,
     til_pdl1,
+    til_pdl1_ic,
 )
 from tmekit.tl._phenotype.rules import CALLS, RULES, PhenotypeRule
 

@@ -156,7 +156,10 @@ def _missing(rule: PhenotypeRule, values: Mapping[str, Any]) -> str:
         gone = [c for c in rule.hints if c not in rule.reads and c in values and not np.isfinite(float(values[c]))]
     if not gone:
         return f"a metric {list(rule.reads)} could not be computed"
-    return "; ".join(rule.hints.get(c, f"{c} could not be computed") for c in gone)
+    # the PD-L1 figures carry their own reason (``pdl1_not_measured``: "<figure>, <figure>: <reason>; ...")
+    clauses = [part.split(": ", 1) for part in str(values.get("pdl1_not_measured") or "").split("; ") if ": " in part]
+    measured = {fig: why for figs, why in clauses for fig in figs.split(", ")}
+    return "; ".join(measured.get(c) or rule.hints.get(c, f"{c} could not be computed") for c in gone)
 
 
 def _apply(
@@ -279,13 +282,17 @@ def cell_calls(
                                 n_boot=n_boot, measurement_cv=measurement_cv, context=context,
                                 extra=shared)  # fmt: skip
     labelled = {f"{k}_labels": list(v or []) for k, v in cell_types.labels().items()}
-    cell_type_key, pdl1_key, pdl1_threshold = cell_types.key, cell_types.pdl1, cell_types.pdl1_threshold
+    cell_type_key, pdl1_threshold = cell_types.key, cell_types.pdl1_threshold
+    pdl1_key = "" if cell_types.pdl1_labels is not None else cell_types.pdl1
+    pdl1 = ({"pdl1_labels": list(cell_types.pdl1_labels or []), "cell_area": str(tiles.attrs.get("cell_area", ""))}
+            if cell_types.pdl1 is not None else {})  # fmt: skip
     params = {"min_tumor_cells": int(min_tumor_cells), "min_tumor_area": float(min_tumor_area),
               "cell_type_key": cell_type_key, **labelled, "spatial_key": spatial_key,
               "microns_per_unit": np.nan if microns_per_unit is None else float(microns_per_unit),
               "contacts": contacts or "not computed", "measurement_cv": float(measurement_cv),
               "frameworks": frameworks,
-              "pdl1_key": pdl1_key or "", "pdl1_threshold": np.nan if pdl1_threshold is None else float(pdl1_threshold),
+              "pdl1_key": pdl1_key or "", **pdl1,
+              "pdl1_threshold": np.nan if pdl1_threshold is None else float(pdl1_threshold),
               "cohort_relative": bool(cohort_relative),
               "confidence": "resampled tiles x log-normal measurement factor, seeded per sample"}  # fmt: skip
     return table, params

@@ -57,7 +57,9 @@ def derive(m: pd.DataFrame, **_: Any) -> pd.DataFrame:
     return out
 
 
-def _decider(score: str, key: str) -> Callable[[pd.DataFrame, Mapping[str, float]], np.ndarray]:
+def decider(score: str, key: str) -> Callable[[pd.DataFrame, Mapping[str, float]], np.ndarray]:
+    """The TIL x PD-L1 decision on PD-L1 score ``score`` with its cut ``thresholds[key]`` (NaN: indeterminate)."""
+
     def decide(m: pd.DataFrame, t: Mapping[str, float]) -> np.ndarray:
         til = m["density_cd8_intratumoral"].to_numpy(float)
         pdl1 = m[score].to_numpy(float)
@@ -83,7 +85,7 @@ def _rule(name: str, score: str, key: str, label: str) -> PhenotypeRule:
             "J Immunother Cancer 2024;12:e009550; PD-L1 cuts: PD-L1 IHC 22C3 pharmDx interpretation (TPS 1%, CPS 1)",
             thresholds={"til_cd8_per_mm2": 100.0, key: 1.0},
             reads=("density_cd8_intratumoral", score),
-            decide=_decider(score, key),
+            decide=decider(score, key),
             classes=tuple(ALIASES),
             needs=("pdl1",),
             derive=derive,
