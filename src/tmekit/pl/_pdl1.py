@@ -110,7 +110,9 @@ def pdl1_map(
                    label=f"{words[group]} ({int(sel.sum())})", zorder=2 if outside else 3)  # fmt: skip
     handles, _ = ax.get_legend_handles_labels()
     shades = [Patch(facecolor=COMPARTMENT_COLORS[c], alpha=0.35, label=c) for c in COMPARTMENTS]
-    ax.legend(handles=[*handles, *shades], loc="upper right", fontsize="x-small", frameon=True)
+    ax.legend(
+        handles=[*handles, *shades], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small", frameon=False
+    )
     ax.set_aspect("equal")
     ax.set_title(f"{name}: PD-L1+ immune cells in the tumour region, {_ic_words(table, name)}", fontsize="small")
     ax.set_xlabel("x (um)")
