@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 import tmekit as tk
 from tmekit._cli_files import cells, new_outputs, object_writer, read, same_kind, snapshot, text_writer
+from tmekit._cli_terms import roles_in_cli_terms
 from tmekit._constants import CELL_TYPE_KEY, PHENOTYPE_KEY, SCORES_KEY
 from tmekit._progress import reporting
-from tmekit._roles import DECLARE_HINT
 from tmekit._warnings import collect_tmekit_warnings
 
 if TYPE_CHECKING:
@@ -58,30 +58,10 @@ def _cli_option_names() -> set[str]:
     return {name for f in commands for name in inspect.signature(f).parameters}
 
 
-#: The command-line options that give each cell-type role (``tk.pp.cell_types`` keys).
-ROLE_OPTIONS = {"key": "--cell-type-key", "tumor": "--tumor-labels", "immune": "--immune-labels", "cd8": "--cd8-labels",
-                "t": "--t-labels", "pdl1": "--pdl1-key", "pdl1_threshold": "--pdl1-threshold"}  # fmt: skip
-
-
-def _roles_in_cli_terms(message: str) -> str:
-    """Cell-type roles as options: "`tk.pp.cell_types(adata, ..., t=[...])` or `cell_types={...}`" -> "`--t-labels`"."""
-    message = message.replace(
-        DECLARE_HINT,
-        "Pass them as --cell-type-key, --tumor-labels, --immune-labels, --cd8-labels (and --t-labels), or let tmekit "
-        "type the cells from markers with --annotate (`tmekit annotate` declares its labels in the file).",
-    )
-    message = re.sub(r" \(of `tk\.pp\.cell_types`, or `cell_types=\{[^`]*\}` for one call\)", "", message)
-    message = re.sub(r"`tk\.pp\.cell_types\(adata, \.\.\., (\w+)=[^`]*\)` or `cell_types=\{'\w+': [^`]*\}`",
-                     lambda m: f"`{ROLE_OPTIONS.get(m.group(1), m.group(1))}`", message)  # fmt: skip
-    return re.sub(
-        r"`cell_types=\{'(\w+)': [^`]*\}`", lambda m: f"`{ROLE_OPTIONS.get(m.group(1), m.group(1))}`", message
-    )
-
-
 def _in_cli_terms(message: str) -> str:
     """API advice in command-line terms: "`overwrite=True`" -> "`--overwrite`", "`key_added=`" -> "`--key-added`"."""
     names = _cli_option_names()
-    message = _roles_in_cli_terms(message)
+    message = roles_in_cli_terms(message)
 
     def option(found: re.Match[str]) -> str:
         name, value = found.group(1), found.group(2)
@@ -331,6 +311,9 @@ def classify(
     pdl1_key: Annotated[
         str | None, typer.Option(help="PD-L1 status: obs column (boolean or values) or channel / gene of X (til_pdl1).")
     ] = None,
+    pdl1_labels: Annotated[
+        str | None, typer.Option(help="Instead of --pdl1-key: comma-separated PD-L1+ cell types (til_pdl1_ic).")
+    ] = None,
     pdl1_threshold: Annotated[
         float | None, typer.Option(help="PD-L1 positivity cut for continuous intensities.")
     ] = None,
@@ -365,13 +348,20 @@ def classify(
     Frameworks: inflamed / excluded / desert, Immunoscore, TIL x PD-L1, four patterns, intratumoral vs stromal.
     """
     with _user_errors():
+        if pdl1_labels and (pdl1_key or pdl1_threshold is not None):
+            msg = (
+                f"Give --pdl1-key (a column or channel of PD-L1 status, with --pdl1-threshold if continuous) or "
+                f"--pdl1-labels (PD-L1+ cell types of --cell-type-key), not both; got --pdl1-labels {pdl1_labels!r} "
+                f"with --pdl1-{'key ' + repr(pdl1_key) if pdl1_key else 'threshold'}."
+            )
+            raise ValueError(msg)
         new_outputs(output, h5ad, inputs=[path], force=force)
         data = read(path)
         same_kind(data, h5ad)
         where = {"table_key": table_key}
         before = snapshot(cells(data, table_key))
         given = {"key": cell_type_key, "tumor": _split(tumor_labels), "immune": _split(immune_labels),
-                 "cd8": _split(cd8_labels), "t": _split(t_labels), "pdl1": pdl1_key,
+                 "cd8": _split(cd8_labels), "t": _split(t_labels), "pdl1": _split(pdl1_labels) or pdl1_key,
                  "pdl1_threshold": pdl1_threshold}  # fmt: skip
         if annotate_cells:  # marker-based types; annotate declares its labels, yours win
             if cell_type_key is not None:
@@ -390,7 +380,7 @@ def classify(
             raise ValueError(msg)
         if mode == "expression":
             flags = {"key": "cell_type_key", "tumor": "tumor_labels", "immune": "immune_labels", "cd8": "cd8_labels",
-                     "t": "t_labels", "pdl1": "pdl1_key"}  # fmt: skip
+                     "t": "t_labels", "pdl1": "pdl1_labels" if pdl1_labels else "pdl1_key"}  # fmt: skip
             chosen = {**given, **spatial}
             ignored = sorted("--" + flags.get(k, k).replace("_", "-") for k, v in chosen.items()
                              if v and k not in {"rules", "coordinate_system", "cell_types"})  # fmt: skip

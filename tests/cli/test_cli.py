@@ -141,6 +141,34 @@ def test_classify_several_frameworks(cli, workdir):
     assert bulk.returncode == 2 and "CD274" in bulk.stderr  # the bundled 48-gene subset cannot infer PD-L1
 
 
+def test_classify_pdl1_labels_is_the_api_list_form(cli, workdir):
+    """`--pdl1-labels` gives PD-L1 as PD-L1+ cell types: the same table as `pdl1=[labels]`; never with --pdl1-key."""
+    tissues = [tk.datasets.synthetic_tissue(p, rng=k, sample_id=p, pdl1=(0.0, 0.4))
+               for k, p in enumerate(("inflamed", "excluded"))]  # fmt: skip
+    adata = ad.concat(tissues, merge="first")
+    positive = adata.obs["pdl1"].to_numpy() & (adata.obs["cell_type"] == "CD8T").to_numpy()
+    adata.obs["cell_type"] = adata.obs["cell_type"].astype(str).where(~positive, "CD8T_PDL1+")
+    adata.write_h5ad(workdir / "labelled.h5ad")
+    immune = [*tk.datasets.synthetic_labels()["immune"], "CD8T_PDL1+"]
+    args = ["classify", "labelled.h5ad", "--mode", "spatial", "--library-key", "sample_id", "--cell-type-key",
+            "cell_type", "--tumor-labels", "Tumour", "--immune-labels", ",".join(immune), "--cd8-labels",
+            "CD8T,CD8T_PDL1+", "--rules", "til_pdl1_ic,til_pdl1", "--microns-per-unit", "1"]  # fmt: skip
+    done = cli(*args, "-o", "ic.csv", "--pdl1-labels", "CD8T_PDL1+", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    tk.tl.classify(adata, rules=["til_pdl1_ic", "til_pdl1"], library_key="sample_id", microns_per_unit=1.0,
+                   cell_types={"key": "cell_type", "tumor": ["Tumour"], "immune": immune,
+                               "cd8": ["CD8T", "CD8T_PDL1+"], "pdl1": ["CD8T_PDL1+"]})  # fmt: skip
+    tk.get.phenotypes(adata).to_csv(workdir / "api.csv")
+    table, expected = (pd.read_csv(workdir / f, index_col=0) for f in ("ic.csv", "api.csv"))
+    pd.testing.assert_frame_equal(table, expected)
+    assert (table["ic_percent"] > 0).all() and table["ic_category"].notna().all()
+    both = cli(*args, "-o", "both.csv", "--pdl1-labels", "CD8T_PDL1+", "--pdl1-key", "pdl1", cwd=workdir)
+    assert both.returncode == 2 and "not both" in both.stderr and not (workdir / "both.csv").exists()
+    none = cli(*args, "-o", "none.csv", cwd=workdir)  # the role message names both spellings
+    assert none.returncode == 2 and "`--pdl1-key`" in none.stderr and "`--pdl1-labels`" in none.stderr
+    assert "pdl1=" not in none.stderr and "cell_types=" not in none.stderr
+
+
 def test_annotate_writes_the_api_cell_types(cli, workdir):
     before = (workdir / "wu.h5ad").read_bytes()
     done = cli("annotate", "wu.h5ad", "-o", "typed.h5ad", cwd=workdir)

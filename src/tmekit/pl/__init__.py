@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tmekit.pl._frameworks import cd8_tiles, immunoscore, til_pdl1
+from tmekit.pl._pdl1 import pdl1_map
 from tmekit.pl._scores import phenotypes, score_groups, score_spatial, score_violin, teff_ftbrs
 from tmekit.pl._spatial import compartments, infiltration
 from tmekit.pl._tcells import tcell_states
@@ -12,6 +13,7 @@ __all__ = [
     "compartments",
     "immunoscore",
     "infiltration",
+    "pdl1_map",
     "phenotypes",
     "score_groups",
     "score_spatial",

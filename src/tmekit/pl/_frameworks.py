@@ -12,6 +12,7 @@ from matplotlib.patches import Rectangle
 
 from tmekit import get, sp
 from tmekit._constants import PHENOTYPE_KEY
+from tmekit._pdl1 import IC_CATEGORIES, IC_CUTS
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit.tl import RULES
 
@@ -47,8 +48,11 @@ def _framework(table: pd.DataFrame, rules: str) -> pd.DataFrame:
 def til_pdl1(table: pd.DataFrame, *, rules: str = "til_pdl1", ax: Axes | None = None) -> Figure:
     """TIL density against the PD-L1 score per sample, with the quadrant lines at the rule set's thresholds.
 
-    ``table``: :func:`tmekit.get.phenotypes` after ``rules="til_pdl1"`` (TPS) or ``"til_pdl1_cps"`` (CPS), alone
-    or among other rule sets. Quadrants are labelled with both namings (Teng 2015 and T1-T4).
+    ``table``: :func:`tmekit.get.phenotypes` after ``rules="til_pdl1"`` (TPS), ``"til_pdl1_cps"`` (CPS) or
+    ``"til_pdl1_ic"`` (SP142 IC score), alone or among other rule sets; ``rules`` picks which one is drawn.
+    Quadrants are labelled with both namings (Teng 2015 and T1-T4). With ``rules="til_pdl1_ic"`` the y axis is
+    ``ic_percent``: the 1% cut is dashed, the IC1 / IC2 / IC3 band edges (1, 5, 10%) are marked on the right, and
+    the range fits the data (at least 0-15%) rather than 0-100%.
     """
     table = _framework(table, rules)
     rule = RULES[rules]
@@ -66,7 +70,16 @@ def til_pdl1(table: pd.DataFrame, *, rules: str = "til_pdl1", ax: Axes | None = 
     ax.set_xscale("log")
     ax.axvline(xl, ls="--", c="black", lw=0.8)
     ax.axhline(yl, ls="--", c="black", lw=0.8)
-    ax.set_ylim(-2, 102)
+    if plane.y == "ic_percent":  # SP142 IC score: the bands' edges, on a range that fits the data (IC mostly < 15%)
+        y = table[plane.y].to_numpy(float)
+        top = max(15.0, 1.1 * float(np.nanmax(y))) if np.isfinite(y).any() else 15.0
+        for cut, band in zip(IC_CUTS, IC_CATEGORIES[1:], strict=True):
+            if cut != yl:
+                ax.axhline(cut, ls=":", c="grey", lw=0.6)
+            ax.text(1.01, cut, band, transform=ax.get_yaxis_transform(), fontsize="x-small", va="bottom")
+        ax.set_ylim(-0.02 * top, top)
+    else:
+        ax.set_ylim(-2, 102)
     for (hx, hy), call in {(0.98, 0.98): "PD-L1+/TIL+", (0.02, 0.98): "PD-L1+/TIL-", (0.98, 0.02): "PD-L1-/TIL+",
                            (0.02, 0.02): "PD-L1-/TIL-"}.items():  # fmt: skip
         ax.text(hx, hy, f"{call}\n{rule.aliases[call]}", transform=ax.transAxes, fontsize="x-small",
