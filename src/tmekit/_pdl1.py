@@ -20,13 +20,16 @@ cell area (per-cell correlation 0.62), so an estimated IC score near a cut tends
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from tmekit._markers import marker_status
+from tmekit._obs import label_mask
 from tmekit._roles import PDL1_HINT
+from tmekit._warnings import InputWarning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +45,7 @@ __all__ = [
     "PDL1_FIGURES",
     "area_column",
     "cell_areas",
+    "check_pdl1_labels",
     "describe_area",
     "ic_category",
     "not_measured",
@@ -74,6 +78,28 @@ def unread_roles(given: Roles) -> list[str]:
     return [role for role in roles if getattr(given, role) and not set(getattr(given, role)) & set(labels)]
 
 
+def check_pdl1_labels(adata: AnnData, new: Roles) -> None:
+    """PD-L1+ labels: labels of ``key`` that occur (a misspelling raises with the closest), no threshold with them."""
+    labels = list(new.pdl1_labels or [])
+    if new.key is None:
+        msg = "PD-L1+ labels (`pdl1=[...]`) are labels of the cell-type column: declare `key=` too."
+        raise ValueError(msg)
+    if new.pdl1_threshold is not None:
+        msg = "`pdl1_threshold` applies to a PD-L1 column or channel, not to PD-L1+ labels (`pdl1=[...]`): drop it."
+        raise ValueError(msg)
+    present = set(map(str, adata.obs[new.key].astype(str).unique()))
+    absent = [label for label in labels if label not in present]
+    if absent:
+        with warnings.catch_warnings():  # no cells of these labels: raised below, after a misspelling is named
+            warnings.simplefilter("ignore", InputWarning)
+            label_mask(adata, cell_type_key=new.key, labels=absent, what="pdl1")
+        msg = (
+            f"pdl1={absent} do not occur in `adata.obs[{new.key!r}]` (its values: {sorted(present)[:30]}). PD-L1+ "
+            "labels must be labels of `key`; to give PD-L1 as an obs column or channel, pass its name as a string."
+        )
+        raise ValueError(msg)
+
+
 def pdl1_status(adata: AnnData, given: Roles) -> np.ndarray | None:
     """Each cell's PD-L1 status (1.0 positive, 0.0 negative, NaN unknown), or ``None`` without the ``pdl1`` role."""
     if given.pdl1 is None:
@@ -81,9 +107,7 @@ def pdl1_status(adata: AnnData, given: Roles) -> np.ndarray | None:
     labels = given.pdl1_labels
     if labels is None:
         return marker_status(adata, str(given.pdl1), threshold=given.pdl1_threshold, what="PD-L1", hint=PDL1_HINT)
-    if given.key is None:
-        msg = "PD-L1+ labels (`pdl1=[...]`) are labels of the cell-type column: declare `key=` too."
-        raise ValueError(msg)
+    check_pdl1_labels(adata, given)  # a declaration was checked already; a `cell_types=` override is checked here
     column = adata.obs[given.key].astype(str)
     status = column.isin(labels).to_numpy().astype(np.float64)
     for role in unread_roles(given):

@@ -108,3 +108,16 @@ def test_labels_survive_h5ad(tmp_path):
     adata.write_h5ad(tmp_path / "a.h5ad")
     back = ad.read_h5ad(tmp_path / "a.h5ad")
     assert roles(back).pdl1_labels == ["CD8 PDL1+"]
+
+
+def test_labels_given_to_one_call_are_checked_as_a_declaration_is():
+    """`cell_types={"pdl1": [...]}` (and so `tmekit classify --pdl1-labels`) is validated like `tk.pp.cell_types`."""
+    adata = _cells()
+    _declare(adata, ["CD8 PDL1+"])
+    before = adata.obs.copy()
+    with pytest.raises(ValueError, match=r"'CD8 PDL1x' -> 'CD8 PDL1\+'"):
+        tk.tl.classify(adata, rules="til_pdl1_ic", microns_per_unit=1.0, cell_types={"pdl1": ["CD8 PDL1x"]})
+    with pytest.raises(ValueError, match=r"pdl1=\['NK PDL1\+'\] do not occur"):
+        tk.tl.classify(adata, rules="til_pdl1_ic", microns_per_unit=1.0, cell_types={"pdl1": ["NK PDL1+"]})
+    pd.testing.assert_frame_equal(adata.obs, before)  # failed calls leave the object as it was
+    assert "tmekit_phenotype" not in adata.uns

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import difflib
-import warnings
 from typing import TYPE_CHECKING
 
 from tmekit._constants import CELL_TYPES_KEY, CONTENT_KEY
 from tmekit._markers import marker_status
 from tmekit._obs import check_roles, label_mask
+from tmekit._pdl1 import check_pdl1_labels
 from tmekit._roles import LABEL_ROLES, Roles, declared, from_mapping
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
-from tmekit._warnings import InputWarning
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,28 +49,6 @@ def _check_labels(adata: AnnData, new: Roles) -> None:
         if getattr(new, role):
             label_mask(adata, cell_type_key=new.key, labels=getattr(new, role), what=role)
     check_roles(set(map(str, adata.obs[new.key].astype(str).unique())), **new.labels())
-
-
-def _check_pdl1_labels(adata: AnnData, new: Roles) -> None:
-    """PD-L1+ labels: labels of ``key`` that occur (a misspelling raises with the closest), no threshold with them."""
-    labels = list(new.pdl1_labels or [])
-    if new.key is None:
-        msg = "PD-L1+ labels (`pdl1=[...]`) are labels of the cell-type column: declare `key=` too."
-        raise ValueError(msg)
-    if new.pdl1_threshold is not None:
-        msg = "`pdl1_threshold` applies to a PD-L1 column or channel, not to PD-L1+ labels (`pdl1=[...]`): drop it."
-        raise ValueError(msg)
-    present = set(map(str, adata.obs[new.key].astype(str).unique()))
-    absent = [label for label in labels if label not in present]
-    if absent:
-        with warnings.catch_warnings():  # no cells of these labels: raised below, after a misspelling is named
-            warnings.simplefilter("ignore", InputWarning)
-            label_mask(adata, cell_type_key=new.key, labels=absent, what="pdl1")
-        msg = (
-            f"pdl1={absent} do not occur in `adata.obs[{new.key!r}]` (its values: {sorted(present)[:30]}). PD-L1+ "
-            "labels must be labels of `key`; to give PD-L1 as an obs column or channel, pass its name as a string."
-        )
-        raise ValueError(msg)
 
 
 @accepts_spatialdata
@@ -142,7 +119,7 @@ def cell_types(
         raise ValueError(msg)
     _check_labels(adata, new)
     if new.pdl1_labels is not None:
-        _check_pdl1_labels(adata, new)
+        check_pdl1_labels(adata, new)
     elif new.pdl1 is not None:
         marker_status(adata, str(new.pdl1), threshold=new.pdl1_threshold, what="PD-L1", hint="`pdl1_threshold=`")
     old = declared(adata)
