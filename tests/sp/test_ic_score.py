@@ -148,3 +148,25 @@ def test_areas_in_pixels_are_refused():
     adata.obs["cell_area"] = adata.obs["cell_area"] * 40  # what a 0.16 um^2 pixel makes of these cells
     with pytest.raises(ValueError, match=r"are the areas in pixels\?"):
         tk.sp.tile_table(adata, contacts=None)
+
+
+@pytest.mark.parametrize(("percent", "expected"), [(99.0, 99.0), (100.0, 100.0), (150.0, 100.0)])
+def test_ic_score_is_capped_at_100(percent, expected):
+    """Segmented areas may overlap or spill over the region's edge: the score is a share of the region, at most 100%."""
+    row = tk.sp.infiltration(_with_ic(percent), contacts=None).loc["all"]
+    assert row["ic_percent"] == pytest.approx(expected, rel=1e-9) and row["ic_category"] == "IC3"
+
+
+def test_cells_of_unknown_status_are_not_counted_as_negative():
+    """IC = PD-L1+ share of the immune area whose status is known x the immune area / region area (by hand)."""
+    adata = _field()
+    macs = np.flatnonzero(adata.obs["cell_type"].eq("Mac").to_numpy())
+    status = adata.obs["pdl1"].copy()
+    status.iloc[macs[:10]] = pd.NA  # 10 of the 40 PD-L1- macrophages unread
+    adata.obs["pdl1"] = status
+    row = tk.sp.infiltration(adata, contacts=None).loc["all"]
+    pos, known_neg, unknown = N_POS * 100.0, 30 * 50.0, 10 * 50.0
+    by_hand = 100 * pos / (pos + known_neg) * (pos + known_neg + unknown) / _region_um2(adata)
+    assert row["ic_percent"] == pytest.approx(by_hand, rel=1e-9)
+    as_negative = 100 * pos / _region_um2(adata)  # what counting the unread cells as PD-L1- would give
+    assert row["ic_percent"] > as_negative
