@@ -72,7 +72,21 @@ def decider(score: str, key: str) -> Callable[[pd.DataFrame, Mapping[str, float]
     return decide
 
 
-def _rule(name: str, score: str, key: str, label: str) -> PhenotypeRule:
+#: The source of the types and the TIL cut, shared by every TIL x PD-L1 rule set.
+TENG_SOURCE = (
+    "Teng MWL, et al. Cancer Res 2015;75:2139. doi:10.1158/0008-5472.CAN-15-0255 (types); TIL cut: "
+    "J Immunother Cancer 2024;12:e009550"
+)
+
+
+def teng_rule(
+    name: str, score: str, key: str, label: str, *, pdl1_source: str, y_label: str,
+    derive: Callable[..., pd.DataFrame], hints: Mapping[str, str],
+) -> PhenotypeRule:  # fmt: skip
+    """Register a TIL x PD-L1 rule set: PD-L1 read as ``score`` with its cut ``key`` (1 by default).
+
+    The four Teng types, TIL+ above 100 CD8 T cells per mm^2 inside the tumour; ``label`` says the PD-L1+ cut in words.
+    """
     return register_rule(
         PhenotypeRule(
             name=name,
@@ -81,8 +95,7 @@ def _rule(name: str, score: str, key: str, label: str) -> PhenotypeRule:
                 f"{label}. PD-L1+/TIL+ = T2 adaptive resistance, PD-L1-/TIL- = T1 ignorance, PD-L1+/TIL- = T4 "
                 "intrinsic induction, PD-L1-/TIL+ = T3 tolerance."
             ),
-            source="Teng MWL, et al. Cancer Res 2015;75:2139. doi:10.1158/0008-5472.CAN-15-0255 (types); TIL cut: "
-            "J Immunother Cancer 2024;12:e009550; PD-L1 cuts: PD-L1 IHC 22C3 pharmDx interpretation (TPS 1%, CPS 1)",
+            source=f"{TENG_SOURCE}; PD-L1 cuts: {pdl1_source}",
             thresholds={"til_cd8_per_mm2": 100.0, key: 1.0},
             reads=("density_cd8_intratumoral", score),
             decide=decider(score, key),
@@ -90,17 +103,22 @@ def _rule(name: str, score: str, key: str, label: str) -> PhenotypeRule:
             needs=("pdl1",),
             derive=derive,
             aliases=ALIASES,
-            hints=_HINTS,
+            hints=hints,
             plane=Plane(
                 x="density_cd8_intratumoral",
                 y=score,
                 x_label="CD8 T cells per mm^2 inside the tumour",
-                y_label=f"PD-L1 {score.upper()} (%)",
+                y_label=y_label,
                 x_line=lambda t: t["til_cd8_per_mm2"],
                 y_line=lambda t, key=key: t[key],
             ),
         )
     )
+
+
+def _rule(name: str, score: str, key: str, label: str) -> PhenotypeRule:
+    return teng_rule(name, score, key, label, pdl1_source="PD-L1 IHC 22C3 pharmDx interpretation (TPS 1%, CPS 1)",
+                     y_label=f"PD-L1 {score.upper()} (%)", derive=derive, hints=_HINTS)  # fmt: skip
 
 
 RULE = _rule("til_pdl1", "tps", "tps_percent", "TPS >= 1%")

@@ -22,8 +22,7 @@ from typing import Any
 import pandas as pd
 
 from tmekit._pdl1 import ic_category
-from tmekit.tl._phenotype.rules import PhenotypeRule, Plane, register_rule
-from tmekit.tl._phenotype.til_pdl1 import ALIASES, decider
+from tmekit.tl._phenotype.til_pdl1 import teng_rule
 
 _HINTS = {
     "ic_percent": "no immune cell in the tumour region with a known PD-L1 status, or no tumour region",
@@ -36,33 +35,14 @@ def derive(m: pd.DataFrame, **_: Any) -> pd.DataFrame:
     return pd.DataFrame({"ic_category": ic_category(m["ic_percent"].to_numpy(float))}, index=m.index)
 
 
-RULE = register_rule(
-    PhenotypeRule(
-        name="til_pdl1_ic",
-        description=(
-            "TIL x PD-L1 types (Teng 2015) with PD-L1 as the SP142 immune-cell score: TIL+ when CD8 T cells inside "
-            "the tumour > 100/mm^2; PD-L1+ when PD-L1+ immune cells cover >= 1% of the tumour region (IC1-3). "
-            "PD-L1+/TIL+ = T2 adaptive resistance, PD-L1-/TIL- = T1 ignorance, PD-L1+/TIL- = T4 intrinsic induction, "
-            "PD-L1-/TIL+ = T3 tolerance."
-        ),
-        source="Teng MWL, et al. Cancer Res 2015;75:2139 (types); TIL cut: J Immunother Cancer 2024;12:e009550; "
-        "IC score and cut: VENTANA PD-L1 (SP142) assay interpretation, IMvigor210 (Rosenberg JE, et al. Lancet "
-        "2016;387:1909, IC0 < 1%, IC1 1-5%, IC2 5-10%, IC3 >= 10%)",
-        thresholds={"til_cd8_per_mm2": 100.0, "ic_min_percent": 1.0},
-        reads=("density_cd8_intratumoral", "ic_percent"),
-        decide=decider("ic_percent", "ic_min_percent"),
-        classes=tuple(ALIASES),
-        needs=("pdl1",),
-        derive=derive,
-        aliases=ALIASES,
-        hints=_HINTS,
-        plane=Plane(
-            x="density_cd8_intratumoral",
-            y="ic_percent",
-            x_label="CD8 T cells per mm^2 inside the tumour",
-            y_label="PD-L1 IC score (% of tumour area, SP142)",
-            x_line=lambda t: t["til_cd8_per_mm2"],
-            y_line=lambda t: t["ic_min_percent"],
-        ),
-    )
+RULE = teng_rule(
+    "til_pdl1_ic",
+    "ic_percent",
+    "ic_min_percent",
+    "PD-L1+ immune cells cover >= 1% of the tumour region (IC1-3)",
+    pdl1_source="VENTANA PD-L1 (SP142) assay interpretation, IMvigor210 (Rosenberg JE, et al. Lancet 2016;387:1909, "
+    "IC0 < 1%, IC1 1-5%, IC2 5-10%, IC3 >= 10%)",
+    y_label="PD-L1 IC score (% of tumour area, SP142)",
+    derive=derive,
+    hints=_HINTS,
 )
