@@ -340,7 +340,8 @@ def test_raw_xenium_store_to_a_call(cli, workdir, xenium_sdata):
 
 def test_an_interrupt_prints_one_line_even_with_abandoned_async_writes():
     """Ctrl-C during zarr's async writes leaves coroutines never awaited; Python would report each at exit, after the
-    one line (seen in CI with the oldest zarr). Reproduced here without timing: a coroutine abandoned by the interrupt."""
+    one line (seen in CI with the oldest zarr). Reproduced without timing: a coroutine abandoned by the interrupt.
+    """
     code = (
         "import tmekit.cli as cli, typer\n"
         "async def write(): pass\n"
