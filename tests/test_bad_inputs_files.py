@@ -167,7 +167,12 @@ def test_interrupted_during_a_write(keren_sdata, tmp_path):
         assert left == [], (signum, delay, left)  # neither output, no temporary
         assert "Traceback" not in stderr
         if signum == signal.SIGINT:
-            assert code == 130 and stderr.strip() == "tmekit: interrupted, nothing written", stderr
+            # one line from tmekit; the interpreter may add, at exit, RuntimeWarnings for zarr's async writes the
+            # interrupt abandoned (seen with the oldest zarr): runtime noise after the message, never a traceback
+            first, *rest = stderr.strip().splitlines()
+            assert code == 130 and first == "tmekit: interrupted, nothing written", stderr
+            noise = ("RuntimeWarning: coroutine", "RuntimeWarning: Enable tracemalloc")
+            assert all(any(n in line for n in noise) for line in rest if line.strip()), stderr
         else:
             assert code == 128 + signal.SIGTERM
 

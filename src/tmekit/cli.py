@@ -6,7 +6,6 @@ import contextlib
 import inspect
 import re
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -96,9 +95,6 @@ def _user_errors() -> Generator[None, None, None]:
         if _STATE["debug"]:
             raise
         err.print("tmekit: interrupted, nothing written")
-        # zarr's async writes cut off by the interrupt are abandoned coroutines: Python would report each one as a
-        # RuntimeWarning at exit, after the one line above (seen with the oldest supported zarr)
-        warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
         raise typer.Exit(code=130) from None
 
 
