@@ -40,6 +40,9 @@ WU_MAJOR = {"Fibroblast": "CAFs", "Perivascular": "PVL", "Endothelial": "Endothe
             "Monocyte": "Myeloid", "Dendritic": "Myeloid", "Mast": "Myeloid", "Myeloid": "Myeloid",
             "Epithelial": "Cancer Epithelial", "T cell": "T-cells", "CD8 T": "T-cells", "CD4 T": "T-cells",
             "Treg": "T-cells", "NK": "T-cells", "Plasma": "Plasmablasts", "B cell": "B-cells"}  # fmt: skip
+#: Wu's 33 `B cells Memory` of CID4465 carry the plasmablast programme (RESULTS.md): the row that counts the B
+#: lineage as one class says how much of the 8-type gap is that one class.
+B_LINEAGE = {"B-cells": "B lineage", "Plasmablasts": "B lineage"}
 KEREN_GROUP = {"Keratin-positive tumor": "tumour", "Tumor": "tumour", "Immune": "immune",
                "Mesenchymal-like": "stroma", "Endothelial": "stroma"}  # fmt: skip
 KEREN_SUBTYPES = {"CD8": "CD8 T", "CD4": "CD4 T", "B": "B cell", "Macrophages": "Macrophage", "Tregs": "Treg"}
@@ -75,6 +78,9 @@ def wu(shared: Path, *, graph: bool) -> dict[str, float]:
     eight = major.isin(set(WU_MAJOR.values()))
     return {
         "Wu CID4465, 8 major types (balanced accuracy)": balanced_accuracy(major[eight], called[eight].map(WU_MAJOR)),
+        "Wu CID4465, 7 lineages: B cells + plasmablasts one (balanced accuracy)": balanced_accuracy(
+            major[eight].replace(B_LINEAGE), called[eight].map(WU_MAJOR).replace(B_LINEAGE)
+        ),
         "Wu `T cells CD8+` called CD8 T": float((called[minor == "T cells CD8+"] == "CD8 T").mean()),
         "Wu `T cells CD4+` called CD4 T or Treg": float(called[minor == "T cells CD4+"].isin(["CD4 T", "Treg"]).mean()),
         "Wu PVL called perivascular": float((called[major == "PVL"] == "Perivascular").mean()),

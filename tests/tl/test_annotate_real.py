@@ -20,7 +20,7 @@ import scanpy as sc
 import tmekit as tk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from annotation import KEREN_GROUP, KEREN_SUBTYPES, WU_MAJOR, balanced_accuracy, protein_graph, with_graph
+from annotation import B_LINEAGE, KEREN_GROUP, KEREN_SUBTYPES, WU_MAJOR, balanced_accuracy, protein_graph, with_graph
 
 sys.path.pop(0)
 
@@ -56,6 +56,9 @@ def test_wu_with_the_scanpy_neighbour_graph(wu):
     major, minor = adata.obs["cell_type_major"].astype(str), adata.obs["cell_type_minor"].astype(str)
     eight = major.isin(set(WU_MAJOR.values()))
     assert balanced_accuracy(major[eight], called[eight].map(WU_MAJOR)) > 0.78  # measured 0.803 (target 0.85)
+    # the gap is one class: Wu's 33 B cells carry the plasmablast programme; as one B lineage, 7 classes reach 0.85
+    lineage = major[eight].replace(B_LINEAGE), called[eight].map(WU_MAJOR).replace(B_LINEAGE)
+    assert balanced_accuracy(*lineage) >= 0.85  # measured 0.909
     assert (called[minor == "T cells CD8+"] == "CD8 T").mean() >= 0.70  # measured 0.857
     assert called[minor == "T cells CD4+"].isin(["CD4 T", "Treg"]).mean() > 0.66  # measured 0.688 (target 0.70)
     assert (called[major == "PVL"] == "Perivascular").mean() > 0.70  # measured 0.823
