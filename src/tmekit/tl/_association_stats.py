@@ -35,7 +35,7 @@ __all__ = [
 
 #: Two-sided confidence level of every interval.
 CONFIDENCE = 0.95
-#: Bootstrap counts held at once (replicates x samples): about 40 MB of int32.
+#: Bootstrap counts held at once (samples x replicates): about 40 MB of float32.
 _BOOT_CELLS = 10_000_000
 
 
@@ -66,46 +66,60 @@ def mann_whitney_auc(x_pos: np.ndarray, x_neg: np.ndarray) -> Result:
 
 
 @numba.njit(cache=True, parallel=True)
-def _bootstrap_u(order, ptr, new_value, positive, counts):
-    """Twice the Mann-Whitney U, and n1, n0, of every bootstrap replicate (rows of ``counts``) for every feature.
+def _bootstrap_u(order, ptr, first, last, positive, counts):  # noqa: PLR0917
+    """Twice the Mann-Whitney U, and n1, n0, of every bootstrap replicate for every feature (features x replicates).
 
-    ``order[ptr[f]:ptr[f + 1]]``: the samples where feature f is measured, by increasing value; ``new_value``: True
-    where the value differs from the one before. ``counts[b, i]``: how often replicate b drew sample i. One pass per
-    replicate over each run of equal values: a responder's weight times the non-responders' weight below the run
-    plus half of theirs inside it.
+    ``order[ptr[f]:ptr[f + 1]]``: the samples where feature f is measured, by increasing value; ``first`` / ``last``:
+    where a run of equal values starts / ends. ``counts[i, b]``: how often replicate b drew sample i (samples x
+    replicates, so that the inner loop runs over replicates, contiguous: one pass over the sorted samples serves
+    them all). A responder adds its weight times the non-responders' weight below its run plus half of theirs in it.
+    Sums of whole numbers in float64: exact.
     """
-    n_boot, n_features = counts.shape[0], len(ptr) - 1
-    u2 = np.zeros((n_boot, n_features), dtype=np.int64)
-    n1 = np.zeros((n_boot, n_features), dtype=np.int64)
-    n0 = np.zeros((n_boot, n_features), dtype=np.int64)
+    n_boot, n_features = counts.shape[1], len(ptr) - 1
+    u2 = np.zeros((n_features, n_boot))
+    n1 = np.zeros((n_features, n_boot))
+    n0 = np.zeros((n_features, n_boot))
     for f in numba.prange(n_features):
-        for b in range(n_boot):
-            below, total_pos, twice_u, run_pos, run_neg = 0, 0, 0, 0, 0
-            for k in range(ptr[f], ptr[f + 1]):
-                if new_value[k]:
-                    twice_u += run_pos * (2 * below + run_neg)
-                    below += run_neg
-                    total_pos += run_pos
-                    run_pos, run_neg = 0, 0
-                i = order[k]
+        below, total_pos, twice_u = np.zeros(n_boot), np.zeros(n_boot), np.zeros(n_boot)
+        run_pos, run_neg = np.zeros(n_boot), np.zeros(n_boot)
+        for k in range(ptr[f], ptr[f + 1]):
+            i = order[k]
+            row = counts[i]
+            if first[k] and last[k]:  # a value of its own (no tie): no run to keep
                 if positive[i]:
-                    run_pos += counts[b, i]
+                    for b in range(n_boot):
+                        twice_u[b] += 2.0 * below[b] * row[b]
+                        total_pos[b] += row[b]
                 else:
-                    run_neg += counts[b, i]
-            twice_u += run_pos * (2 * below + run_neg)
-            u2[b, f], n1[b, f], n0[b, f] = twice_u, total_pos + run_pos, below + run_neg
+                    for b in range(n_boot):
+                        below[b] += row[b]
+                continue
+            if positive[i]:
+                for b in range(n_boot):
+                    run_pos[b] += row[b]
+            else:
+                for b in range(n_boot):
+                    run_neg[b] += row[b]
+            if last[k]:
+                for b in range(n_boot):
+                    twice_u[b] += run_pos[b] * (2.0 * below[b] + run_neg[b])
+                    below[b] += run_neg[b]
+                    total_pos[b] += run_pos[b]
+                    run_pos[b] = 0.0
+                    run_neg[b] = 0.0
+        u2[f], n1[f], n0[f] = twice_u, total_pos, below
     return u2, n1, n0
 
 
 def _replicate_counts(
     generators: Sequence[np.random.Generator], pos: np.ndarray, neg: np.ndarray, n: int
 ) -> np.ndarray:
-    """How often each sample is drawn in each replicate: responders and non-responders resampled apart."""
+    """How often each sample is drawn in each replicate (samples x replicates): responders and non-responders apart."""
     counts = np.zeros((len(generators), n), dtype=np.int32)
     for row, gen in enumerate(generators):
         counts[row] += np.bincount(pos[gen.integers(0, len(pos), size=len(pos))], minlength=n).astype(np.int32)
         counts[row] += np.bincount(neg[gen.integers(0, len(neg), size=len(neg))], minlength=n).astype(np.int32)
-    return counts
+    return np.ascontiguousarray(counts.T, dtype=np.float32)
 
 
 def bootstrap_auc(
@@ -121,17 +135,18 @@ def bootstrap_auc(
     low, high = np.full(n_features, np.nan), np.full(n_features, np.nan)
     if n_boot < 1 or n_features == 0:
         return low, high
-    order_parts, new_parts, ptr = [], [], np.zeros(n_features + 1, dtype=np.int64)
+    order_parts, first_parts, last_parts, ptr = [], [], [], np.zeros(n_features + 1, dtype=np.int64)
     for f in range(n_features):
         column = values[:, f]
         measured = np.flatnonzero(np.isfinite(column))
         idx = measured[np.argsort(column[measured], kind="stable")]
-        sorted_values = column[idx]
+        changes = column[idx][1:] != column[idx][:-1]
         order_parts.append(idx)
-        new_parts.append(np.concatenate([[True], sorted_values[1:] != sorted_values[:-1]]) if idx.size else idx > 0)
+        first_parts.append(np.concatenate([[True], changes]) if idx.size else changes)
+        last_parts.append(np.concatenate([changes, [True]]) if idx.size else changes)
         ptr[f + 1] = ptr[f] + idx.size
     order = np.concatenate(order_parts).astype(np.int64)
-    new_value = np.concatenate(new_parts).astype(np.bool_)
+    first, last = np.concatenate(first_parts).astype(np.bool_), np.concatenate(last_parts).astype(np.bool_)
     positive = np.asarray(positive, dtype=np.bool_)
     pos, neg = np.flatnonzero(positive), np.flatnonzero(~positive)
     generators = rng.spawn(n_boot)
@@ -139,9 +154,9 @@ def bootstrap_auc(
     aucs = np.empty((n_boot, n_features))
     for start in range(0, n_boot, chunk):
         counts = _replicate_counts(generators[start : start + chunk], pos, neg, n)
-        u2, n1, n0 = _bootstrap_u(order, ptr, new_value, positive, counts)
+        u2, n1, n0 = _bootstrap_u(order, ptr, first, last, positive, counts)
         with np.errstate(invalid="ignore", divide="ignore"):
-            aucs[start : start + len(counts)] = np.where((n1 > 0) & (n0 > 0), u2 / (2.0 * n1 * n0), np.nan)
+            aucs[start : start + counts.shape[1]] = np.where((n1 > 0) & (n0 > 0), u2 / (2.0 * n1 * n0), np.nan).T
     alpha = (1 - CONFIDENCE) / 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column (a feature never measured) stays NaN
