@@ -24,6 +24,7 @@ from tmekit._cli_app import (
     split,
     user_errors,
 )
+from tmekit._cli_cohort import Outcome
 from tmekit._cli_files import cells, new_outputs, object_writer, read, same_kind, snapshot, text_writer
 from tmekit._constants import CELL_TYPE_KEY, PHENOTYPE_KEY, SCORES_KEY
 from tmekit._warnings import collect_tmekit_warnings
@@ -306,11 +307,25 @@ def report(
     groupby: Annotated[str | None, typer.Option(help="obs column to group cell scores by.")] = None,
     title: Annotated[str, typer.Option(help="Page title.")] = "tmekit cohort report",
     table: Annotated[Path | None, typer.Option(help="Also write every sample's call in one CSV.")] = None,
+    clinical: Annotated[
+        Path | None, typer.Option(help="Clinical CSV: adds 'Association with outcome' (see `tmekit associate`).")
+    ] = None,
+    response: Annotated[str | None, typer.Option(help="With --clinical: column of the binary outcome.")] = None,
+    positive: Annotated[str | None, typer.Option(help="With --clinical: values of --response that respond.")] = None,
+    duration: Annotated[str | None, typer.Option(help="With --clinical: column of follow-up time.")] = None,
+    event: Annotated[str | None, typer.Option(help="With --clinical: column of events (1) and censoring (0).")] = None,
+    id_key: Annotated[str | None, typer.Option(help="With --clinical: its column of sample or patient ids.")] = None,
+    patient_key: Annotated[str | None, typer.Option(help="With --clinical: obs column of patients.")] = None,
     force: Force = False,
 ) -> None:
     """One self-contained HTML report for a cohort of files (or one multi-sample file)."""
     with user_errors():
-        new_outputs(output, table, inputs=paths, force=force)
+        outcome = Outcome(response=response, positive=positive, duration=duration, event=event, id_key=id_key,
+                          patient_key=patient_key)  # fmt: skip
+        if clinical is None and any(v is not None for v in (response, positive, duration, event, id_key, patient_key)):
+            msg = "--response / --duration / --event / --id-key / --patient-key describe --clinical: give it too."
+            raise ValueError(msg)
+        new_outputs(output, table, inputs=[*paths, *([clinical] if clinical else [])], force=force)
         for i, p in enumerate(paths):
             same = next((q for q in paths[:i] if q.exists() and p.exists() and q.resolve() == p.resolve()), None)
             if same is not None:
@@ -329,8 +344,10 @@ def report(
             for name, p in zip(names, paths, strict=True):
                 update(f"reading {p.name}")
                 objects[name] = read(p)
-            update("drawing the report")
-            writers = {output: text_writer(tk.report.html(objects, title=title, groupby=groupby))}
+        association = outcome.run(objects, clinical)[1] if clinical is not None else None
+        with progress("drawing the report"):
+            page = tk.report.html(objects, title=title, groupby=groupby, association=association)
+            writers = {output: text_writer(page)}
         if table is not None:
             writers[table] = text_writer(tk.report.cohort_table(objects).to_csv())
         tk.io.atomic_write_many(writers, overwrite=force, inputs=paths)
