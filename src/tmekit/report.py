@@ -305,8 +305,9 @@ def _association(table: pd.DataFrame | None) -> str:
     duration, event = params.get("duration"), params.get("event")
     if isinstance(data, pd.DataFrame) and duration and event:
         cox = table[(table["test"].isin(["cox", "logrank"])) & (table["status"] == "ok")].sort_values("p")
+        times, flags = f"outcome:{duration}", f"outcome:{event}"
         for feature in list(cox["feature"])[:3]:
-            fig = survival(data[[feature]], data[[duration, event]], feature=feature, duration=duration, event=event)
+            fig = survival(data[[feature]], data[[times, flags]], feature=feature, duration=times, event=flags)
             parts.append(_figure(fig, f"Kaplan-Meier by {feature} (continuous: split at the median)"))
     shown = table.sort_values("p", na_position="last").head(40)
     return "".join(parts) + _table(shown.set_index("feature"))

@@ -26,7 +26,7 @@ _LABEL = {"auc": "AUC (responders vs not)", "cox": "hazard ratio per SD", "fishe
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is None:
-        fig, ax = plt.subplots(figsize=size)
+        fig, ax = plt.subplots(figsize=size, layout="constrained")  # long feature names and level labels fit
         return fig, ax
     return ax.figure, ax
 
@@ -211,7 +211,7 @@ def survival(
     if feature not in features.columns:
         msg = f"`features[{feature!r}]` not found; columns include {list(features.columns)[:10]}."
         raise KeyError(msg)
-    left, right, _ = match_ids(features[[feature]], read_clinical(clinical), id_key)
+    left, right, _, _ = match_ids(features[[feature]], read_clinical(clinical), id_key)
     for name in (duration, event):
         if name not in right.columns:
             msg = f"`clinical[{name!r}]` not found; its columns are {list(right.columns)[:20]}."
@@ -232,7 +232,9 @@ def survival(
     if len(order) < 2:
         msg = f"{feature!r} has one level among the {known.sum()} matched samples with follow-up: nothing to compare."
         raise ValueError(msg)
-    fig, ax = _axes(ax, (6, 4.5))
+    if ax is None:  # the numbers at risk go below the axes: tight layout makes room for them
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = ax.figure
     fitters = []
     for level in order:
         sel = g == level

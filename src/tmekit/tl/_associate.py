@@ -8,12 +8,12 @@ reason) where the data are too thin to test. The tests themselves are in ``tl/_a
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from tmekit._clinical import is_categorical, match_ids, read_clinical
 from tmekit._constants import ASSOCIATION_KEY
 from tmekit._version import __version__
 from tmekit._warnings import IgnoredOptionWarning, UnmatchedIdsWarning
@@ -21,6 +21,7 @@ from tmekit.tl import _association_stats as st
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from anndata import AnnData
 
@@ -38,74 +39,6 @@ FAMILIES = {"auc": "primary", "fisher": "primary", "chi2": "primary", "cox": "pr
 #: Columns of a feature table that are bookkeeping, not features.
 BOOKKEEPING = ("n_samples",)
 _TEST_ORDER = {t: k for k, t in enumerate(("auc", "fisher", "chi2", "cox", "logrank", "logrank_median"))}
-
-
-def _ids(values: pd.Index | pd.Series) -> np.ndarray:
-    """Ids as strings; whole numbers read as floats (``1.0``, a CSV column with a gap) as ``"1"``."""
-    series = pd.Series(np.asarray(values, dtype=object))
-    numeric = pd.to_numeric(series, errors="coerce")
-    whole = numeric.notna() & series.notna() & np.isclose(numeric.fillna(0.5) % 1, 0) & series.map(
-        lambda v: isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool))  # fmt: skip
-    out = series.astype(str).to_numpy(dtype=object)
-    out[whole.to_numpy()] = numeric[whole].astype(np.int64).astype(str).to_numpy()
-    return out
-
-
-def _read_clinical(clinical: pd.DataFrame | str | Path) -> pd.DataFrame:
-    if isinstance(clinical, str | Path):
-        path = Path(clinical)
-        if not path.is_file():
-            msg = f"Clinical table {str(path)!r} not found: pass a DataFrame or the path of a CSV file."
-            raise FileNotFoundError(msg)
-        return pd.read_csv(path)
-    if not isinstance(clinical, pd.DataFrame):
-        msg = f"`clinical` must be a DataFrame or the path of a CSV file, got {type(clinical).__name__}."
-        raise TypeError(msg)
-    return clinical
-
-
-def _match(
-    features: pd.DataFrame, clinical: pd.DataFrame, id_key: str | None
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], str]:
-    """Both tables on their common ids (sorted), the ids report, and where the clinical ids came from."""
-    feature_ids = _ids(features.index)
-    if len(set(feature_ids)) < len(feature_ids):
-        twice = sorted(pd.Series(feature_ids)[pd.Series(feature_ids).duplicated()].unique())[:5]
-        msg = f"The feature table has repeated ids {twice}: one row per sample or patient is needed."
-        raise ValueError(msg)
-    if id_key is None and features.index.name is not None and features.index.name in clinical.columns:
-        id_key = str(features.index.name)
-    if id_key is not None and id_key not in clinical.columns:
-        msg = f"`clinical[{id_key!r}]` not found (id_key); its columns are {list(clinical.columns)[:20]}."
-        raise KeyError(msg)
-    clinical_ids = _ids(clinical[id_key] if id_key is not None else clinical.index)
-    where = f"clinical[{id_key!r}]" if id_key is not None else "the clinical index"
-    if pd.isna(clinical[id_key]).any() if id_key is not None else False:
-        msg = f"{int(clinical[id_key].isna().sum())} rows of `clinical[{id_key!r}]` have no id (NaN): drop them first."
-        raise ValueError(msg)
-    repeated = pd.Series(clinical_ids)[pd.Series(clinical_ids).duplicated()].unique()
-    if len(repeated):
-        msg = f"{where} has repeated ids {sorted(repeated)[:5]}: one clinical row per sample or patient is needed."
-        raise ValueError(msg)
-    common = sorted(set(feature_ids) & set(clinical_ids))
-    if not common:
-        overlap = {c: len(set(_ids(clinical[c].dropna())) & set(feature_ids)) for c in clinical.columns}
-        best = max(overlap, key=overlap.get) if overlap else None
-        hint = (f" Column {best!r} holds {overlap[best]} of them: pass `id_key={best!r}`."
-                if best is not None and overlap[best] else "")  # fmt: skip
-        msg = (
-            f"No id of the feature table (e.g. {list(feature_ids[:3])}) is in {where} (e.g. {list(clinical_ids[:3])})."
-            f"{hint} Features per patient need clinical rows per patient (`cohort_features(..., patient_key=)`)."
-        )
-        raise ValueError(msg)
-    report = {
-        "matched": len(common),
-        "unmatched_features": sorted(set(feature_ids) - set(common)),
-        "unmatched_clinical": sorted(set(clinical_ids) - set(common)),
-    }
-    left = features.set_axis(feature_ids).loc[common]
-    right = clinical.set_axis(clinical_ids).loc[common]
-    return left, right, report, where
 
 
 def _warn_unmatched(report: dict[str, Any], n_features: int, where: str) -> None:
@@ -168,12 +101,6 @@ def _survival(clinical: pd.DataFrame, duration: str, event: str) -> tuple[pd.Ser
     return times.astype(np.float64), flags.astype(np.float64)
 
 
-def _is_categorical(column: pd.Series) -> bool:
-    """Words, categories and True/False are levels; numbers are continuous."""
-    return (not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
-            or isinstance(column.dtype, pd.CategoricalDtype))  # fmt: skip
-
-
 def _levels(column: pd.Series) -> list[Any]:
     if isinstance(column.dtype, pd.CategoricalDtype):
         return [c for c in column.cat.categories if (column == c).any()]
@@ -200,7 +127,7 @@ def _response_rows(features: pd.DataFrame, y: pd.Series, *, min_group: int, max_
     y_known = y[known].to_numpy() > 0.5  # 1.0 responder, 0.0 not
     data = features[known]
     rows, rates = [], []
-    continuous = [c for c in data.columns if not _is_categorical(data[c])]
+    continuous = [c for c in data.columns if not is_categorical(data[c])]
     values = data[continuous].to_numpy(dtype=np.float64) if continuous else np.empty((len(data), 0))
     low, high = st.bootstrap_auc(values, y_known, n_boot=n_boot, rng=rng)
     for name in data.columns:
@@ -250,7 +177,7 @@ def _covariate_frame(clinical: pd.DataFrame, covariates: Sequence[str]) -> pd.Da
     parts = []
     for name in covariates:
         column = clinical[name]
-        if _is_categorical(column):
+        if is_categorical(column):
             dummies = pd.get_dummies(
                 column.astype("category"), prefix=f"covariate:{name}", drop_first=True, dtype=float
             )
@@ -273,7 +200,7 @@ def _survival_rows(features: pd.DataFrame, times: pd.Series, events: pd.Series, 
         base = _too_missing(column, max_missing)
         if not base and n_events < min_events:
             base = f"{n_events} events among {n} samples measured (< min_events={min_events})"
-        if _is_categorical(column):
+        if is_categorical(column):
             levels = column[measured]
             sizes = levels.value_counts()
             tested = measured & column.isin(sizes.index[sizes >= min_group]).to_numpy()
@@ -453,8 +380,8 @@ def associate(
     if unknown:
         msg = f"`features_to_test` names {unknown[:5]}, which are not columns of `features`."
         raise KeyError(msg)
-    table_in = _read_clinical(clinical)
-    matched, clin, report, where = _match(features[chosen], table_in, id_key)
+    table_in = read_clinical(clinical)
+    matched, clin, report, where = match_ids(features[chosen], table_in, id_key)
     _warn_unmatched(report, len(features), where)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
     rows: list[dict[str, Any]] = []
@@ -485,7 +412,12 @@ def associate(
         "auc_ci": "stratified percentile bootstrap", "cox": "lifelines CoxPHFitter, Efron ties, feature z-scored",
         "tmekit_version": __version__,
     }  # fmt: skip
-    table.attrs = {"params": params, "ids": report, "rates": rates.to_dict(orient="records")}
+    outcomes = {f"outcome:{response}": y} if response is not None else {}
+    if duration is not None and event is not None:
+        outcomes |= {f"outcome:{duration}": times, f"outcome:{event}": flags}
+    data = matched.assign(**outcomes)  # the values tested, per matched id: what the plots draw
+    table.attrs = {"params": params, "ids": report, "rates": rates.to_dict(orient="records"), "data": data}
     if adata is not None:
-        adata.uns[key_added] = {"table": table.copy(), "rates": rates, "params": params, "ids": dict(report)}
+        adata.uns[key_added] = {"table": table.copy(), "rates": rates, "params": params, "ids": dict(report),
+                                "data": data}  # fmt: skip
     return table
