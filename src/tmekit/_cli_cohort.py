@@ -116,6 +116,10 @@ def associate(
     """Test each cohort feature (scores, calls, evidence, T-cell states) against response and/or survival."""
     with user_errors():
         new_outputs(output, features, inputs=[*paths, clinical], force=force)
+        resolved = [p.resolve() for p in paths]
+        if len(set(resolved)) < len(resolved):
+            msg = "A file is given more than once: its samples would be counted twice. Give each file once."
+            raise ValueError(msg)
         objects = {p.stem if [q.stem for q in paths].count(p.stem) == 1 else str(p): read(p) for p in paths}
         outcome = Outcome(response=response, positive=positive, duration=duration, event=event, id_key=id_key,
                           library_key=library_key, patient_key=patient_key, weight=weight, covariates=covariates,

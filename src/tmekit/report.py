@@ -280,6 +280,8 @@ def _stored_association(objects: Mapping[str, AnnData]) -> pd.DataFrame | None:
         if stored is not None:
             table = pd.DataFrame(stored["table"])
             table.attrs = {k: stored[k] for k in ("params", "ids", "rates", "data") if k in stored}
+            if isinstance(table.attrs.get("rates"), pd.DataFrame):
+                table.attrs["rates"] = table.attrs["rates"].to_dict(orient="records")
             return table
     return None
 
@@ -302,6 +304,7 @@ def _association(table: pd.DataFrame | None) -> str:
     for feature in list(dict.fromkeys(rates["feature"]))[:3] if len(rates) else []:
         parts.append(_figure(response_rates(rates, feature=feature), f"Response rate by {feature}"))
     data = table.attrs.get("data")
+    data = pd.DataFrame(**data) if isinstance(data, dict) else data  # associate's attrs: "split" orientation
     duration, event = params.get("duration"), params.get("event")
     if isinstance(data, pd.DataFrame) and duration and event:
         cox = table[(table["test"].isin(["cox", "logrank"])) & (table["status"] == "ok")].sort_values("p")

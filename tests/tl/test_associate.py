@@ -280,7 +280,12 @@ def test_stored_in_uns_only_after_success_and_read_back(tmp_path, cohort):
     assert "tmekit_association" not in adata.uns
     table = tk.tl.associate(features, clinical, response="response", positive="PR", n_boot=50, adata=adata)
     stored = adata.uns["tmekit_association"]
-    assert set(stored) == {"table", "rates", "params", "ids"} and stored["ids"]["matched"] == len(features)
+    assert set(stored) == {"table", "rates", "params", "ids", "data"} and stored["ids"]["matched"] == len(features)
+    # the values tested, per matched id (what the plots draw): features as given, the response as 1 / 0
+    data = stored["data"].loc[features.index.astype(str)]
+    np.testing.assert_array_equal(data["x"], features["x"])
+    expected = (clinical.set_index("sample")["response"] == "PR").astype(float).reindex(features.index)
+    np.testing.assert_array_equal(data["outcome:response"], expected)
     assert stored["params"]["positive"] == ["PR"] and stored["params"]["n_boot"] == 50
     read = tk.get.associations(adata)
     pd.testing.assert_frame_equal(read, table)

@@ -416,7 +416,9 @@ def associate(
     if duration is not None and event is not None:
         outcomes |= {f"outcome:{duration}": times, f"outcome:{event}": flags}
     data = matched.assign(**outcomes)  # the values tested, per matched id: what the plots draw
-    table.attrs = {"params": params, "ids": report, "rates": rates.to_dict(orient="records"), "data": data}
+    # attrs hold plain lists and dicts only (pandas compares attrs when tables are combined)
+    table.attrs = {"params": params, "ids": report, "rates": rates.to_dict(orient="records"),
+                   "data": data.to_dict(orient="split")}  # fmt: skip
     if adata is not None:
         adata.uns[key_added] = {"table": table.copy(), "rates": rates, "params": params, "ids": dict(report),
                                 "data": data}  # fmt: skip
