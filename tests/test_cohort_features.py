@@ -174,6 +174,14 @@ def test_bulk_calls_have_one_sample_per_observation():
     assert list(features.index) == list(adata.obs_names)
     model = next(c for c in features if c.startswith("phenotype:"))
     assert list(features[model].astype(str)) == list(tk.get.phenotypes(adata)["phenotype"].astype(str))
+    adata.obs["sample"] = adata.obs_names
+    with pytest.raises(ValueError, match="one row per observation \\(bulk calls\\): leave `library_key` out"):
+        tk.get.cohort_features(adata, library_key="sample")
+    adata.obs["patient"] = [f"P{k // 2}" for k in range(adata.n_obs)]  # two samples per patient
+    patients = tk.get.cohort_features(adata, patient_key="patient")
+    assert len(patients) == 20 and (patients["n_samples"] == 2).all()
+    confidence = next(c for c in features if c.startswith("confidence:"))
+    assert patients.loc["P0", confidence] == pytest.approx(features[confidence].iloc[:2].mean())  # one cell each
 
 
 def test_melanoma_images_aggregate_to_patients(read_shared):

@@ -74,10 +74,11 @@ def observation_samples(
         raise ValueError(msg)
     if library_key is not None and keys and (named != [library_key]):
         listing = ", ".join(f"{where}: {key or None!r}" for where, key in keys.items())
+        bulk = " They have one row per observation (bulk calls): leave `library_key` out." if per_observation else ""
         msg = (
             f"`library_key={library_key!r}` but the stored results were computed with another ({listing}): their "
             "per-sample rows cannot be joined to these samples. Pass the key they used, or re-run them with "
-            f"`library_key={library_key!r}`."
+            f"`library_key={library_key!r}`.{bulk}"
         )
         raise ValueError(msg)
     key = library_key if library_key is not None else (named[0] if named else None)

@@ -260,6 +260,16 @@ def test_response_values_must_be_named_unless_binary(cohort):
     by_flag = tk.tl.associate(features, binary, response="r", n_boot=0)
     by_name = tk.tl.associate(features, clinical, response="response", positive="PR", n_boot=0)
     pd.testing.assert_frame_equal(by_flag, by_name)
+    as_read = binary.assign(r=binary["r"].astype(bool).astype(object))  # True/False with a gap, as read from a CSV
+    as_read.loc[0, "r"] = np.nan
+    assert _rows(tk.tl.associate(features, as_read, response="r", n_boot=0), "x", "auc")["n"] == len(features) - 1
+
+
+def test_one_response_class_only_is_indeterminate_not_an_error(cohort):
+    features, clinical = cohort
+    table = tk.tl.associate(features, clinical.assign(r=True), response="r", n_boot=50)
+    assert (table["status"] == "indeterminate").all()
+    assert _rows(table, "x", "auc")["reason"] == "120 responders and 0 non-responders measured (< min_group=5)"
 
 
 def test_same_result_for_any_row_order(cohort):

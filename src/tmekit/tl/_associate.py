@@ -63,9 +63,7 @@ def _response(column: pd.Series, positive: Any) -> tuple[pd.Series, list[str]]:
     known = column.dropna()
     levels = list(pd.unique(known))
     if positive is None:
-        is_binary = pd.api.types.is_bool_dtype(known) or (
-            pd.api.types.is_numeric_dtype(known) and set(np.unique(known.to_numpy(dtype=float))) <= {0.0, 1.0}
-        )
+        is_binary = all(isinstance(v, bool | int | float | np.bool_ | np.number) and v in (0, 1) for v in levels)
         if not is_binary or len(levels) > 2:  # fmt: skip
             msg = (
                 f"`clinical[{name!r}]` has {len(levels)} values ({sorted(map(str, levels))[:6]}): say which count as "

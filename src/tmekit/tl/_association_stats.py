@@ -133,7 +133,8 @@ def bootstrap_auc(
     """
     n, n_features = values.shape
     low, high = np.full(n_features, np.nan), np.full(n_features, np.nan)
-    if n_boot < 1 or n_features == 0:
+    positive = np.asarray(positive, dtype=np.bool_)
+    if n_boot < 1 or n_features == 0 or positive.all() or not positive.any():  # (also no sample at all)
         return low, high
     order_parts, first_parts, last_parts, ptr = [], [], [], np.zeros(n_features + 1, dtype=np.int64)
     for f in range(n_features):
@@ -147,7 +148,6 @@ def bootstrap_auc(
         ptr[f + 1] = ptr[f] + idx.size
     order = np.concatenate(order_parts).astype(np.int64)
     first, last = np.concatenate(first_parts).astype(np.bool_), np.concatenate(last_parts).astype(np.bool_)
-    positive = np.asarray(positive, dtype=np.bool_)
     pos, neg = np.flatnonzero(positive), np.flatnonzero(~positive)
     generators = rng.spawn(n_boot)
     chunk = max(1, _BOOT_CELLS // max(n, 1))
