@@ -203,3 +203,23 @@ def test_melanoma_images_aggregate_to_patients(read_shared):
     measured = x.notna()
     expected = (x[measured] * cells[measured]).sum() / cells[measured].sum()
     assert table.loc[one, "evidence:density_cd8_core"] == pytest.approx(expected)
+
+
+def test_bundled_imvigor210_clinical_is_the_calibration_half():
+    clinical = tk.datasets.imvigor210_clinical()
+    assert len(clinical) == clinical["patient_id"].nunique() == 142
+    assert clinical["immune_phenotype"].value_counts().to_dict() == {"excluded": 67, "desert": 38, "inflamed": 37}
+    assert clinical["binary_response"].value_counts(dropna=False).to_dict() == {"SD/PD": 91, "CR/PR": 31, np.nan: 20}
+    assert set(clinical["patient_id"]) <= set(tk.datasets.imvigor210_bulk().obs["patient_id"].astype(str))
+    assert set(clinical["os_event"]) == {0, 1} and (clinical["os_months"] > 0).all()
+
+
+def test_bundled_imvigor210_clinical_matches_the_shared_files(shared_data):
+    folder = shared_data / "imvigor210"
+    shared = pd.read_csv(folder / "imvigor210_calibration_labels.csv").merge(
+        pd.read_csv(folder / "imvigor210_calibration_clinical.csv"), on="patient_id"
+    )
+    bundled = tk.datasets.imvigor210_clinical()
+    pd.testing.assert_frame_equal(
+        bundled.set_index("patient_id").sort_index(), shared.set_index("patient_id").sort_index(), check_like=True
+    )
