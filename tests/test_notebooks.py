@@ -13,9 +13,10 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_four_notebooks_without_outputs():
+def test_there_are_five_notebooks_without_outputs():
     assert [p.name for p in NOTEBOOKS] == [
         "01_score_scrna.ipynb", "02_spatial_mibi.ipynb", "03_bulk_expression.ipynb", "04_frameworks.ipynb",
+        "05_cohort_outcomes.ipynb",
     ]  # fmt: skip
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)

@@ -13,7 +13,7 @@ import pandas as pd
 from rich.console import Console
 
 import tmekit as tk
-import tmekit.cli as cli_module
+import tmekit._cli_app as cli_app
 from tmekit._progress import reporting
 
 KEREN = tk.datasets.keren2018_labels()
@@ -67,7 +67,7 @@ ARGS = ["--mode", "spatial", "--library-key", "patient_id", "--cell-type-key", "
 def test_command_line_bar_on_a_terminal_only(cli, tmp_path, monkeypatch):
     _keren_file(tmp_path)
     screen = io.StringIO()
-    monkeypatch.setattr(cli_module, "err", Console(file=screen, force_terminal=True, width=150))
+    monkeypatch.setattr(cli_app, "err", Console(file=screen, force_terminal=True, width=150))
     done = cli("classify", "keren.h5ad", "-o", "a.csv", *ARGS, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     shown = screen.getvalue()

@@ -8,6 +8,8 @@
 - imvigor210_bulk_subset.h5ad: the 348 IMvigor210 tumours (per-gene z-scores as shipped by dualmarker)
   restricted to the genes of the expression phenotype model, the CD8 T-effector and pan-F-TBRS sets and
   the five headline modules; obs = patient_id and tissue only (no labels, no outcomes).
+- imvigor210_calibration_clinical.csv: the calibration half only (142 patients the team shares: the immune
+  phenotype, best confirmed response, binary response, overall survival); the other half stays held out.
 """
 
 from __future__ import annotations
@@ -69,6 +71,14 @@ def imvigor(shared: Path) -> ad.AnnData:
     return out
 
 
+def imvigor_clinical(shared: Path) -> pd.DataFrame:
+    """The shared calibration half: clinical outcomes and the pathologists' phenotype, one row per patient."""
+    folder = shared / "imvigor210"
+    clinical = pd.read_csv(folder / "imvigor210_calibration_clinical.csv")
+    labels = pd.read_csv(folder / "imvigor210_calibration_labels.csv")
+    return labels.merge(clinical, on="patient_id", how="outer", validate="one_to_one").sort_values("patient_id")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
@@ -78,6 +88,10 @@ def main() -> int:
         path = OUT / name
         atomic_write(path, lambda tmp, a=adata: a.write_h5ad(tmp, compression="gzip"), overwrite=True)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): {adata.n_obs} x {adata.n_vars}")
+    clinical = imvigor_clinical(args.shared)
+    path = OUT / "imvigor210_calibration_clinical.csv"
+    atomic_write(path, lambda tmp: clinical.to_csv(tmp, index=False), overwrite=True)
+    print(f"wrote {path}: {len(clinical)} patients")
     return 0
 
 

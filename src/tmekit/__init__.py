@@ -11,6 +11,7 @@ from tmekit._warnings import (
     InputWarning,
     MissingGenesWarning,
     TmekitWarning,
+    UnmatchedIdsWarning,
     WeightsDroppedWarning,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "InputWarning",
     "MissingGenesWarning",
     "TmekitWarning",
+    "UnmatchedIdsWarning",
     "WeightsDroppedWarning",
     "__version__",
     "datasets",

@@ -20,6 +20,7 @@ TUMOR_CONTENT_KEY: Final = "tmekit_tumor_content"  # obs of spot data, from tk.s
 CONTENT_KEY: Final = "tmekit_spot_content"  # obsm (spots x cell types) and uns, from tk.sp.spot_content
 SPOTS_KEY: Final = "tmekit_spots"  # uns of spot objects made by tk.sp.pseudo_visium (diameter, pitch, units)
 AGGREGATE_KEY: Final = "tmekit_aggregate"  # uns of a pseudobulk from tk.tl.aggregate
+ASSOCIATION_KEY: Final = "tmekit_association"  # uns: features vs response / survival, from tk.tl.associate
 
 #: The call of a sample under the inflamed / excluded / desert scheme, or why there is none.
 PHENOTYPE_CALLS: Final = ("inflamed", "excluded", "desert", "indeterminate")

@@ -14,6 +14,7 @@ __all__ = [
     "InputWarning",
     "MissingGenesWarning",
     "TmekitWarning",
+    "UnmatchedIdsWarning",
     "WeightsDroppedWarning",
     "collect_tmekit_warnings",
 ]
@@ -33,6 +34,10 @@ class InputWarning(TmekitWarning):
 
 class IgnoredOptionWarning(TmekitWarning):
     """An option was given that nothing in the call reads (e.g. ``cohort_relative`` without ``immunoscore``)."""
+
+
+class UnmatchedIdsWarning(TmekitWarning):
+    """Some ids of a feature table and of the clinical table do not match (the others are used)."""
 
 
 class WeightsDroppedWarning(TmekitWarning):

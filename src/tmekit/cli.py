@@ -2,154 +2,41 @@
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import tmekit as tk
+from tmekit._cli_app import (
+    CoordinateSystem,
+    Force,
+    Input,
+    Overwrite,
+    TableKey,
+    app,
+    out,
+    progress,
+    say,
+    show,
+    signatures_app,
+    split,
+    user_errors,
+)
+from tmekit._cli_cohort import Outcome
 from tmekit._cli_files import cells, new_outputs, object_writer, read, same_kind, snapshot, text_writer
-from tmekit._cli_terms import roles_in_cli_terms
 from tmekit._constants import CELL_TYPE_KEY, PHENOTYPE_KEY, SCORES_KEY
-from tmekit._progress import reporting
 from tmekit._warnings import collect_tmekit_warnings
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
-
-
 __all__ = ["app", "main"]
-
-app = typer.Typer(
-    name="tmekit",
-    help="Tumour-microenvironment signature scoring and immune-phenotype classification for .h5ad files.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-signatures_app = typer.Typer(help="List, show and export the curated signature library.", no_args_is_help=True)
-app.add_typer(signatures_app, name="signatures")
-
-_STATE = {"quiet": False, "debug": False}
-#: Errors that mean bad input (a message, exit code 2); anything else is a bug and shows its traceback.
-USER_ERRORS = (ValueError, KeyError, TypeError, OSError)  # OSError: missing, unreadable or unwritable files
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file (never an input).")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace tmekit results already in the input object.")]
-Input = Annotated[Path, typer.Argument(help="Input .h5ad file or SpatialData .zarr store.")]
-TableKey = Annotated[str | None, typer.Option(help="SpatialData input: the table of cells (default: the only one).")]
-CoordinateSystem = Annotated[
-    str | None,
-    typer.Option(help="SpatialData input: coordinate system of the positions (default: the only one, or global)."),
-]
-
-
-def _cli_option_names() -> set[str]:
-    """Every option name of every command (``key_added`` for ``--key-added``)."""
-    commands = [c.callback for c in app.registered_commands + signatures_app.registered_commands if c.callback]
-    return {name for f in commands for name in inspect.signature(f).parameters}
-
-
-def _in_cli_terms(message: str) -> str:
-    """API advice in command-line terms: "`overwrite=True`" -> "`--overwrite`", "`key_added=`" -> "`--key-added`"."""
-    names = _cli_option_names()
-    message = roles_in_cli_terms(message)
-
-    def option(found: re.Match[str]) -> str:
-        name, value = found.group(1), found.group(2)
-        if name not in names:
-            return found.group(0)
-        flag = "--" + name.replace("_", "-")
-        return f"`{flag}`" if value in {"True", ""} else f"`{flag} {value.strip(chr(39))}`"
-
-    return re.sub(r"`(\w+)=([^`\s]*)`", option, message)
-
-
-def _fail(error: BaseException) -> None:
-    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    message = _in_cli_terms(message)
-    err.print(f"[bold red]tmekit: error[/bold red]: {message}")
-    if not _STATE["debug"]:
-        err.print("(run with --debug to see the traceback)", style="dim")
-    raise typer.Exit(code=2)
-
-
-@contextlib.contextmanager
-def _user_errors() -> Generator[None, None, None]:
-    """Bad input and unwritable outputs: one paragraph, exit 2. Ctrl-C: one line, exit 130 (outputs are atomic)."""
-    try:
-        yield
-    except USER_ERRORS as error:
-        if _STATE["debug"]:
-            raise
-        _fail(error)
-    except KeyboardInterrupt:
-        if _STATE["debug"]:
-            raise
-        err.print("tmekit: interrupted, nothing written")
-        raise typer.Exit(code=130) from None
-
-
-@contextlib.contextmanager
-def _progress(description: str) -> Generator[Callable[[str], None], None, None]:
-    """A bar for long steps: what is being done, done/total units, elapsed time.
-
-    The library reports its own steps (row chunks scored, samples done: ``tmekit._progress``); ``update(text)``
-    sets the description between them. Nothing is shown with --quiet or when stderr is not a terminal (a log file,
-    a pipe, a workflow job).
-    """
-    if _STATE["quiet"] or not err.is_terminal:
-        yield lambda _text: None
-        return
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(description, total=None)
-
-        def step(what: str, done: int, total: int) -> None:
-            progress.update(task, description=f"{description}: {what}", completed=done, total=total)
-
-        with reporting(step):
-            yield lambda text: progress.update(task, description=text, completed=0, total=None)
-
-
-def _show(caught: list) -> None:
-    """Show the command's tmekit warnings, each one line, in command-line terms (`--cohort-relative`, `--rules`)."""
-    for w in caught:
-        err.print(f"[yellow]warning[/yellow]: {_in_cli_terms(str(w.message))}")
-
-
-def _say(text: str) -> None:
-    if not _STATE["quiet"]:
-        out.print(text)
-
-
-def _split(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-@app.callback()
-def _options(
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summaries, only errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")] = False,
-) -> None:
-    """Score AnnData files with cited TME signatures and call tumours inflamed, excluded or desert."""
-    _STATE["quiet"], _STATE["debug"] = quiet, debug
 
 
 # ------------------------------------------------------------------------------------ signatures
 @signatures_app.command("list")
 def signatures_list(category: Annotated[str | None, typer.Option(help="Only this category.")] = None) -> None:
     """List the library: name, category, genes, citation."""
-    with _user_errors():
+    with user_errors():
         table = tk.signatures.list()
         if category:
             table = table[table["category"] == category]
@@ -159,7 +46,7 @@ def signatures_list(category: Annotated[str | None, typer.Option(help="Only this
 @signatures_app.command("show")
 def signatures_show(name: Annotated[str, typer.Argument(help="Library name or headline module name.")]) -> None:
     """Show one signature: genes (with direction and weight) and provenance."""
-    with _user_errors():
+    with user_errors():
         sig = tk.signatures.get(name)
         out.print(f"[bold]{sig.name}[/bold] v{sig.version} ({sig.category}): {sig.description}")
         out.print(f"{sig.citation} doi:{sig.doi} pmid:{sig.pmid}")
@@ -173,13 +60,13 @@ def signatures_export(
     force: Force = False,
 ) -> None:
     """Write signatures to a GMT file (up genes; one line per set)."""
-    with _user_errors():
+    with user_errors():
         new_outputs(gmt, inputs=[], force=force)
-        chosen = _split(names) or list(tk.signatures.list().index)
+        chosen = split(names) or list(tk.signatures.list().index)
         with collect_tmekit_warnings() as caught:
             tk.signatures.write_gmt([tk.signatures.get(n) for n in chosen], gmt, overwrite=force)
-        _show(caught)
-        _say(f"wrote {len(chosen)} signatures to {gmt}")
+        show(caught)
+        say(f"wrote {len(chosen)} signatures to {gmt}")
 
 
 # ------------------------------------------------------------------------------------ check / score
@@ -192,9 +79,9 @@ def check(
     coordinate_system: CoordinateSystem = None,
 ) -> None:
     """Input report: counts vs log data, gene IDs, species, NaN, empty cells, positions, signature coverage."""
-    with _user_errors():
+    with user_errors():
         data = read(path)
-        with _progress(f"checking {path.name}"):
+        with progress(f"checking {path.name}"):
             report = tk.pp.check(data, layer=layer, library_key=library_key, table_key=table_key,
                                  coordinate_system=coordinate_system)  # fmt: skip
         out.print(str(report))
@@ -221,22 +108,22 @@ def score(
     force: Force = False,
 ) -> None:
     """Score every cell with library or GMT signatures; writes obsm/uns['tmekit_scores']."""
-    with _user_errors():
+    with user_errors():
         new_outputs(output, inputs=[path, *([gmt] if gmt else [])], force=force)
         if signatures and gmt:
             msg = "Give --signatures or --gmt, not both."
             raise ValueError(msg)
-        chosen: object = gmt if gmt else (_split(signatures) or [s.name for s in tk.signatures.headline()])
+        chosen: object = gmt if gmt else (split(signatures) or [s.name for s in tk.signatures.headline()])
         data = read(path)
         same_kind(data, output)
         adata = cells(data, table_key)
         before = snapshot(adata)
-        with _progress(f"scoring {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
+        with progress(f"scoring {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
             tk.tl.score(data, chosen, method=method, layer=layer, chunk_size=chunk_size, min_overlap=min_overlap,  # type: ignore[arg-type]
                         species=species, key_added=key_added, overwrite=overwrite, table_key=table_key)  # fmt: skip
-        _show(caught)
+        show(caught)
         tk.io.atomic_write_many({output: object_writer(path, data, before)}, overwrite=force, inputs=[path])
-        _say(f"scored {adata.obsm[key_added].shape[1]} signatures on {adata.n_obs:,} cells -> {output}")
+        say(f"scored {adata.obsm[key_added].shape[1]} signatures on {adata.n_obs:,} cells -> {output}")
 
 
 # ------------------------------------------------------------------------------------ annotate
@@ -270,20 +157,20 @@ def annotate(
     force: Force = False,
 ) -> None:
     """Cell types from markers, lineage first (with 'unassigned'); writes obs['tmekit_cell_type'] and the scores."""
-    with _user_errors():
+    with user_errors():
         new_outputs(output, inputs=[path], force=force)
         data = read(path)
         same_kind(data, output)
         adata = cells(data, table_key)
         before = snapshot(adata)
-        with _progress(f"annotating {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
+        with progress(f"annotating {adata.n_obs:,} cells"), collect_tmekit_warnings() as caught:
             tk.tl.annotate(data, modality=modality, library_key=library_key, layer=layer, min_score=min_score,
                            min_margin=min_margin, min_overlap=min_overlap, species=species, key_added=key_added,
                            overwrite=overwrite, table_key=table_key)  # fmt: skip
-        _show(caught)
+        show(caught)
         tk.io.atomic_write_many({output: object_writer(path, data, before)}, overwrite=force, inputs=[path])
         counts = adata.obs[key_added].value_counts()
-        _say(f"{adata.n_obs:,} cells: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) + f" -> {output}")
+        say(f"{adata.n_obs:,} cells: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) + f" -> {output}")
 
 
 # ------------------------------------------------------------------------------------ classify
@@ -347,7 +234,7 @@ def classify(
 
     Frameworks: inflamed / excluded / desert, Immunoscore, TIL x PD-L1, four patterns, intratumoral vs stromal.
     """
-    with _user_errors():
+    with user_errors():
         if pdl1_labels and (pdl1_key or pdl1_threshold is not None):
             msg = (
                 f"Give --pdl1-key (a column or channel of PD-L1 status, with --pdl1-threshold if continuous) or "
@@ -360,16 +247,16 @@ def classify(
         same_kind(data, h5ad)
         where = {"table_key": table_key}
         before = snapshot(cells(data, table_key))
-        given = {"key": cell_type_key, "tumor": _split(tumor_labels), "immune": _split(immune_labels),
-                 "cd8": _split(cd8_labels), "t": _split(t_labels), "pdl1": _split(pdl1_labels) or pdl1_key,
+        given = {"key": cell_type_key, "tumor": split(tumor_labels), "immune": split(immune_labels),
+                 "cd8": split(cd8_labels), "t": split(t_labels), "pdl1": split(pdl1_labels) or pdl1_key,
                  "pdl1_threshold": pdl1_threshold}  # fmt: skip
         if annotate_cells:  # marker-based types; annotate declares its labels, yours win
             if cell_type_key is not None:
                 msg = "Give --annotate (tmekit types the cells) or --cell-type-key (your types), not both."
                 raise ValueError(msg)
-            with _progress("annotating cells"), collect_tmekit_warnings() as caught:
+            with progress("annotating cells"), collect_tmekit_warnings() as caught:
                 tk.tl.annotate(data, overwrite=overwrite, library_key=library_key, **where)
-            _show(caught)
+            show(caught)
             given = {**tk.tl.annotation_labels(cells(data, table_key)), **{k: v for k, v in given.items() if v}}
         override = {k: v for k, v in given.items() if v is not None} or None
         spatial = {"rules": rules, "cell_types": override, "microns_per_unit": microns_per_unit,
@@ -390,14 +277,14 @@ def classify(
         elif scale != "auto":
             msg = "--scale applies to --mode expression only and would be ignored with --mode spatial: drop it."
             raise ValueError(msg)
-        with _progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
+        with progress(f"classifying ({mode})"), collect_tmekit_warnings() as caught:
             if mode == "spatial":
                 tk.tl.classify(data, library_key=library_key, layer=layer, key_added=key_added, overwrite=overwrite,
                                **where, **spatial)  # type: ignore[arg-type]  # fmt: skip
             else:
                 tk.tl.classify_expression(data, rules=rules, scale=scale, library_key=library_key, layer=layer,
                                           key_added=key_added, overwrite=overwrite, **where)  # type: ignore[arg-type]  # fmt: skip
-        _show(caught)
+        show(caught)
         table = tk.get.phenotypes(data, key=key_added, **where)
         writers = {output: text_writer(table.to_csv())}
         if h5ad is not None:
@@ -407,7 +294,7 @@ def classify(
         for name in names:
             column = f"phenotype_{name}" if name and f"phenotype_{name}" in table else "phenotype"
             counts = table[column].astype(str).value_counts().to_dict()
-            _say(f"{len(table)} samples{f' ({name})' if name else ''}: {counts} -> {output}")
+            say(f"{len(table)} samples{f' ({name})' if name else ''}: {counts} -> {output}")
 
 
 # ------------------------------------------------------------------------------------ report / demo
@@ -420,11 +307,25 @@ def report(
     groupby: Annotated[str | None, typer.Option(help="obs column to group cell scores by.")] = None,
     title: Annotated[str, typer.Option(help="Page title.")] = "tmekit cohort report",
     table: Annotated[Path | None, typer.Option(help="Also write every sample's call in one CSV.")] = None,
+    clinical: Annotated[
+        Path | None, typer.Option(help="Clinical CSV: adds 'Association with outcome' (see `tmekit associate`).")
+    ] = None,
+    response: Annotated[str | None, typer.Option(help="With --clinical: column of the binary outcome.")] = None,
+    positive: Annotated[str | None, typer.Option(help="With --clinical: values of --response that respond.")] = None,
+    duration: Annotated[str | None, typer.Option(help="With --clinical: column of follow-up time.")] = None,
+    event: Annotated[str | None, typer.Option(help="With --clinical: column of events (1) and censoring (0).")] = None,
+    id_key: Annotated[str | None, typer.Option(help="With --clinical: its column of sample or patient ids.")] = None,
+    patient_key: Annotated[str | None, typer.Option(help="With --clinical: obs column of patients.")] = None,
     force: Force = False,
 ) -> None:
     """One self-contained HTML report for a cohort of files (or one multi-sample file)."""
-    with _user_errors():
-        new_outputs(output, table, inputs=paths, force=force)
+    with user_errors():
+        outcome = Outcome(response=response, positive=positive, duration=duration, event=event, id_key=id_key,
+                          patient_key=patient_key)  # fmt: skip
+        if clinical is None and any(v is not None for v in (response, positive, duration, event, id_key, patient_key)):
+            msg = "--response / --duration / --event / --id-key / --patient-key describe --clinical: give it too."
+            raise ValueError(msg)
+        new_outputs(output, table, inputs=[*paths, *([clinical] if clinical else [])], force=force)
         for i, p in enumerate(paths):
             same = next((q for q in paths[:i] if q.exists() and p.exists() and q.resolve() == p.resolve()), None)
             if same is not None:
@@ -439,18 +340,20 @@ def report(
         names = [p.parent.name if stems.count(p.stem) > 1 else p.stem for p in paths]
         if len(set(names)) < len(names):
             names = [f"{n}_{i + 1}" for i, n in enumerate(names)]
-        with _progress("reading") as update:
+        with progress("reading") as update:
             for name, p in zip(names, paths, strict=True):
                 update(f"reading {p.name}")
                 objects[name] = read(p)
-            update("drawing the report")
-            writers = {output: text_writer(tk.report.html(objects, title=title, groupby=groupby))}
+        association = outcome.run(objects, clinical)[1] if clinical is not None else None
+        with progress("drawing the report"):
+            page = tk.report.html(objects, title=title, groupby=groupby, association=association)
+            writers = {output: text_writer(page)}
         if table is not None:
             writers[table] = text_writer(tk.report.cohort_table(objects).to_csv())
         tk.io.atomic_write_many(writers, overwrite=force, inputs=paths)
         if table is not None:
-            _say(f"cohort table: {table.resolve()}")
-        _say(f"report: {output.resolve()}")
+            say(f"cohort table: {table.resolve()}")
+        say(f"report: {output.resolve()}")
 
 
 @app.command()
@@ -467,13 +370,13 @@ def demo(
     """Run the main job end to end on real data shipped in the package and write an HTML report."""
     from tmekit._demo import export_demo_data, run_demo
 
-    with _user_errors():
+    with user_errors():
         if export is not None:
             config = export_demo_data(export, force=force)
-            _say(f"Wrote the bundled datasets and {config}. Run the cohort workflow on them with:")
-            _say(f"  snakemake --snakefile workflows/Snakefile --configfile {config} --cores 2")
+            say(f"Wrote the bundled datasets and {config}. Run the cohort workflow on them with:")
+            say(f"  snakemake --snakefile workflows/Snakefile --configfile {config} --cores 2")
             return
-        path = run_demo(outdir, force=force, progress=_progress, say=_say)
+        path = run_demo(outdir, force=force, progress=progress, say=say)
         out.print(f"Report written to {path.resolve()}")
 
 

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tmekit import _cohort
 from tmekit._constants import (
+    ASSOCIATION_KEY,
     COMPARTMENT_KEY,
     CONTENT_KEY,
     PHENOTYPE_CALLS,
@@ -25,10 +27,13 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 __all__ = [
+    "associations",
+    "cohort_features",
     "compartments",
     "evidence",
     "phenotype_params",
     "phenotypes",
+    "response_rates",
     "scores",
     "signatures_scored",
     "spot_content",
@@ -144,3 +149,186 @@ def tcell_states(adata: AnnData, *, key: str = TCELL_STATES_KEY) -> pd.DataFrame
     """One row per sample from :func:`tmekit.tl.tcell_states`: CD8 counts, state shares, ratios, hypoxia, status."""
     result = _stored(adata, "uns", key, "tk.tl.tcell_states(adata, ...)")
     return result["table"].copy()
+
+
+def _library_keys(adata: AnnData, keys: dict[str, str]) -> dict[str, str]:
+    """The ``library_key`` each stored per-sample result was computed with (``""``: none), by where it is."""
+    return {f"`adata.uns[{key!r}]`": str(adata.uns[key].get("params", {}).get("library_key", "") or "")
+            for key in keys.values() if key in adata.uns}  # fmt: skip
+
+
+def _sample_weights(adata: AnnData, weight: str, sample_of: np.ndarray, features: pd.DataFrame) -> pd.Series:
+    samples = features.index
+    if weight == "equal":
+        return pd.Series(1.0, index=samples)
+    if weight == "cells":
+        return pd.Series(sample_of).value_counts().reindex(samples).astype(np.float64)
+    if "compartment_area:tissue" not in features:
+        msg = (
+            "`weight='area'` weighs each sample by its tissue area (core + margin + stroma, mm^2), which "
+            "`tk.sp.compartments` (or `tk.tl.classify`) stores: run it first, or pass `weight='cells'` or 'equal'."
+        )
+        raise ValueError(msg)
+    return features["compartment_area:tissue"].fillna(0.0)
+
+
+def _patients(adata: AnnData, patient_key: str, sample_of: np.ndarray, samples: pd.Index) -> pd.Series:
+    if patient_key not in adata.obs:
+        msg = f"`adata.obs[{patient_key!r}]` not found. Pass `patient_key=` naming the obs column of patients, or None."
+        raise KeyError(msg)
+    column = adata.obs[patient_key]
+    if column.isna().any():
+        msg = (f"{int(column.isna().sum()):,} observations have no patient in `obs[{patient_key!r}]` (NaN): give them "
+               "one or remove them.")  # fmt: skip
+        raise ValueError(msg)
+    pairs = pd.DataFrame({"sample": sample_of, "patient": column.astype(str).to_numpy()}).drop_duplicates()
+    several = pairs[pairs["sample"].duplicated(keep=False)]
+    if len(several):
+        first = str(several["sample"].iloc[0])
+        both = sorted(several.loc[several["sample"] == first, "patient"])
+        msg = (
+            f"Sample {first!r} maps to {len(both)} patients in `obs[{patient_key!r}]` ({both}); "
+            f"{several['sample'].nunique()} sample(s) do. A sample belongs to one patient: fix `obs[{patient_key!r}]` "
+            "(or the sample column) so that cells of different patients never share a sample."
+        )
+        raise ValueError(msg)
+    return pairs.set_index("sample")["patient"].reindex(samples).rename(patient_key)
+
+
+@accepts_spatialdata
+def cohort_features(
+    adata: AnnData,
+    *,
+    library_key: str | None = None,
+    patient_key: str | None = None,
+    weight: str = "cells",
+    signatures_aggregate: str = "mean",
+    scores_key: str = SCORES_KEY,
+    phenotype_key: str = PHENOTYPE_KEY,
+    tcell_states_key: str = TCELL_STATES_KEY,
+    compartment_key: str = COMPARTMENT_KEY,
+) -> pd.DataFrame:
+    """One row per sample (or patient), one column per feature tmekit has stored: a cohort's table for association.
+
+    Reads, when present: signature scores (:func:`tmekit.tl.score`), phenotype calls with their confidence and
+    evidence (:func:`tmekit.tl.classify`, :func:`tmekit.tl.classify_expression`), T-cell states
+    (:func:`tmekit.tl.tcell_states`) and compartment areas (:func:`tmekit.sp.compartments`). Results that were not
+    computed are absent; values measured as NaN stay NaN. Never changes ``adata``.
+
+    Columns (stable names, a prefix per source):
+
+    - ``n_samples``: the samples behind the row (1 per sample; the patient's samples with ``patient_key``);
+    - ``score:<signature>``: the mean (or median) of the sample's cells' scores;
+    - ``phenotype:<rules>`` (categorical, the rule set's classes) and ``confidence:<rules>``, per rule set applied;
+    - ``evidence:<metric>``: every metric behind the calls (densities, TPS/CPS/IC, mixing, distances, ...; the
+      rule sets' ``threshold_*`` and the parameters ``contact_distance_um``, ``tile_um``, ``margin_halfwidth_um``
+      left out; flags as 0/1);
+    - ``tcell_state:<state>``: the share of the sample's CD8 T cells in each state (``frac_<state>``, including
+      ``cxcl13`` and ``cxcl13_ccr5``), and ``progenitor_terminal_ratio``, ``memory_exhausted_ratio``,
+      ``hypoxia_tumor``;
+    - ``compartment_area:<compartment>``: mm^2 of tumour, core, margin, stroma and tissue (core + margin + stroma).
+
+    **Patients.** With ``patient_key`` (e.g. five images per patient) each patient gets one row, from its samples
+    only (cells are never pooled across patients, nor across samples): a numeric feature is the weighted mean over
+    the patient's samples where it is measured (weights renormalised over those; NaN when none is); a categorical
+    one (the phenotype) is the most frequent value among the patient's samples, ``indeterminate`` and NaN left out
+    (all indeterminate: ``indeterminate``), and ``"mixed"`` when two values tie. The rules, weights and sources are
+    recorded in ``.attrs``.
+
+    Parameters
+    ----------
+    adata
+        The annotated object the results were computed on.
+    library_key
+        ``obs`` column of samples. ``None``: the one the stored results were computed with (they must agree); bulk
+        calls without one have a sample per observation. Required when only scores are stored.
+    patient_key
+        ``obs`` column of patients: aggregate each patient's samples to one row (index named ``patient_key``). A
+        sample whose cells name two patients is refused.
+    weight
+        Weights of a patient's samples in numeric means: ``"cells"`` (observations per sample), ``"equal"``, or
+        ``"area"`` (tissue area, core + margin + stroma, from the compartments).
+    signatures_aggregate
+        ``"mean"`` or ``"median"`` of the cells' scores per sample. For a score of the pseudobulk instead, score
+        the :func:`tmekit.tl.aggregate` pseudobulk and read its ``obsm["tmekit_scores"]``.
+    scores_key, phenotype_key, tcell_states_key, compartment_key
+        Where each result is stored (the writers' ``key_added``).
+
+    Returns
+    -------
+    DataFrame indexed by sample (named ``library_key``, or ``"sample"``) or by patient. ``.attrs``: ``level``
+    (``"sample"`` / ``"patient"``), ``library_key``, ``patient_key``, ``weight``, ``signatures_aggregate``, the
+    aggregation rules (``numeric``, ``categorical``) and ``sources``.
+
+    Examples
+    --------
+    >>> import tmekit as tk
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048, n_boot=20)
+    >>> features = tk.get.cohort_features(adata)
+    >>> features[["phenotype:cd8_density", "evidence:density_cd8_core"]].shape
+    (4, 2)
+    """
+    if weight not in _cohort.WEIGHTS:
+        msg = f"`weight` must be one of {list(_cohort.WEIGHTS)}, got {weight!r}."
+        raise ValueError(msg)
+    if signatures_aggregate not in _cohort.AGGREGATES:
+        msg = f"`signatures_aggregate` must be one of {list(_cohort.AGGREGATES)}, got {signatures_aggregate!r}."
+        raise ValueError(msg)
+    stored = {"phenotype": phenotype_key, "tcell_states": tcell_states_key, "compartments": compartment_key}
+    recorded = _library_keys(adata, stored)
+    has_calls = phenotype_key in adata.uns
+    calls_table = phenotypes(adata, key=phenotype_key) if has_calls else None
+    per_observation = calls_table is not None and set(calls_table.index.astype(str)) == set(adata.obs_names)
+    sample_of, key = _cohort.observation_samples(adata, library_key=library_key, recorded=recorded,
+                                                 per_observation=per_observation and adata.n_obs > 1)  # fmt: skip
+    samples = pd.Index(pd.unique(sample_of), name=key or "sample").astype(str)
+    phenotype_input = None
+    if calls_table is not None:
+        calls = dict(adata.uns[phenotype_key].get("params", {}).get("calls", {})) or {"phenotype": PHENOTYPE_CALLS}
+        phenotype_input = (calls_table, calls, f"`adata.uns[{phenotype_key!r}]`")
+    features, sources = _cohort.per_sample_columns(
+        samples=samples, key=key, sample_of=sample_of,
+        scores=scores(adata, key=scores_key) if scores_key in adata.obsm else None,
+        signatures_aggregate=signatures_aggregate, phenotypes=phenotype_input,
+        evidence=evidence(adata, key=phenotype_key) if has_calls else None,
+        tcell_states=tcell_states(adata, key=tcell_states_key) if tcell_states_key in adata.uns else None,
+        compartments=compartments(adata, key=compartment_key) if compartment_key in adata.uns else None,
+    )  # fmt: skip
+    attrs: dict[str, Any] = {"level": "sample", "library_key": key or "", "patient_key": patient_key or "",
+                             "weight": weight if patient_key else "", "signatures_aggregate": signatures_aggregate,
+                             "numeric": "", "categorical": "", "sources": sources}  # fmt: skip
+    if patient_key is not None:
+        patient_of = _patients(adata, patient_key, sample_of, samples)
+        weights = _sample_weights(adata, weight, sample_of, features)
+        features = _cohort.aggregate_patients(features, patient_of, weights)
+        attrs |= {"level": "patient", "numeric": _cohort.NUMERIC_RULE, "categorical": _cohort.CATEGORICAL_RULE}
+    features.attrs = attrs
+    return features
+
+
+@accepts_spatialdata
+def associations(adata: AnnData, *, key: str = ASSOCIATION_KEY) -> pd.DataFrame:
+    """The tidy table of :func:`tmekit.tl.associate` stored with ``adata=`` (a copy): one row per feature and test.
+
+    Examples
+    --------
+    >>> import tmekit as tk
+    >>> table = tk.get.associations(adata)  # doctest: +SKIP
+    >>> table[table["q"] < 0.1]  # doctest: +SKIP
+    """
+    return _stored(adata, "uns", key, "tk.tl.associate(features, clinical, adata=adata, ...)")["table"].copy()
+
+
+@accepts_spatialdata
+def response_rates(adata: AnnData, *, key: str = ASSOCIATION_KEY) -> pd.DataFrame:
+    """Response rate per level of each categorical feature, stored by :func:`tmekit.tl.associate` (a copy).
+
+    Columns ``feature``, ``level``, ``n``, ``responders``, ``rate`` (empty without a response or categorical features).
+
+    Examples
+    --------
+    >>> import tmekit as tk
+    >>> tk.get.response_rates(adata)  # doctest: +SKIP
+    """
+    return _stored(adata, "uns", key, "tk.tl.associate(features, clinical, adata=adata, ...)")["rates"].copy()

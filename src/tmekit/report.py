@@ -14,18 +14,28 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from tmekit import get
-from tmekit._constants import COMPARTMENT_KEY, HEADLINE_SIGNATURES, PHENOTYPE_KEY, SCORES_KEY, TCELL_STATES_KEY
+from tmekit._constants import (
+    ASSOCIATION_KEY,
+    COMPARTMENT_KEY,
+    HEADLINE_SIGNATURES,
+    PHENOTYPE_KEY,
+    SCORES_KEY,
+    TCELL_STATES_KEY,
+)
 from tmekit._sample_table import SAMPLE_TABLE_CSS, evidence_table, sample_table
 from tmekit._spatialdata import as_anndata
 from tmekit._version import __version__
 from tmekit.io import atomic_write_text
 from tmekit.pl import (
+    associations,
     compartments,
     immunoscore,
     infiltration,
     phenotypes,
+    response_rates,
     score_groups,
     score_violin,
+    survival,
     tcell_states,
     teff_ftbrs,
     til_pdl1,
@@ -49,6 +59,7 @@ SECTIONS = (
     "scores",
     "spatial",
     "expression",
+    "association",
     "provenance",
     "warnings",
 )
@@ -262,6 +273,49 @@ def _expression(calls: pd.DataFrame) -> str:
     return _figure(teff_ftbrs(table), "Expression samples on the CD8 T-effector vs pan-F-TBRS plane (Mariathasan 2018)")
 
 
+def _stored_association(objects: Mapping[str, AnnData]) -> pd.DataFrame | None:
+    """The first object's ``tk.tl.associate(..., adata=)`` result, as the table it returned."""
+    for adata in objects.values():
+        stored = adata.uns.get(ASSOCIATION_KEY)
+        if stored is not None:
+            table = pd.DataFrame(stored["table"])
+            table.attrs = {k: stored[k] for k in ("params", "ids", "rates", "data") if k in stored}
+            if isinstance(table.attrs.get("rates"), pd.DataFrame):
+                table.attrs["rates"] = table.attrs["rates"].to_dict(orient="records")
+            return table
+    return None
+
+
+def _association(table: pd.DataFrame | None) -> str:
+    """Forest plots, response rates and Kaplan-Meier curves of the cohort's association with outcome."""
+    if table is None:
+        return ("<p class='note'>No outcome tested: give a clinical table (<code>tmekit report ... --clinical "
+                "clin.csv --response col</code> or <code>--duration/--event</code>), or run "
+                "<code>tk.tl.associate(features, clinical, ..., adata=adata)</code> first.</p>")  # fmt: skip
+    params, ids = table.attrs.get("params", {}), table.attrs.get("ids", {})
+    lost = len(ids.get("unmatched_features", [])), len(ids.get("unmatched_clinical", []))
+    family = _html.escape(str(params.get("q", "")))
+    parts = [f"<p class='note'>{ids.get('matched', '?')} ids matched the clinical table ({lost[0]} feature rows and "
+             f"{lost[1]} clinical rows without a partner). q: {family}.</p>"]  # fmt: skip
+    for test in ("auc", "cox"):
+        if ((table["test"] == test) & (table["status"] == "ok")).any():
+            parts.append(_figure(associations(table, test=test), f"Effect per feature ({test}), 95% CI"))
+    rates = pd.DataFrame(table.attrs.get("rates", []))
+    for feature in list(dict.fromkeys(rates["feature"]))[:3] if len(rates) else []:
+        parts.append(_figure(response_rates(rates, feature=feature), f"Response rate by {feature}"))
+    data = table.attrs.get("data")
+    data = pd.DataFrame(**data) if isinstance(data, dict) else data  # associate's attrs: "split" orientation
+    duration, event = params.get("duration"), params.get("event")
+    if isinstance(data, pd.DataFrame) and duration and event:
+        cox = table[(table["test"].isin(["cox", "logrank"])) & (table["status"] == "ok")].sort_values("p")
+        times, flags = f"outcome:{duration}", f"outcome:{event}"
+        for feature in list(cox["feature"])[:3]:
+            fig = survival(data[[feature]], data[[times, flags]], feature=feature, duration=times, event=flags)
+            parts.append(_figure(fig, f"Kaplan-Meier by {feature} (continuous: split at the median)"))
+    shown = table.sort_values("p", na_position="last").head(40)
+    return "".join(parts) + _table(shown.set_index("feature"))
+
+
 def _provenance(objects: Mapping[str, AnnData]) -> str:
     rows: dict[str, dict[str, Any]] = {}
     models = {}
@@ -317,6 +371,7 @@ def html(
     title: str = "tmekit cohort report",
     groupby: str | Mapping[str, str] | None = None,
     warnings: Iterable[str] = (),
+    association: pd.DataFrame | None = None,
     overwrite: bool = False,
 ) -> str:
     """Build one self-contained HTML report (figures embedded as PNG) for a cohort of scored/classified objects.
@@ -342,6 +397,10 @@ def html(
         ``"tmekit_cell_type"`` when present.
     warnings
         Extra messages for the warnings section (e.g. those caught while scoring).
+    association
+        A :func:`tmekit.tl.associate` result for the "Association with outcome" section (forest plots, response
+        rates, Kaplan-Meier curves of the strongest survival features, the table); default: the one stored by
+        ``associate(..., adata=)`` in the first object that has one.
     overwrite
         Replace an existing file at ``path``.
 
@@ -379,6 +438,10 @@ def html(
         "scores": ("Score distributions", _scores(objects, groups)),
         "spatial": ("Spatial maps", _spatial(objects)),
         "expression": ("Expression samples: T-effector vs TGF-beta plane", _expression(calls)),
+        "association": (
+            "Association with outcome",
+            _association(association if association is not None else _stored_association(objects)),
+        ),
         "provenance": ("Provenance", _provenance(objects)),
         "warnings": ("Warnings", _warnings(objects, calls, warnings)),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tmekit.datasets._mixtures import mix_samples
-from tmekit.datasets._real import imvigor210_bulk, keren2018_labels, keren2018_mibi, wu2021_cid4465
+from tmekit.datasets._real import imvigor210_bulk, imvigor210_clinical, keren2018_labels, keren2018_mibi, wu2021_cid4465
 from tmekit.datasets._spots import synthetic_spots
 from tmekit.datasets._synthetic import SYNTHETIC_DENSITIES, calibration_sweep, synthetic_labels, synthetic_tissue
 
@@ -11,6 +11,7 @@ __all__ = [
     "SYNTHETIC_DENSITIES",
     "calibration_sweep",
     "imvigor210_bulk",
+    "imvigor210_clinical",
     "keren2018_labels",
     "keren2018_mibi",
     "mix_samples",

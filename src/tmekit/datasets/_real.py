@@ -5,13 +5,15 @@ from __future__ import annotations
 import importlib.resources
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from tmekit._constants import CELL_TYPES_KEY
 from tmekit.io import read_h5ad
 
 if TYPE_CHECKING:
     from anndata import AnnData
 
-__all__ = ["imvigor210_bulk", "keren2018_mibi", "wu2021_cid4465"]
+__all__ = ["imvigor210_bulk", "imvigor210_clinical", "keren2018_mibi", "wu2021_cid4465"]
 
 
 def wu2021_cid4465() -> AnnData:
@@ -67,9 +69,10 @@ def imvigor210_bulk() -> AnnData:
 
     ``X`` holds per-gene z-scores across the 348 tumours (not counts) for the 48 genes of the expression
     phenotype model, the CD8 T-effector and pan-F-TBRS sets and the five headline modules that the source
-    file measures; ``obs`` holds ``patient_id`` and ``tissue``. No phenotype labels or outcomes. Classify with
-    ``tk.tl.classify(adata, mode="expression", scale="zscore")``: on 48 mostly immune genes the per-sample
-    scale detection of ``scale="auto"`` can mistake an immune-poor tumour's z-scores for log values.
+    file measures; ``obs`` holds ``patient_id`` and ``tissue``. No phenotype labels or outcomes (the calibration
+    half's are :func:`imvigor210_clinical`). Classify with ``tk.tl.classify_expression(adata, scale="zscore")``:
+    on 48 mostly immune genes the per-sample scale detection of ``scale="auto"`` can mistake an immune-poor
+    tumour's z-scores for log values.
 
     Citation: Mariathasan S et al. TGF-beta attenuates tumour response to PD-L1 blockade by contributing
     to exclusion of T cells. Nature 554:544-548 (2018). doi:10.1038/nature25501 (data CC-BY).
@@ -79,6 +82,33 @@ def imvigor210_bulk() -> AnnData:
     A new AnnData object (a fresh copy on every call).
     """
     return _read_bundled("imvigor210_bulk_subset.h5ad")
+
+
+def imvigor210_clinical() -> pd.DataFrame:
+    """Outcomes of the IMvigor210 calibration half: 142 patients of :func:`imvigor210_bulk`, one row each.
+
+    Columns: ``patient_id``, ``immune_phenotype`` (the pathologists' CD8 phenotype: inflamed 37 / excluded 67 /
+    desert 38), ``best_confirmed_overall_response`` (RECIST: CR, PR, SD, PD; NaN where not assessed),
+    ``binary_response`` (``CR/PR`` or ``SD/PD``; 31 / 91, 20 not assessed), ``os_months`` and ``os_event`` (1 =
+    died). The other half of the labelled patients is held out for blind validation and is not shipped. The
+    expression phenotype model of :func:`tmekit.tl.classify_expression` was fitted on these 142 phenotypes, so
+    its calls agree with them better here than on new tumours (its outcomes were never used).
+
+    Citation: Mariathasan S et al. Nature 554:544-548 (2018). doi:10.1038/nature25501 (data CC-BY).
+
+    Returns
+    -------
+    A new DataFrame, read from the CSV shipped in the package.
+
+    Examples
+    --------
+    >>> clinical = tk.datasets.imvigor210_clinical()
+    >>> clinical["binary_response"].value_counts().to_dict()
+    {'SD/PD': 91, 'CR/PR': 31}
+    """
+    resource = importlib.resources.files("tmekit.datasets") / "data" / "imvigor210_calibration_clinical.csv"
+    with resource.open("rb") as handle:
+        return pd.read_csv(handle, dtype={"patient_id": str})
 
 
 def keren2018_labels() -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""Tools: signature scoring, marker annotation, pseudobulk aggregation, phenotype classification."""
+"""Tools: signature scoring, marker annotation, pseudobulk aggregation, phenotype classification, association."""
 
 from __future__ import annotations
 
 from tmekit.tl._aggregate import aggregate
 from tmekit.tl._annotate import annotate, annotation_labels
+from tmekit.tl._associate import associate
 from tmekit.tl._classify import RULES, classify
 from tmekit.tl._classify_expression import classify_expression
 from tmekit.tl._phenotype import CALLS, PhenotypeRule
@@ -24,6 +25,7 @@ __all__ = [
     "aggregate",
     "annotate",
     "annotation_labels",
+    "associate",
     "classify",
     "classify_expression",
     "fit_phenotype_model",
