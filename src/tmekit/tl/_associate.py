@@ -18,6 +18,7 @@ from tmekit._constants import ASSOCIATION_KEY
 from tmekit._version import __version__
 from tmekit._warnings import IgnoredOptionWarning, UnmatchedIdsWarning
 from tmekit.tl import _association_stats as st
+from tmekit.tl import _survival_stats as sv
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -190,45 +191,62 @@ def _survival_rows(features: pd.DataFrame, times: pd.Series, events: pd.Series, 
                    min_group: int, min_events: int, max_missing: float) -> list[dict[str, Any]]:  # fmt: skip
     known = (times.notna() & events.notna() & covariates.notna().all(axis=1)).to_numpy()
     data, t, e, cov = features[known], times[known].to_numpy(), events[known].to_numpy(), covariates[known]
+    continuous = [c for c in data.columns if not is_categorical(data[c])]
+    values = data[continuous].to_numpy(dtype=np.float64) if continuous else np.empty((len(data), 0))
+    measured = np.isfinite(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a feature never measured: no median (and not tested)
+        high = values > np.nanmedian(values, axis=0) if len(values) else measured
+    reasons, splits = [], []
+    for f, name in enumerate(continuous):
+        n, n_events = int(measured[:, f].sum()), int(e[measured[:, f]].sum())
+        reason = _too_missing(data[name], max_missing)
+        if not reason and n_events < min_events:
+            reason = f"{n_events} events among {n} samples measured (< min_events={min_events})"
+        if not reason and np.ptp(values[measured[:, f], f]) == 0:
+            reason = "constant feature"
+        n_high, n_low = int((high[:, f] & measured[:, f]).sum()), int((~high[:, f] & measured[:, f]).sum())
+        split = reason or ("" if min(n_high, n_low) >= min_group else
+                           f"{n_high} above and {n_low} at or below the median (< min_group={min_group})")  # fmt: skip
+        reasons.append(reason)
+        splits.append(split)
+    tested = [f for f, reason in enumerate(reasons) if not reason]
+    if cov.shape[1]:  # adjusted: one lifelines model per feature (~0.5 s each at 10,000 samples)
+        frames = (pd.concat([pd.DataFrame({"feature": values[:, f], "duration": t, "event": e}, index=data.index),
+                             cov], axis=1)[measured[:, f]] for f in tested)  # fmt: skip
+        fits = [st.cox(frame, feature="feature", duration="duration", event="event") for frame in frames]
+    else:  # the feature alone: all features fitted together, each as lifelines would fit it
+        fits = sv.cox_univariate(values[:, tested], t, e)
+    cox = dict(zip(tested, fits, strict=True))
+    split_tested = [f for f, split in enumerate(splits) if not split]
+    logrank_p = dict(zip(split_tested, sv.logrank_two_groups(t, e, high[:, split_tested], measured[:, split_tested]),
+                         strict=True))  # fmt: skip
+    position = {name: f for f, name in enumerate(continuous)}
     rows = []
     for name in data.columns:
         column = data[name]
-        measured = column.notna().to_numpy()
-        n, n_events = int(measured.sum()), int(e[measured].sum())
+        if name in position:
+            f = position[name]
+            n, n_events = int(measured[:, f].sum()), int(e[measured[:, f]].sum())
+            result = cox[f] if f in cox else st.Result(reason=reasons[f])
+            rows.append(_row(name, "continuous", "survival", "cox", result, n=n, events=n_events))
+            result = st.Result(p=float(logrank_p[f])) if f in logrank_p else st.Result(reason=splits[f])
+            rows.append(_row(name, "continuous", "survival", "logrank_median", result, n=n, events=n_events))
+            continue
+        measured_c = column.notna().to_numpy()
+        n, n_events = int(measured_c.sum()), int(e[measured_c].sum())
         base = _too_missing(column, max_missing)
         if not base and n_events < min_events:
             base = f"{n_events} events among {n} samples measured (< min_events={min_events})"
-        if is_categorical(column):
-            levels = column[measured]
-            sizes = levels.value_counts()
-            tested = measured & column.isin(sizes.index[sizes >= min_group]).to_numpy()
-            reason = base or ("" if (sizes >= min_group).sum() >= 2 else
-                              f"fewer than 2 levels with >= min_group={min_group} samples ({dict(sizes)})")  # fmt: skip
-            if not reason and int(e[tested].sum()) < min_events:
-                reason = f"{int(e[tested].sum())} events in the levels tested (< min_events={min_events})"
-            groups = column[tested].astype(str).to_numpy()
-            result = st.Result(reason=reason) if reason else st.logrank(t[tested], e[tested], groups)
-            rows.append(
-                _row(name, "categorical", "survival", "logrank", result, n=tested.sum(), events=e[tested].sum())
-            )
-            continue
-        x = column.to_numpy(dtype=np.float64)
-        constant = n > 0 and np.ptp(x[measured]) == 0
-        reason = base or ("constant feature" if constant else "")
-        if reason:
-            result = st.Result(reason=reason)
-        else:
-            frame = pd.concat([pd.DataFrame({"feature": x, "duration": t, "event": e}, index=data.index), cov], axis=1)
-            result = st.cox(frame[measured], feature="feature", duration="duration", event="event")
-        rows.append(_row(name, "continuous", "survival", "cox", result, n=n, events=n_events))
-        high = x > np.nanmedian(x) if n else np.zeros(len(x), dtype=bool)
-        n_high, n_low = int((high & measured).sum()), int((~high & measured).sum())
-        split = base or ("constant feature" if constant else "")
-        if not split and min(n_high, n_low) < min_group:
-            split = f"{n_high} above and {n_low} at or below the median (< min_group={min_group})"
-        groups = np.where(high, "high", "low")[measured]
-        result = st.Result(reason=split) if split else st.logrank(t[measured], e[measured], groups)
-        rows.append(_row(name, "continuous", "survival", "logrank_median", result, n=n, events=n_events))
+        sizes = column[measured_c].value_counts()
+        kept = measured_c & column.isin(sizes.index[sizes >= min_group]).to_numpy()
+        reason = base or ("" if (sizes >= min_group).sum() >= 2 else
+                          f"fewer than 2 levels with >= min_group={min_group} samples ({dict(sizes)})")  # fmt: skip
+        if not reason and int(e[kept].sum()) < min_events:
+            reason = f"{int(e[kept].sum())} events in the levels tested (< min_events={min_events})"
+        groups = column[kept].astype(str).to_numpy()
+        result = st.Result(reason=reason) if reason else st.logrank(t[kept], e[kept], groups)
+        rows.append(_row(name, "categorical", "survival", "logrank", result, n=kept.sum(), events=e[kept].sum()))
     return rows
 
 
@@ -280,10 +298,14 @@ def associate(
     CI, as R's ``fisher.test``) and a chi-square test with more (no effect size); the response rate per level goes
     to ``rates`` (:func:`tmekit.get.response_rates`).
 
-    **Survival** (``duration=``, ``event=``): continuous features get a Cox model (lifelines ``CoxPHFitter``, Efron
-    ties) of the z-scored feature, so ``effect`` is the hazard ratio per standard deviation, with its 95% CI and Wald
-    p, adjusted for ``covariates`` when given; and a log-rank test of the samples above vs at or below the median
-    (``logrank_median``). Categorical features get a log-rank test across their levels (``logrank``).
+    **Survival** (``duration=``, ``event=``): continuous features get a Cox model (Efron ties) of the z-scored
+    feature, so ``effect`` is the hazard ratio per standard deviation, with its 95% CI and Wald p; and a log-rank
+    test of the samples above vs at or below the median (``logrank_median``). Categorical features get a log-rank
+    test across their levels (``logrank``, lifelines ``multivariate_logrank_test``). Without ``covariates`` the Cox
+    models and median-split tests of all features are computed together (lifelines ``CoxPHFitter``'s
+    Newton-Raphson and ``logrank_test``, vectorised; equal to lifelines to rounding; 10,000 samples x 200 features
+    in a few seconds; a fit in trouble is redone by lifelines); with ``covariates`` each feature's adjusted model is
+    a lifelines ``CoxPHFitter`` fit of its own, slower (~0.5 s per feature at 10,000 samples).
 
     **q**: Benjamini-Hochberg (``scipy.stats.false_discovery_control``) over the rows with a p of one outcome and one
     family: the *primary* family holds one test per feature (``auc``, ``fisher``, ``chi2`` for response; ``cox`` and
@@ -316,7 +338,8 @@ def associate(
         Survival: time to event or censoring, and the event flag (1 / True: event, e.g. death).
     covariates
         Clinical columns adjusting the Cox models (categorical ones as indicator columns); samples missing one are
-        left out of the survival tests. Response tests and log-rank tests are not adjusted.
+        left out of the survival tests. Response tests and log-rank tests are not adjusted. Adjusted models are
+        fitted one feature at a time by lifelines (slower than the unadjusted ones, which are fitted together).
     features_to_test
         Columns of ``features`` to test (default: all but ``n_samples``).
     min_group, min_events, max_missing
@@ -407,7 +430,8 @@ def associate(
         "confidence_level": st.CONFIDENCE,
         "q": "Benjamini-Hochberg within outcome x family: primary (auc, fisher, chi2 | cox, logrank), "
              "median_split (logrank_median)",
-        "auc_ci": "stratified percentile bootstrap", "cox": "lifelines CoxPHFitter, Efron ties, feature z-scored",
+        "auc_ci": "stratified percentile bootstrap",
+        "cox": "lifelines CoxPHFitter, Efron ties, feature z-scored (its Newton-Raphson vectorised without covariates)",
         "tmekit_version": __version__,
     }  # fmt: skip
     outcomes = {f"outcome:{response}": y} if response is not None else {}

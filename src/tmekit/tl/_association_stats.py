@@ -6,7 +6,9 @@
   likelihood odds ratio and its exact CI, ``scipy.stats.contingency.odds_ratio``, as R's ``fisher.test``), else
   ``scipy.stats.chi2_contingency``.
 - Survival: lifelines' ``CoxPHFitter`` (Efron ties; the feature z-scored, so the hazard ratio is per standard
-  deviation) and log-rank tests (``logrank_test``, ``multivariate_logrank_test``), imported when first needed.
+  deviation) and log-rank tests (``logrank_test``, ``multivariate_logrank_test``), imported when first needed. These
+  are the reference and serve adjusted models, categorical features and fits in trouble; the unadjusted Cox models
+  and median-split log-rank tests of many features are computed together in ``tl/_survival_stats.py``.
 - Benjamini-Hochberg: ``scipy.stats.false_discovery_control``.
 """
 
