@@ -180,3 +180,13 @@ def test_a_rule_set_is_one_module_and_one_registry_line():
         text = (folder / f"{name}.py").read_text()
         assert "register_rule(" in text and "def decide(" in text
         assert tk.tl.RULES[name].source and tk.tl.RULES[name].thresholds
+
+
+def test_no_merge_conflict_markers_in_tracked_text():
+    root = SRC.parents[1]
+    files = [*root.glob("*.md"), *root.glob("*.toml"), *(root / "src").rglob("*.py"), *(root / "tests").rglob("*.py"),
+             *(root / "benchmarks").glob("*.md"), *(root / "requirements").glob("*.lock")]  # fmt: skip
+    marked = [f"{p.relative_to(root)}:{k + 1}" for p in files
+              for k, line in enumerate(p.read_text(encoding="utf-8").splitlines())
+              if line.startswith(("<<<<<<< ", ">>>>>>> "))]  # fmt: skip
+    assert not marked, f"merge conflict markers left in: {marked}"

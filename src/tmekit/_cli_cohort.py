@@ -64,8 +64,13 @@ class Outcome:
         features.index.name = parts[0].index.name
         return features
 
-    def run(self, objects: Mapping[str, AnnData | SpatialData], clinical: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The cohort features and their association table, showing the tmekit warnings (id matching) it raised."""
+    def run(
+        self, objects: Mapping[str, AnnData | SpatialData], clinical: Path, *, store_in: AnnData | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The cohort features and their association table, showing the tmekit warnings (id matching) it raised.
+
+        ``store_in``: an object (in memory) to keep the result in, for the report to draw.
+        """
         if self.response is None and (self.duration is None or self.event is None):
             msg = "Give --response (a binary outcome column) or --duration and --event (survival), or both."
             raise ValueError(msg)
@@ -74,7 +79,7 @@ class Outcome:
             table = tk.tl.associate(
                 features, clinical, id_key=self.id_key, response=self.response, positive=split(self.positive),
                 duration=self.duration, event=self.event, covariates=split(self.covariates),
-                min_group=self.min_group, n_boot=self.n_boot,
+                min_group=self.min_group, n_boot=self.n_boot, adata=store_in, overwrite=True,
             )  # fmt: skip
         show(caught)
         ids = table.attrs.get("ids", {})

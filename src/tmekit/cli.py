@@ -344,9 +344,10 @@ def report(
             for name, p in zip(names, paths, strict=True):
                 update(f"reading {p.name}")
                 objects[name] = read(p)
-        association = outcome.run(objects, clinical)[1] if clinical is not None else None
+        if clinical is not None:  # the report draws the result from the first file's object (in memory only)
+            outcome.run(objects, clinical, store_in=cells(next(iter(objects.values())), None))
         with progress("drawing the report"):
-            page = tk.report.html(objects, title=title, groupby=groupby, association=association)
+            page = tk.report.html(objects, title=title, groupby=groupby)
             writers = {output: text_writer(page)}
         if table is not None:
             writers[table] = text_writer(tk.report.cohort_table(objects).to_csv())

@@ -273,26 +273,15 @@ def _expression(calls: pd.DataFrame) -> str:
     return _figure(teff_ftbrs(table), "Expression samples on the CD8 T-effector vs pan-F-TBRS plane (Mariathasan 2018)")
 
 
-def _stored_association(objects: Mapping[str, AnnData]) -> pd.DataFrame | None:
-    """The first object's ``tk.tl.associate(..., adata=)`` result, as the table it returned."""
-    for adata in objects.values():
-        stored = adata.uns.get(ASSOCIATION_KEY)
-        if stored is not None:
-            table = pd.DataFrame(stored["table"])
-            table.attrs = {k: stored[k] for k in ("params", "ids", "rates", "data") if k in stored}
-            if isinstance(table.attrs.get("rates"), pd.DataFrame):
-                table.attrs["rates"] = table.attrs["rates"].to_dict(orient="records")
-            return table
-    return None
-
-
-def _association(table: pd.DataFrame | None) -> str:
-    """Forest plots, response rates and Kaplan-Meier curves of the cohort's association with outcome."""
-    if table is None:
+def _association(objects: Mapping[str, AnnData]) -> str:
+    """Forest plots, response rates and Kaplan-Meier curves of the association stored by ``tk.tl.associate``."""
+    stored = next((a.uns[ASSOCIATION_KEY] for a in objects.values() if ASSOCIATION_KEY in a.uns), None)
+    if stored is None:
         return ("<p class='note'>No outcome tested: give a clinical table (<code>tmekit report ... --clinical "
                 "clin.csv --response col</code> or <code>--duration/--event</code>), or run "
                 "<code>tk.tl.associate(features, clinical, ..., adata=adata)</code> first.</p>")  # fmt: skip
-    params, ids = table.attrs.get("params", {}), table.attrs.get("ids", {})
+    table, params, ids = pd.DataFrame(stored["table"]), stored.get("params", {}), stored.get("ids", {})
+    table.attrs = {}
     lost = len(ids.get("unmatched_features", [])), len(ids.get("unmatched_clinical", []))
     family = _html.escape(str(params.get("q", "")))
     parts = [f"<p class='note'>{ids.get('matched', '?')} ids matched the clinical table ({lost[0]} feature rows and "
@@ -300,11 +289,10 @@ def _association(table: pd.DataFrame | None) -> str:
     for test in ("auc", "cox"):
         if ((table["test"] == test) & (table["status"] == "ok")).any():
             parts.append(_figure(associations(table, test=test), f"Effect per feature ({test}), 95% CI"))
-    rates = pd.DataFrame(table.attrs.get("rates", []))
+    rates = pd.DataFrame(stored.get("rates", []))
     for feature in list(dict.fromkeys(rates["feature"]))[:3] if len(rates) else []:
         parts.append(_figure(response_rates(rates, feature=feature), f"Response rate by {feature}"))
-    data = table.attrs.get("data")
-    data = pd.DataFrame(**data) if isinstance(data, dict) else data  # associate's attrs: "split" orientation
+    data = stored.get("data")
     duration, event = params.get("duration"), params.get("event")
     if isinstance(data, pd.DataFrame) and duration and event:
         cox = table[(table["test"].isin(["cox", "logrank"])) & (table["status"] == "ok")].sort_values("p")
@@ -371,7 +359,6 @@ def html(
     title: str = "tmekit cohort report",
     groupby: str | Mapping[str, str] | None = None,
     warnings: Iterable[str] = (),
-    association: pd.DataFrame | None = None,
     overwrite: bool = False,
 ) -> str:
     """Build one self-contained HTML report (figures embedded as PNG) for a cohort of scored/classified objects.
@@ -397,10 +384,6 @@ def html(
         ``"tmekit_cell_type"`` when present.
     warnings
         Extra messages for the warnings section (e.g. those caught while scoring).
-    association
-        A :func:`tmekit.tl.associate` result for the "Association with outcome" section (forest plots, response
-        rates, Kaplan-Meier curves of the strongest survival features, the table); default: the one stored by
-        ``associate(..., adata=)`` in the first object that has one.
     overwrite
         Replace an existing file at ``path``.
 
@@ -438,10 +421,7 @@ def html(
         "scores": ("Score distributions", _scores(objects, groups)),
         "spatial": ("Spatial maps", _spatial(objects)),
         "expression": ("Expression samples: T-effector vs TGF-beta plane", _expression(calls)),
-        "association": (
-            "Association with outcome",
-            _association(association if association is not None else _stored_association(objects)),
-        ),
+        "association": ("Association with outcome", _association(objects)),
         "provenance": ("Provenance", _provenance(objects)),
         "warnings": ("Warnings", _warnings(objects, calls, warnings)),
     }

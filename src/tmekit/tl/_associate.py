@@ -437,10 +437,9 @@ def associate(
     outcomes = {f"outcome:{response}": y} if response is not None else {}
     if duration is not None and event is not None:
         outcomes |= {f"outcome:{duration}": times, f"outcome:{event}": flags}
-    data = matched.assign(**outcomes)  # the values tested, per matched id: what the plots draw
-    # attrs hold plain lists and dicts only (pandas compares attrs when tables are combined)
-    table.attrs = {"params": params, "ids": report, "rates": rates.to_dict(orient="records"),
-                   "data": data.to_dict(orient="split")}  # fmt: skip
+    data = matched.assign(**outcomes)  # the values tested, per matched id: what the report's plots draw
+    # attrs stay small (pandas deep-copies them on every operation on the table): the values tested go to uns only
+    table.attrs = {"params": params, "ids": report, "rates": rates.to_dict(orient="records")}
     if adata is not None:
         adata.uns[key_added] = {"table": table.copy(), "rates": rates, "params": params, "ids": dict(report),
                                 "data": data}  # fmt: skip
