@@ -5,6 +5,7 @@
     python3 dev.py test             # .venv from requirements/test.lock (the tested versions), ruff + the suite
     python3 dev.py test --latest    # .venv-latest: the newest releases of everything, resolved afresh, same suite
     python3 dev.py test --min       # .venv-min: every runtime dependency at the floor pyproject.toml declares
+    python3 dev.py docs             # .venv as for `test`; the documentation, warnings as errors -> docs/_build/html
     python3 dev.py lock             # refresh the locks: newest releases -> suite -> requirements/*.lock if it passes
 
 Needs only Python 3.11+ (with its standard `venv` module) and access to the package registry. The locked
@@ -30,7 +31,8 @@ TEST_LOCK = LOCKS / "test.lock"
 DEMO_LOCK = LOCKS / "demo.lock"
 PYTEST_NO_TESTS = 5
 PIP = ("-m", "pip", "--disable-pip-version-check")
-LINT_PATHS = ("src", "tests", "tools", "notebooks", "benchmarks", "dev.py")
+LINT_PATHS = ("src", "tests", "tools", "notebooks", "benchmarks", "docs", "dev.py")
+DOCS_OUT = Path("docs") / "_build" / "html"
 
 
 def _run(*cmd: str | Path, quiet_pip: bool = False) -> int:
@@ -157,6 +159,19 @@ def test() -> int:
     return _suite(py, pytest_args)
 
 
+def docs() -> int:
+    """Install the locked test environment (the test extras include the docs tools) and build the documentation.
+
+    The same build as the suite's (tests/test_docs.py): from scratch (-E), warnings as errors (-W, all of them
+    reported: --keep-going), the tutorials executed. Extra arguments go to sphinx-build (e.g. ``-j 2``).
+    """
+    py = _setup_locked(TEST_LOCK, "test")
+    code = _run(py, "-m", "sphinx", "-W", "--keep-going", "-E", "-b", "html", *sys.argv[2:], "docs", DOCS_OUT)
+    if code == 0:
+        print(f"Built {DOCS_OUT / 'index.html'}: open it in a browser.")
+    return code
+
+
 def lock() -> int:
     """Resolve the newest releases afresh, run the suite on them, and write the locks only if it passes."""
     py = _setup_flavour("latest")
@@ -179,7 +194,7 @@ def clean() -> int:
 
 
 if __name__ == "__main__":
-    commands = {"demo": demo, "test": test, "lock": lock, "clean": clean}
+    commands = {"demo": demo, "test": test, "docs": docs, "lock": lock, "clean": clean}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: python3 dev.py {{{'|'.join(commands)}}} [extra arguments]")
     sys.exit(commands[sys.argv[1]]())

@@ -42,6 +42,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.shared_data)
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture
+def chromium():
+    """A headless Chromium (selenium), closed after the test; skipped with the reason when it is not installed.
+
+    With ``TMEKIT_REQUIRE_BROWSER`` set (as in CI) a missing browser fails the test instead.
+    """
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("TMEKIT_REQUIRE_BROWSER"):
+            pytest.fail("TMEKIT_REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
+        pytest.skip("headless Chromium not installed (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--window-size=1280,2000"):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Folder of the real datasets (../shared/data); tests using it skip with a reason when absent."""

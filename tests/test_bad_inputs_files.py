@@ -1,8 +1,8 @@
 """Files that cannot be written, interrupted writes, mismatched formats, repeated inputs, ignored options, SpatialData
 messages that named no working fix.
 
-Each case of ``CASES`` has its test here (``test_<case>``) and its row in the README table "What tmekit refuses,
-and why" (tests/test_bad_inputs.py checks both).
+Each case of ``CASES`` has its test here (``test_<case>``; tests/test_bad_inputs.py checks it) and its row in the
+documentation's table "What tmekit refuses, and why", generated from ``CASES``.
 """
 
 from __future__ import annotations

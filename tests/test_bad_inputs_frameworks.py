@@ -1,8 +1,8 @@
 """Bad inputs to the frameworks that used to get a confident call: PD-L1 scales, Immunoscore cohorts and references,
 mouse T cells.
 
-Each case of ``CASES`` has its test here (``test_<case>``) and its row in the README table "What tmekit refuses,
-and why" (tests/test_bad_inputs.py checks both).
+Each case of ``CASES`` has its test here (``test_<case>``; tests/test_bad_inputs.py checks it) and its row in the
+documentation's table "What tmekit refuses, and why", generated from ``CASES``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Messages that used to send the user the wrong way: each hint names a parameter the function it names accepts,
 and the fix it gives works.
 
-Each case of ``CASES`` has its test here (``test_<case>``) and its row in the README table "What tmekit refuses,
-and why" (tests/test_bad_inputs.py checks both).
+Each case of ``CASES`` has its test here (``test_<case>``; tests/test_bad_inputs.py checks it) and its row in the
+documentation's table "What tmekit refuses, and why", generated from ``CASES``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Bad spatial inputs that used to get a confident call: units, samples, positions, cell-type roles, cell order.
 
-Each case of ``CASES`` has its test here (``test_<case>``) and its row in the README table "What tmekit refuses,
-and why" (tests/test_bad_inputs.py checks both).
+Each case of ``CASES`` has its test here (``test_<case>``; tests/test_bad_inputs.py checks it) and its row in the
+documentation's table "What tmekit refuses, and why", generated from ``CASES``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The package's shape: one API convention for every public function, and the import contract between layers.
 
-The convention (README, "API conventions"): an AnnData argument is called ``adata`` and comes first, with at most
-one more positional argument; writers (they add results to the object) take keyword-only ``key_added``,
+The convention (docs/development.md, "API conventions"): an AnnData argument is called ``adata`` and comes first,
+with at most one more positional argument; writers (they add results to the object) take keyword-only ``key_added``,
 ``overwrite`` and ``copy=False`` and return ``AnnData | None``; queries (``tk.get``) return tables and never change
 the object; plots take ``ax=`` and return the Figure; boolean options are keyword-only.
 

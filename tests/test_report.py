@@ -5,16 +5,12 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 import tmekit as tk
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -85,41 +81,22 @@ def test_report_api_on_a_synthetic_tissue(tmp_path):
         tk.report.html(adata, tmp_path / "r.html")
 
 
-def _browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("TMEKIT_REQUIRE_BROWSER"):
-            pytest.fail("TMEKIT_REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
-        pytest.skip("headless Chromium not installed (Debian: apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--window-size=1280,2000"):  # fmt: skip
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-
-
-def test_report_renders_in_headless_chromium(demo_dir, tmp_path):
-    driver = _browser()
-    try:
-        driver.get((demo_dir / "report.html").as_uri())
-        assert driver.title == "tmekit demo: three real datasets"
-        images = driver.execute_script("return document.images.length")
-        broken = driver.execute_script(
-            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length"
-        )
-        assert images >= 10
-        assert broken == 0
-        for section in tk.report.SECTIONS:
-            height = driver.execute_script(f"return document.getElementById('{section}').offsetHeight")
-            assert height > 20, section  # every section is laid out and visible
-        shot = tmp_path / "report.png"
-        assert driver.save_screenshot(str(shot))
-        assert shot.stat().st_size > 10_000
-    finally:
-        driver.quit()
+def test_report_renders_in_headless_chromium(demo_dir, tmp_path, chromium):
+    driver = chromium
+    driver.get((demo_dir / "report.html").as_uri())
+    assert driver.title == "tmekit demo: three real datasets"
+    images = driver.execute_script("return document.images.length")
+    broken = driver.execute_script(
+        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length"
+    )
+    assert images >= 10
+    assert broken == 0
+    for section in tk.report.SECTIONS:
+        height = driver.execute_script(f"return document.getElementById('{section}').offsetHeight")
+        assert height > 20, section  # every section is laid out and visible
+    shot = tmp_path / "report.png"
+    assert driver.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
 
 
 @pytest.fixture(scope="module")
@@ -137,44 +114,41 @@ def big_report(tmp_path_factory):
     return page, tk.report.cohort_table(objects)
 
 
-def test_cohort_table_sorts_and_filters_in_the_browser(big_report):
+def test_cohort_table_sorts_and_filters_in_the_browser(big_report, chromium):
     """Issue 19: on 1,044 samples, filtering and sorting change what is shown, in the page alone (no network)."""
     page, table = big_report
     text = page.read_text()
     assert "http://" not in text and "https://" not in text and "<script src" not in text
-    driver = _browser()
-    try:
-        driver.get(page.as_uri())
-        visible = "return Array.from(document.querySelectorAll('#sample-table tbody tr'))" \
-                  ".filter(r => r.style.display !== 'none')"  # fmt: skip
-        assert driver.execute_script(visible + ".length") == len(table) == 1044
-        inflamed = int((table["phenotype"].astype(str) == "inflamed").sum())
-        driver.execute_script("var s = document.getElementById('f-phenotype'); s.value = 'inflamed';"
-                              "s.dispatchEvent(new Event('change'));")  # fmt: skip
-        assert driver.execute_script(visible + ".length") == inflamed
-        assert driver.find_element("id", "n-shown").text == str(inflamed)
-        driver.execute_script("var c = document.getElementById('f-confidence'); c.value = '0.6';"
-                              "c.dispatchEvent(new Event('input'));")  # fmt: skip
-        sure = int(((table["phenotype"].astype(str) == "inflamed") & (table["confidence"] >= 0.6)).sum())
-        assert driver.execute_script(visible + ".length") == sure < inflamed
-        driver.execute_script("var s = document.getElementById('f-dataset'); s.value = 'cohort1';"
-                              "s.dispatchEvent(new Event('change'));")  # fmt: skip
-        assert driver.execute_script(visible + ".length") == sure // 3  # the same tumours in each dataset
-        # sort by confidence: ascending, then descending, on the rows shown
-        header = driver.execute_script(
-            "return Array.from(document.querySelectorAll('#sample-table thead th')).findIndex(h => "
-            "h.textContent === 'confidence')"
-        )
-        first = visible + f".map(r => parseFloat(r.cells[{header}].dataset.value))"
-        driver.execute_script(f"document.querySelectorAll('#sample-table thead th')[{header}].click()")
-        up = driver.execute_script("return " + first.removeprefix("return "))
-        assert up == sorted(up)
-        driver.execute_script(f"document.querySelectorAll('#sample-table thead th')[{header}].click()")
-        down = driver.execute_script("return " + first.removeprefix("return "))
-        assert down == sorted(up, reverse=True)
-        # each sample links to its evidence row
-        link = driver.execute_script(visible + "[0].cells[0].querySelector('a').getAttribute('href')")
-        assert driver.execute_script(f"return document.getElementById('{link[1:]}') !== null")
-    finally:
-        driver.quit()
+    driver = chromium
+    driver.get(page.as_uri())
+    visible = "return Array.from(document.querySelectorAll('#sample-table tbody tr'))" \
+              ".filter(r => r.style.display !== 'none')"  # fmt: skip
+    assert driver.execute_script(visible + ".length") == len(table) == 1044
+    inflamed = int((table["phenotype"].astype(str) == "inflamed").sum())
+    driver.execute_script("var s = document.getElementById('f-phenotype'); s.value = 'inflamed';"
+                          "s.dispatchEvent(new Event('change'));")  # fmt: skip
+    assert driver.execute_script(visible + ".length") == inflamed
+    assert driver.find_element("id", "n-shown").text == str(inflamed)
+    driver.execute_script("var c = document.getElementById('f-confidence'); c.value = '0.6';"
+                          "c.dispatchEvent(new Event('input'));")  # fmt: skip
+    sure = int(((table["phenotype"].astype(str) == "inflamed") & (table["confidence"] >= 0.6)).sum())
+    assert driver.execute_script(visible + ".length") == sure < inflamed
+    driver.execute_script("var s = document.getElementById('f-dataset'); s.value = 'cohort1';"
+                          "s.dispatchEvent(new Event('change'));")  # fmt: skip
+    assert driver.execute_script(visible + ".length") == sure // 3  # the same tumours in each dataset
+    # sort by confidence: ascending, then descending, on the rows shown
+    header = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#sample-table thead th')).findIndex(h => "
+        "h.textContent === 'confidence')"
+    )
+    first = visible + f".map(r => parseFloat(r.cells[{header}].dataset.value))"
+    driver.execute_script(f"document.querySelectorAll('#sample-table thead th')[{header}].click()")
+    up = driver.execute_script("return " + first.removeprefix("return "))
+    assert up == sorted(up)
+    driver.execute_script(f"document.querySelectorAll('#sample-table thead th')[{header}].click()")
+    down = driver.execute_script("return " + first.removeprefix("return "))
+    assert down == sorted(up, reverse=True)
+    # each sample links to its evidence row
+    link = driver.execute_script(visible + "[0].cells[0].querySelector('a').getAttribute('href')")
+    assert driver.execute_script(f"return document.getElementById('{link[1:]}') !== null")
     assert page.stat().st_size < 8_000_000  # one file that opens fast

@@ -44,6 +44,35 @@ def check_output_path(
 
     Its folder must exist; unless ``overwrite``, it must not exist; and it may never be one of ``inputs``
     (the same file after symlinks), with or without ``overwrite``: tmekit does not replace the data it reads.
+
+    Parameters
+    ----------
+    path
+        The output path.
+    overwrite
+        Whether an existing file may be replaced.
+    how_to_replace
+        The fix the message names when the file exists (the command line says ``--force``).
+    inputs
+        Files the output may not be.
+
+    Returns
+    -------
+    ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is false.
+    ValueError
+        ``path`` is one of ``inputs``.
+    FileNotFoundError, PermissionError
+        Its folder does not exist, or cannot be written to.
+
+    Examples
+    --------
+    >>> tk.io.check_output_path("calls.csv", overwrite=False)
+    PosixPath('calls.csv')
     """
     path = Path(path)
     for source in inputs:

@@ -32,7 +32,25 @@ _SYMBOL_COLUMNS = ("gene_symbols", "gene_symbol", "gene_name", "gene_names", "sy
 
 
 def detect_gene_id_type(names: Sequence[str]) -> Literal["symbol", "ensembl", "mixed", "unknown"]:
-    """Whether gene names are Ensembl IDs (``ENSG...``/``ENSMUSG...``) or symbols."""
+    """Whether gene names are Ensembl IDs (``ENSG...``/``ENSMUSG...``) or symbols.
+
+    Parameters
+    ----------
+    names
+        Gene names, e.g. ``adata.var_names``.
+
+    Returns
+    -------
+    ``"ensembl"`` when more than 90% are Ensembl IDs, ``"symbol"`` when fewer than 10% are, ``"mixed"`` in between
+    and ``"unknown"`` for no names.
+
+    Examples
+    --------
+    >>> tk.pp.detect_gene_id_type(["ENSG00000153563", "ENSG00000172116"])
+    'ensembl'
+    >>> tk.pp.detect_gene_id_type(tk.datasets.wu2021_cid4465().var_names)
+    'symbol'
+    """
     names = [str(n) for n in names]
     if not names:
         return "unknown"
@@ -43,7 +61,25 @@ def detect_gene_id_type(names: Sequence[str]) -> Literal["symbol", "ensembl", "m
 
 
 def detect_species(names: Sequence[str]) -> Literal["human", "mouse", "mixed", "unknown"]:
-    """Human vs mouse from symbol casing (``CD8A`` vs ``Cd8a``) or Ensembl prefix (``ENSG``/``ENSMUSG``)."""
+    """Human vs mouse from symbol casing (``CD8A`` vs ``Cd8a``) or Ensembl prefix (``ENSG``/``ENSMUSG``).
+
+    Parameters
+    ----------
+    names
+        Gene names, e.g. ``adata.var_names``.
+
+    Returns
+    -------
+    ``"human"``, ``"mouse"``, ``"mixed"`` (both styles, or markers of both species) or ``"unknown"`` (no names with
+    letters to read).
+
+    Examples
+    --------
+    >>> tk.pp.detect_species(["CD8A", "PTPRC", "CD3E"])
+    'human'
+    >>> tk.pp.detect_species(["Cd8a", "Ptprc", "Cd3e"])
+    'mouse'
+    """
     names = [str(n) for n in names]
     prefixes = {m.group(1) for n in names if (m := _ENSEMBL.match(n))}
     if prefixes and len(prefixes & {"", "MUS"}) == len(prefixes):

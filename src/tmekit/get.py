@@ -55,7 +55,26 @@ def _stored(adata: AnnData, slot: str, key: str, writer: str) -> Any:
 
 @accepts_spatialdata
 def scores(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
-    """Cells x signatures scores written by :func:`tmekit.tl.score` (a copy)."""
+    """Cells x signatures scores written by :func:`tmekit.tl.score` (a copy).
+
+    Parameters
+    ----------
+    adata
+        An object scored with :func:`tmekit.tl.score`.
+    key
+        Where the results were written (the writer's ``key_added``).
+
+    Returns
+    -------
+    DataFrame, cells x signatures (float64).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()
+    >>> tk.tl.score(adata, ["ifng6_ayers2017", "hypoxia_buffa2010"])
+    >>> tk.get.scores(adata).shape
+    (1564, 2)
+    """
     value = _stored(adata, "obsm", key, "tk.tl.score(adata, signatures)")
     if not isinstance(value, pd.DataFrame):
         names = list(adata.uns.get(key, {}).get("signatures", {}))
@@ -65,7 +84,28 @@ def scores(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
 
 @accepts_spatialdata
 def signatures_scored(adata: AnnData, *, key: str = SCORES_KEY) -> pd.DataFrame:
-    """One row per scored signature: genes found and missing, version, hash and citation (the provenance)."""
+    """One row per scored signature: genes found and missing, version, hash and citation (the provenance).
+
+    Parameters
+    ----------
+    adata
+        An object scored with :func:`tmekit.tl.score`.
+    key
+        Where the results were written (the writer's ``key_added``).
+
+    Returns
+    -------
+    DataFrame indexed by ``signature``: ``n_genes``, ``n_found``, ``version``, ``citation``, ``doi``, ``pmid``,
+    ``genes_missing`` and ``sha256``; ``attrs["method"]`` is the scoring method.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()
+    >>> tk.tl.score(adata, "ifng6_ayers2017")
+    >>> scored = tk.get.signatures_scored(adata)
+    >>> int(scored.loc["ifng6_ayers2017", "n_found"]), scored.loc["ifng6_ayers2017", "doi"]
+    (6, '10.1172/JCI91190')
+    """
     info = _stored(adata, "uns", key, "tk.tl.score(adata, signatures)")
     rows = {}
     for name, entry in info.get("signatures", {}).items():
@@ -85,6 +125,34 @@ def phenotypes(adata: AnnData, *, key: str = PHENOTYPE_KEY, rules: str | None = 
     With several rule sets applied, ``phenotype`` / ``confidence`` / ``reason`` are the first one's and
     ``phenotype_<rule>`` ... each one's; ``rules=`` names the rule set whose call fills ``phenotype``,
     ``confidence``, ``reason`` (and ``alias``) instead, with ``rules`` set to it.
+
+    Parameters
+    ----------
+    adata
+        An object classified with :func:`tmekit.tl.classify` or :func:`tmekit.tl.classify_expression`.
+    key
+        Where the results were written (the writer's ``key_added``).
+    rules
+        The rule set whose call leads the table (default: the first applied).
+
+    Returns
+    -------
+    DataFrame, one row per sample: ``phenotype`` (categorical), ``confidence``, ``reason``, the rule sets or model,
+    each rule set's own call, the thresholds and every metric or feature the call read.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.tl.classify(adata, rules="cd8_density,keren2018", library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> tk.get.phenotypes(adata)[["phenotype", "confidence"]]
+           phenotype  confidence
+    sample
+    1       inflamed       0.915
+    2       inflamed       1.000
+    3       excluded       0.870
+    4       inflamed       0.915
+    >>> tk.get.phenotypes(adata, rules="keren2018")["phenotype"].tolist()
+    ['inflamed', 'inflamed', 'excluded', 'excluded']
     """
     result = _stored(adata, "uns", key, "tk.tl.classify(adata, ...)")
     table = result["table"].copy()
@@ -112,6 +180,24 @@ def evidence(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
 
     Numeric columns, plus the PD-L1 words of a spatial call with PD-L1 (``ic_category``, the SP142 band, and
     ``pdl1_not_measured``, why a PD-L1 figure is NaN: ``"<figure>: <reason>; ..."``).
+
+    Parameters
+    ----------
+    adata
+        A classified object.
+    key
+        Where the results were written (the writer's ``key_added``).
+
+    Returns
+    -------
+    The columns of :func:`phenotypes` that are evidence (no call, confidence or reason), one row per sample.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> tk.get.evidence(adata)["density_cd8_core"].round(1).tolist()  # CD8 T cells per mm^2 of tumour core
+    [157.5, 282.1, 56.3, 162.6]
     """
     table = phenotypes(adata, key=key)
     own = tuple(f"{c}_" for c in ("phenotype", "confidence", "reason", "alias"))  # each rule set's own call
@@ -122,14 +208,54 @@ def evidence(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.DataFrame:
 
 @accepts_spatialdata
 def phenotype_params(adata: AnnData, *, key: str = PHENOTYPE_KEY) -> pd.Series:
-    """How the calls were made: mode, rule set or model (with its provenance), thresholds' sources, parameters."""
+    """How the calls were made: mode, rule set or model (with its provenance), thresholds' sources, parameters.
+
+    Parameters
+    ----------
+    adata
+        A classified object.
+    key
+        Where the results were written (the writer's ``key_added``).
+
+    Returns
+    -------
+    Series of the call's parameters (``mode``, ``rules``, ``description``, ``source``, the labels, units, ...).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> params = tk.get.phenotype_params(adata)
+    >>> params["mode"], params["rules"]
+    ('spatial', 'cd8_density')
+    """
     result = _stored(adata, "uns", key, "tk.tl.classify(adata, ...)")
     return pd.Series(dict(result["params"]), dtype=object)
 
 
 @accepts_spatialdata
 def compartments(adata: AnnData, *, key: str = COMPARTMENT_KEY) -> pd.DataFrame:
-    """One row per sample from :func:`tmekit.sp.compartments`: areas (mm^2), margin half-width, cells or spots."""
+    """One row per sample from :func:`tmekit.sp.compartments`: areas (mm^2), margin half-width, cells or spots.
+
+    Parameters
+    ----------
+    adata
+        An object after :func:`tmekit.sp.compartments` (or :func:`tmekit.tl.classify`).
+    key
+        Where the results were written (the writer's ``key_added``).
+
+    Returns
+    -------
+    DataFrame indexed by ``sample``: ``margin_halfwidth_um``, grid ``pixel_um`` and ``bandwidth_um``, the tumour,
+    core, margin and stroma areas (``*_area_mm2``), ``has_tumor_region``, ``n_nests``, cell counts.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.sp.compartments(adata, library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> tk.get.compartments(adata)["margin_halfwidth_um"].round(1).tolist()
+    [48.5, 48.5, 48.5, 48.5]
+    """
     result = _stored(adata, "uns", key, "tk.sp.compartments(adata, ...)")
     scalar = (bool, int, float, str, np.number, np.bool_)
     rows = {n: {k: v for k, v in info.items() if isinstance(v, scalar)} for n, info in result["samples"].items()}
@@ -140,13 +266,53 @@ def compartments(adata: AnnData, *, key: str = COMPARTMENT_KEY) -> pd.DataFrame:
 
 @accepts_spatialdata
 def spot_content(adata: AnnData, *, key: str = CONTENT_KEY) -> pd.DataFrame:
-    """Spots x reference cell types: the fractions :func:`tmekit.sp.spot_content` estimated (a copy)."""
+    """Spots x reference cell types: the fractions :func:`tmekit.sp.spot_content` estimated (a copy).
+
+    Parameters
+    ----------
+    adata
+        Spots after :func:`tmekit.sp.spot_content`.
+    key
+        Where the results were written (the writer's ``key_added``).
+
+    Returns
+    -------
+    DataFrame, spots x reference types; each row sums to 1 (NaN for spots with no counts on the genes).
+
+    Examples
+    --------
+    >>> spots = tk.datasets.synthetic_spots("inflamed", rng=0)
+    >>> tk.sp.spot_content(spots)
+    >>> bool(np.allclose(tk.get.spot_content(spots).sum(axis=1), 1.0))
+    True
+    """
     return pd.DataFrame(_stored(adata, "obsm", key, "tk.sp.spot_content(adata)")).copy()
 
 
 @accepts_spatialdata
 def tcell_states(adata: AnnData, *, key: str = TCELL_STATES_KEY) -> pd.DataFrame:
-    """One row per sample from :func:`tmekit.tl.tcell_states`: CD8 counts, state shares, ratios, hypoxia, status."""
+    """One row per sample from :func:`tmekit.tl.tcell_states`: CD8 counts, state shares, ratios, hypoxia, status.
+
+    Parameters
+    ----------
+    adata
+        An object after :func:`tmekit.tl.tcell_states`.
+    key
+        Where the results were written (the writer's ``key_added``).
+
+    Returns
+    -------
+    DataFrame, one row per sample: ``n_cd8``, ``n_<state>`` and ``frac_<state>``, ``frac_cxcl13``,
+    ``frac_cxcl13_ccr5``, ``progenitor_terminal_ratio``, ``memory_exhausted_ratio``, ``hypoxia_tumor``, ``status``.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()
+    >>> tk.tl.annotate(adata)
+    >>> tk.tl.tcell_states(adata, library_key="sample_id", min_cd8_cells=5)
+    >>> tk.get.tcell_states(adata)["n_cd8"].tolist()
+    [36]
+    """
     result = _stored(adata, "uns", key, "tk.tl.tcell_states(adata, ...)")
     return result["table"].copy()
 

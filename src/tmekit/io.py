@@ -35,7 +35,26 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    text
+        Its content (UTF-8).
+    overwrite
+        Replace an existing file.
+
+    Returns
+    -------
+    ``path``.
+
+    Examples
+    --------
+    >>> tk.io.atomic_write_text("notes.txt", "scored with tmekit")
+    PosixPath('notes.txt')
+    """
     with atomic_targets([Path(path)], overwrite=overwrite) as (tmp,):
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
@@ -47,6 +66,28 @@ def atomic_write(
     """Call ``writer(tmp_path)`` and move the result onto ``path`` only if it succeeded (never onto an input).
 
     ``tmp_path`` is an empty file; a writer of a folder (a zarr store) deletes it and makes the folder there.
+
+    Parameters
+    ----------
+    path
+        The file (or store) to write.
+    writer
+        Called once with the temporary path; what it writes there becomes ``path``.
+    overwrite
+        Replace an existing ``path``.
+    inputs
+        Files that may never be written (the data being read), even with ``overwrite``.
+
+    Returns
+    -------
+    ``path``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> table = pd.DataFrame({"phenotype": ["inflamed"]}, index=["patient_1"])
+    >>> tk.io.atomic_write(Path("calls.csv"), table.to_csv)
+    PosixPath('calls.csv')
     """
     with atomic_targets([Path(path)], overwrite=overwrite, inputs=inputs) as (tmp,):
         writer(tmp)
@@ -63,6 +104,27 @@ def atomic_write_many(
 
     For commands whose outputs belong together (a table and the object it came from): a user never finds one
     without the other. No output may be one of ``inputs`` or name the same file as another output.
+
+    Parameters
+    ----------
+    writers
+        ``{path: writer}``; each writer is called with its temporary path.
+    overwrite
+        Replace existing outputs.
+    inputs
+        Files that may never be written.
+
+    Returns
+    -------
+    The paths written, in the order given.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> writers = {"calls.csv": tk.get.phenotypes(adata).to_csv, "called.h5ad": adata.write_h5ad}
+    >>> [p.name for p in tk.io.atomic_write_many(writers)]
+    ['calls.csv', 'called.h5ad']
     """
     paths = [Path(p) for p in writers]
     with atomic_targets(paths, overwrite=overwrite, inputs=inputs) as temporaries:
@@ -133,7 +195,13 @@ def read_h5ad(path: str | Path, *, backed: Literal["r", "r+"] | None = None) -> 
 
     Returns
     -------
-    The AnnData object (as :func:`anndata.read_h5ad` returns it).
+    The AnnData object (as ``anndata.io.read_h5ad`` returns it).
+
+    Examples
+    --------
+    >>> _ = tk.io.write_h5ad(tk.datasets.keren2018_mibi(), "keren.h5ad")
+    >>> tk.io.read_h5ad("keren.h5ad").n_obs
+    21153
     """
     import anndata as ad
 
@@ -173,6 +241,24 @@ def write_h5ad(adata: AnnData, path: str | Path, *, overwrite: bool = False) -> 
 
     A backed object cannot be written onto the file it is read from; written elsewhere it is then backed by
     the new file, as after ``adata.write_h5ad(path)`` in anndata (and stays usable).
+
+    Parameters
+    ----------
+    adata
+        The object to write (in memory or backed).
+    path
+        A path ending in ``.h5ad``.
+    overwrite
+        Replace an existing file (never the one a backed ``adata`` is read from).
+
+    Returns
+    -------
+    ``path``.
+
+    Examples
+    --------
+    >>> tk.io.write_h5ad(tk.datasets.keren2018_mibi(), "keren.h5ad")
+    PosixPath('keren.h5ad')
     """
     path = _with_suffix(Path(path), ".h5ad", "an AnnData")
     backing = [adata.filename] if adata.isbacked else []
@@ -187,7 +273,24 @@ _ELEMENT_FOLDERS = {"images", "labels", "points", "shapes", "tables"}
 
 
 def is_spatialdata_store(path: str | Path) -> bool:
-    """Whether ``path`` is a SpatialData zarr store (a zarr group with images/labels/points/shapes/tables)."""
+    """Whether ``path`` is a SpatialData zarr store (a zarr group with images/labels/points/shapes/tables).
+
+    Parameters
+    ----------
+    path
+        Any path.
+
+    Returns
+    -------
+    ``True`` for a folder that is a zarr group with at least one SpatialData element folder.
+
+    Examples
+    --------
+    >>> import spatialdata as sd
+    >>> _ = tk.io.write(sd.SpatialData(tables={"table": tk.datasets.keren2018_mibi()}), "cells.zarr")
+    >>> tk.io.is_spatialdata_store("cells.zarr"), tk.io.is_spatialdata_store("elsewhere.zarr")
+    (True, False)
+    """
     path = Path(path)
     if not path.is_dir() or not any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs")):
         return False
@@ -198,6 +301,22 @@ def read_spatialdata(path: str | Path) -> SpatialData:
     """Read a SpatialData ``.zarr`` store (:func:`spatialdata.read_zarr`), with clear errors for other paths.
 
     Images and labels stay on disk (dask); tables are read into memory, as spatialdata does.
+
+    Parameters
+    ----------
+    path
+        A SpatialData ``.zarr`` store.
+
+    Returns
+    -------
+    The ``spatialdata.SpatialData``, backed by the store.
+
+    Examples
+    --------
+    >>> import spatialdata as sd
+    >>> _ = tk.io.write(sd.SpatialData(tables={"table": tk.datasets.keren2018_mibi()}), "cells.zarr")
+    >>> list(tk.io.read_spatialdata("cells.zarr").tables)
+    ['table']
     """
     import spatialdata as sd
 
@@ -224,6 +343,26 @@ def write_spatialdata(sdata: SpatialData, path: str | Path, *, overwrite: bool =
 
     Never onto (or inside) the store ``sdata`` is read from: write the results elsewhere. ``sdata`` stays backed
     by its own store.
+
+    Parameters
+    ----------
+    sdata
+        The ``spatialdata.SpatialData`` to write.
+    path
+        A path ending in ``.zarr``.
+    overwrite
+        Replace an existing store (never the one ``sdata`` is read from).
+
+    Returns
+    -------
+    ``path``.
+
+    Examples
+    --------
+    >>> import spatialdata as sd
+    >>> sdata = sd.SpatialData(tables={"table": tk.datasets.keren2018_mibi()})
+    >>> tk.io.write_spatialdata(sdata, "cells.zarr")
+    PosixPath('cells.zarr')
     """
     path = _with_suffix(Path(path), ".zarr", "a SpatialData")
     source = Path(sdata.path) if sdata.path is not None else None
@@ -244,6 +383,23 @@ def store_writer(sdata: SpatialData) -> Callable[[Path], None]:
     ``sdata`` is pointed at the new store while it is written and back at its own afterwards: spatialdata 0.7
     consolidates the metadata of ``sdata.path``, so with ``update_sdata_path=False`` it would write into the store
     the data was read from.
+
+    Parameters
+    ----------
+    sdata
+        The ``spatialdata.SpatialData`` to write.
+
+    Returns
+    -------
+    ``writer(tmp_path)``, for :func:`atomic_write` or :func:`atomic_write_many`.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import spatialdata as sd
+    >>> sdata = sd.SpatialData(tables={"table": tk.datasets.keren2018_mibi()})
+    >>> tk.io.atomic_write(Path("cells.zarr"), tk.io.store_writer(sdata))
+    PosixPath('cells.zarr')
     """
     import anndata as ad
 
@@ -261,14 +417,51 @@ def store_writer(sdata: SpatialData) -> Callable[[Path], None]:
 
 
 def read(path: str | Path, *, backed: Literal["r", "r+"] | None = None) -> AnnData | SpatialData:
-    """Read an ``.h5ad`` file (:func:`read_h5ad`, ``backed`` as there) or a SpatialData ``.zarr`` store."""
+    """Read an ``.h5ad`` file (:func:`read_h5ad`, ``backed`` as there) or a SpatialData ``.zarr`` store.
+
+    Parameters
+    ----------
+    path
+        An ``.h5ad`` file or a SpatialData ``.zarr`` store.
+    backed
+        ``.h5ad`` only: ``"r"`` keeps ``X`` on disk.
+
+    Returns
+    -------
+    An AnnData, or a ``spatialdata.SpatialData`` for a store.
+
+    Examples
+    --------
+    >>> _ = tk.io.write(tk.datasets.keren2018_mibi(), "keren.h5ad")
+    >>> type(tk.io.read("keren.h5ad")).__name__
+    'AnnData'
+    """
     if is_spatialdata_store(path):
         return read_spatialdata(path)
     return read_h5ad(path, backed=backed)
 
 
 def write(adata: AnnData | SpatialData, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write an AnnData as ``.h5ad`` or a SpatialData as a ``.zarr`` store, atomically."""
+    """Write an AnnData as ``.h5ad`` or a SpatialData as a ``.zarr`` store, atomically.
+
+    Parameters
+    ----------
+    adata
+        An AnnData (written by :func:`write_h5ad`) or a SpatialData (by :func:`write_spatialdata`).
+    path
+        Ending in ``.h5ad`` for an AnnData, ``.zarr`` for a SpatialData (another name is refused).
+    overwrite
+        Replace an existing file or store (never one the data is read from).
+
+    Returns
+    -------
+    ``path``.
+
+    Examples
+    --------
+    >>> tk.io.write(tk.datasets.keren2018_mibi(), "keren.h5ad")
+    PosixPath('keren.h5ad')
+    """
     from tmekit._spatialdata import is_spatialdata
 
     if is_spatialdata(adata):

@@ -118,6 +118,27 @@ def cohort_table(adatas: Mapping[str, AnnData]) -> pd.DataFrame:
     """Every classified sample of ``{name: AnnData}`` in one table (``dataset`` column first; index ``dataset:sample``).
 
     Reads each object's calls with :func:`tmekit.get.phenotypes`.
+
+    Parameters
+    ----------
+    adatas
+        ``{name: AnnData}`` (or SpatialData), each classified.
+
+    Returns
+    -------
+    DataFrame, one row per sample of every object: ``dataset`` first, then the columns of
+    :func:`tmekit.get.phenotypes`. With one object the index is the sample names.
+
+    Examples
+    --------
+    >>> mibi, bulk = tk.datasets.keren2018_mibi(), tk.datasets.imvigor210_bulk()
+    >>> tk.tl.classify(mibi, library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> table = tk.report.cohort_table({"mibi": mibi, "bladder": bulk})
+    >>> table["dataset"].value_counts().to_dict()
+    {'bladder': 348, 'mibi': 4}
+    >>> table.index[0]
+    'mibi:1'
     """
     return _calls({name: as_anndata(a) for name, a in adatas.items()})
 
@@ -390,6 +411,14 @@ def html(
     Returns
     -------
     The HTML text.
+
+    Examples
+    --------
+    >>> mibi = tk.datasets.keren2018_mibi()
+    >>> tk.tl.classify(mibi, library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> page = tk.report.html({"mibi": mibi}, "report.html", title="Four MIBI tumours")
+    >>> "<title>Four MIBI tumours</title>" in page
+    True
     """
     if isinstance(adatas, dict):
         objects = {name: as_anndata(a) for name, a in adatas.items()}

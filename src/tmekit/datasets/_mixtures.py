@@ -50,6 +50,14 @@ def mix_samples(
     Returns
     -------
     AnnData with ``sum(n_cells)`` cells; ``obs[library_key]`` the sample, ``obs_names`` made unique.
+
+    Examples
+    --------
+    >>> cells = tk.datasets.wu2021_cid4465()
+    >>> mixes = {"hot": {"T-cells": 0.5, "Cancer Epithelial": 0.5}, "cold": {"T-cells": 0.1, "Cancer Epithelial": 0.9}}
+    >>> tumours = tk.datasets.mix_samples(cells, mixes, cell_type_key="cell_type_major", n_cells=200)
+    >>> tumours.obs["sample"].value_counts().to_dict()
+    {'hot': 200, 'cold': 200}
     """
     if cell_type_key not in adata.obs:
         msg = f"`adata.obs[{cell_type_key!r}]` not found (cell_type_key)."

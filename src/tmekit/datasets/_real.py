@@ -32,6 +32,12 @@ def wu2021_cid4465() -> AnnData:
     Returns
     -------
     A new AnnData object, read from the copy shipped in the package (a fresh copy on every call).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()
+    >>> adata.shape, adata.obs["cell_type_major"].nunique()
+    ((1564, 29733), 9)
     """
     return _read_bundled("wu2021_cid4465_tnbc.h5ad")
 
@@ -58,6 +64,13 @@ def keren2018_mibi() -> AnnData:
     Returns
     -------
     A new AnnData object (a fresh copy on every call).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> adata.n_obs, adata.obs["patient_id"].nunique()
+    (21153, 4)
+    >>> tk.tl.classify(adata, library_key="patient_id", microns_per_unit=800 / 2048)
     """
     adata = _read_bundled("keren2018_mibi_4patients.h5ad")
     adata.uns[CELL_TYPES_KEY] = keren2018_labels()
@@ -80,6 +93,13 @@ def imvigor210_bulk() -> AnnData:
     Returns
     -------
     A new AnnData object (a fresh copy on every call).
+
+    Examples
+    --------
+    >>> bulk = tk.datasets.imvigor210_bulk()
+    >>> bulk.shape
+    (348, 48)
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
     """
     return _read_bundled("imvigor210_bulk_subset.h5ad")
 
@@ -116,6 +136,16 @@ def keren2018_labels() -> dict[str, Any]:
 
     ``key``, ``tumor`` (Tumour), ``immune`` (the 12 immune types of the paper) and ``cd8`` (CD8T);
     :func:`keren2018_mibi` declares them already.
+
+    Returns
+    -------
+    ``{"key", "tumor", "immune", "cd8"}``, the keyword arguments of :func:`tmekit.pp.cell_types`.
+
+    Examples
+    --------
+    >>> labels = tk.datasets.keren2018_labels()
+    >>> labels["tumor"], labels["cd8"], len(labels["immune"])
+    (['Tumour'], ['CD8T'], 12)
     """
     return {
         "key": "cell_type",

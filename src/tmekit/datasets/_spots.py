@@ -43,8 +43,32 @@ def synthetic_spots(
     CD4T, macrophage -> myeloid) over the cell-identity genes, ``counts_per_cell`` on average; cells are
     then aggregated into 55 um spots on a 100 um hexagonal grid by :func:`tmekit.sp.pseudo_visium`.
 
-    Returns the spot AnnData (raw counts, ``obsm["cell_type_counts"]``/``["cell_type_fractions"]`` =
-    truth) with ``uns["synthetic_tissue"]`` (parameters, expected phenotype).
+    Parameters
+    ----------
+    phenotype
+        The placement of :func:`synthetic_tissue`.
+    size_um
+        Side of the square field in micrometres.
+    counts_per_cell
+        Mean counts per cell.
+    rng
+        Seed or generator.
+    sample_id
+        Value of ``obs["sample_id"]`` (default: the phenotype).
+
+    Returns
+    -------
+    The spot AnnData (raw counts, ``obsm["cell_type_counts"]`` / ``obsm["cell_type_fractions"]`` = truth) with
+    ``uns["synthetic_tissue"]`` (parameters, expected phenotype).
+
+    Examples
+    --------
+    >>> spots = tk.datasets.synthetic_spots("excluded", rng=0)
+    >>> spots.shape
+    (489, 133)
+    >>> tk.tl.classify(spots)  # deconvolves first, then the spot_cd8 rule
+    >>> tk.get.phenotypes(spots)["phenotype"].tolist()
+    ['excluded']
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     tissue = synthetic_tissue(phenotype, size_um=size_um, rng=gen, sample_id=sample_id)

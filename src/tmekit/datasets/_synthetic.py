@@ -128,6 +128,13 @@ def synthetic_tissue(
     Macrophage), ``obs["truth_region"]`` (nest / band / stroma: where the cell was placed),
     ``obs["sample_id"]``, and coordinates in micrometres in ``obsm["spatial"]`` and ``obs["x"]``,
     ``obs["y"]``. ``uns["synthetic_tissue"]`` records the parameters and the expected phenotype.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.synthetic_tissue("excluded", rng=0)
+    >>> tk.tl.classify(adata)  # the roles come declared; positions are micrometres
+    >>> tk.get.phenotypes(adata)["phenotype"].tolist(), adata.uns["synthetic_tissue"]["expected"]
+    (['excluded'], 'excluded')
     """
     if phenotype not in SYNTHETIC_DENSITIES:
         msg = f"Unknown phenotype {phenotype!r}; choose from {list(SYNTHETIC_DENSITIES)}."
@@ -218,7 +225,17 @@ def synthetic_tissue(
 
 
 def synthetic_labels() -> dict[str, Any]:
-    """The cell types' roles in :func:`synthetic_tissue`, as :func:`tmekit.pp.cell_types` takes them (declared)."""
+    """The cell types' roles in :func:`synthetic_tissue`, as :func:`tmekit.pp.cell_types` takes them (declared).
+
+    Returns
+    -------
+    ``{"key", "tumor", "immune", "cd8"}``, the keyword arguments of :func:`tmekit.pp.cell_types`.
+
+    Examples
+    --------
+    >>> tk.datasets.synthetic_labels()
+    {'key': 'cell_type', 'tumor': ['Tumour'], 'immune': ['CD8T', 'CD4T', 'Macrophage'], 'cd8': ['CD8T']}
+    """
     return {"key": "cell_type", "tumor": ["Tumour"], "immune": ["CD8T", "CD4T", "Macrophage"], "cd8": ["CD8T"]}
 
 
@@ -240,6 +257,31 @@ def calibration_sweep(
     and sectioning do to a real measurement; the default is the one ``tk.tl.classify`` assumes), so the
     *measured* field misrepresents the truth as a real one would. ``uns["calibration_sweep"]`` holds, per
     field, ``core``, ``margin``, the ``factor`` and ``truth``: the call of ``cd8_density`` on the true densities.
+
+    Parameters
+    ----------
+    n_tissues
+        Number of fields.
+    measurement_cv
+        Coefficient of variation of each field's measurement factor.
+    size_um
+        Side of each square field in micrometres.
+    rng
+        Seed or generator.
+
+    Returns
+    -------
+    AnnData of the fields' cells (as :func:`synthetic_tissue`, one ``sample_id`` per field) with the truth per
+    field in ``uns["calibration_sweep"]`` (a DataFrame).
+
+    Examples
+    --------
+    >>> fields = tk.datasets.calibration_sweep(10, rng=0)
+    >>> tk.tl.classify(fields, library_key="sample_id", cell_types=tk.datasets.synthetic_labels())
+    >>> truth = fields.uns["calibration_sweep"]["truth"]
+    >>> calls = tk.get.phenotypes(fields)["phenotype"].astype(str)
+    >>> int((calls == truth).sum())  # the measurement error moved one field across a threshold
+    9
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     radius = size_um * np.sqrt(0.33 / np.pi)

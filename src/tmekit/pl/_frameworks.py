@@ -53,6 +53,26 @@ def til_pdl1(table: pd.DataFrame, *, rules: str = "til_pdl1", ax: Axes | None = 
     Quadrants are labelled with both namings (Teng 2015 and T1-T4). With ``rules="til_pdl1_ic"`` the y axis is
     ``ic_percent``: the 1% cut is dashed, the IC1 / IC2 / IC3 band edges (1, 5, 10%) are marked on the right, and
     the range fits the data (at least 0-15%) rather than 0-100%.
+
+    Parameters
+    ----------
+    table
+        :func:`tmekit.get.phenotypes` of a call with a TIL x PD-L1 rule set.
+    rules
+        ``"til_pdl1"``, ``"til_pdl1_cps"`` or ``"til_pdl1_ic"``.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.synthetic_tissue("inflamed", rng=0, pdl1=(0.3, 0.2))  # 30% of tumour cells PD-L1+
+    >>> tk.pp.cell_types(adata, **tk.datasets.synthetic_labels(), pdl1="pdl1", overwrite=True)
+    >>> tk.tl.classify(adata, rules=["til_pdl1", "til_pdl1_ic"])
+    >>> fig = tk.pl.til_pdl1(tk.get.phenotypes(adata), rules="til_pdl1")
     """
     table = _framework(table, rules)
     rule = RULES[rules]
@@ -95,6 +115,36 @@ def immunoscore(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
 
     ``table``: :func:`tmekit.get.phenotypes` after ``rules="immunoscore"`` (alone or among others). Dotted lines
     at the category cuts of the mean percentile (25, 70); each sample is labelled with its category and I0-I4.
+
+    Parameters
+    ----------
+    table
+        :func:`tmekit.get.phenotypes` of a call with ``immunoscore``.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    A reference of ten tumours of your own (CD3 and CD8 densities per mm^2 in core CT and margin IM):
+
+    >>> reference = pd.DataFrame({c: np.geomspace(50, 2000, 10) for c in ["CD3_CT", "CD3_IM", "CD8_CT", "CD8_IM"]})
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.pp.cell_types(adata, **tk.datasets.keren2018_labels(), t=["CD3T", "CD4T", "CD8T", "Treg"], overwrite=True)
+    >>> tk.tl.classify(
+    ...     adata,
+    ...     rules="immunoscore",
+    ...     immunoscore_reference=reference,
+    ...     library_key="patient_id",
+    ...     microns_per_unit=800 / 2048,
+    ... )
+    >>> table = tk.get.phenotypes(adata)
+    >>> table["immunoscore_i"].tolist()
+    [3.0, 2.0, 2.0, 3.0]
+    >>> fig = tk.pl.immunoscore(table)
     """
     table = _framework(table, "immunoscore")
     columns = [f"percentile_{d}" for d in DENSITY_ORDER]
@@ -128,6 +178,29 @@ def cd8_tiles(adata: AnnData, sample: str | None = None, *, key: str = PHENOTYPE
 
     Reads the labels and units the call used (:func:`tmekit.tl.classify` on single cells first). Tiles without
     tumour are left blank; tiles above the hot threshold of ``patterns4`` (100 CD8/mm^2) are outlined.
+
+    Parameters
+    ----------
+    adata
+        Cells classified with :func:`tmekit.tl.classify`.
+    sample
+        The sample to draw (default: the first).
+    key
+        The ``key_added`` of the call.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.synthetic_tissue("dispersed", rng=0)
+    >>> tk.tl.classify(adata, rules="patterns4")
+    >>> tk.get.phenotypes(adata)["phenotype"].tolist()
+    ['dispersed']
+    >>> fig = tk.pl.cd8_tiles(adata)
     """
     params = get.phenotype_params(adata, key=key)
     if params.get("mode") != "spatial" or "cell_type_key" not in params:

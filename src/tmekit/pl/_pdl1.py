@@ -60,6 +60,32 @@ def pdl1_map(
     score's denominator) with the tumour boundary drawn; immune cells inside the region are PD-L1+, PD-L1- or
     unknown (status not read), those outside it (stroma, not scored) small and grey. The title gives the sample's
     ``ic_percent`` and ``ic_category`` as the call stored them.
+
+    Parameters
+    ----------
+    adata
+        Cells classified with :func:`tmekit.tl.classify` with the ``pdl1`` role declared.
+    sample
+        The sample to draw (default: the first).
+    key, compartment_key
+        The ``key_added`` of the call and of the compartments.
+    point_size
+        Marker size of the immune cells in the region.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.synthetic_tissue("inflamed", rng=0, pdl1=(0.3, 0.2))
+    >>> tk.pp.cell_types(adata, **tk.datasets.synthetic_labels(), pdl1="pdl1", overwrite=True)
+    >>> tk.tl.classify(adata, rules="til_pdl1_ic")
+    >>> fig = tk.pl.pdl1_map(adata)
+    >>> fig.axes[0].get_title()
+    'all: PD-L1+ immune cells in the tumour region, IC 0.73% (IC0)'
     """
     params = get.phenotype_params(adata, key=key)
     if params.get("mode") != "spatial" or "cell_type_key" not in params:

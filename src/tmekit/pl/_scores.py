@@ -70,6 +70,18 @@ def score_groups(
         ``obsm`` key of the scores.
     ax
         Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()
+    >>> sc.pp.normalize_total(adata, target_sum=1e4)
+    >>> sc.pp.log1p(adata)
+    >>> tk.tl.score(adata, ["ifng6_ayers2017", "hypoxia_buffa2010"])
+    >>> fig = tk.pl.score_groups(adata, groupby="cell_type_major", kind="dotplot")
     """
     scores = _scores(adata, signatures, key)
     groups = _groups(adata, groupby)
@@ -99,7 +111,31 @@ def score_groups(
 def score_violin(
     adata: AnnData, signature: str, *, groupby: str, key: str = SCORES_KEY, ax: Axes | None = None
 ) -> Figure:
-    """Distribution of one signature's score in each group (violins, group sizes in the labels)."""
+    """Distribution of one signature's score in each group (violins, group sizes in the labels).
+
+    Parameters
+    ----------
+    adata
+        Scored object (``obsm[key]``).
+    signature
+        The signature to draw.
+    groupby
+        ``obs`` column to group cells by.
+    key
+        ``obsm`` key of the scores.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()
+    >>> tk.tl.score(adata, "exhaustion_core_curated")  # rank scores: raw counts are fine
+    >>> fig = tk.pl.score_violin(adata, "exhaustion_core_curated", groupby="cell_type_major")
+    """
     score = _scores(adata, signature, key)[signature]
     groups = _groups(adata, groupby)
     order = sorted(groups.unique())
@@ -130,7 +166,33 @@ def score_spatial(
     point_size: float = 6.0,
     ax: Axes | None = None,
 ) -> Figure:
-    """Cells (or spots) of one sample at their positions, coloured by a signature's score."""
+    """Cells (or spots) of one sample at their positions, coloured by a signature's score.
+
+    Parameters
+    ----------
+    adata
+        Scored object with coordinates (``obsm[spatial_key]``).
+    signature
+        The signature to colour by.
+    sample, library_key
+        The sample to draw (default: the first) and the ``obs`` column of samples.
+    spatial_key, key
+        Coordinates in ``obsm``, and the ``obsm`` key of the scores.
+    point_size
+        Marker size.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> spots = tk.datasets.synthetic_spots("excluded", rng=0)  # raw counts of cell-identity genes
+    >>> tk.tl.score(spots, "marker_cd8_t")
+    >>> fig = tk.pl.score_spatial(spots, "marker_cd8_t")
+    """
     score = _scores(adata, signature, key)[signature].to_numpy()
     if spatial_key not in adata.obsm:
         msg = f"`adata.obsm[{spatial_key!r}]` not found: a spatial map needs coordinates (x, y) per cell."
@@ -151,7 +213,25 @@ def score_spatial(
 
 
 def phenotypes(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
-    """One bar per sample: its call (colour) and confidence (height), from a ``tk.tl.classify`` table."""
+    """One bar per sample: its call (colour) and confidence (height), from a ``tk.tl.classify`` table.
+
+    Parameters
+    ----------
+    table
+        :func:`tmekit.get.phenotypes` (any mode).
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> bulk = tk.datasets.imvigor210_bulk()
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> fig = tk.pl.phenotypes(tk.get.phenotypes(bulk))
+    """
     if not {"phenotype", "confidence"} <= set(table.columns):
         msg = "Expected a table from `tk.tl.classify` (columns 'phenotype' and 'confidence')."
         raise KeyError(msg)
@@ -176,7 +256,27 @@ def phenotypes(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
 def teff_ftbrs(
     table: pd.DataFrame, *, x: str = "score_cd8_teff", y: str = "score_pan_ftbrs", ax: Axes | None = None
 ) -> Figure:
-    """The CD8 T-effector vs pan-F-TBRS plane of Mariathasan 2018, samples coloured by their call."""
+    """The CD8 T-effector vs pan-F-TBRS plane of Mariathasan 2018, samples coloured by their call.
+
+    Parameters
+    ----------
+    table
+        :func:`tmekit.get.phenotypes` of an expression call (it has both scores).
+    x, y
+        The columns on each axis.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> bulk = tk.datasets.imvigor210_bulk()
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> fig = tk.pl.teff_ftbrs(tk.get.phenotypes(bulk))
+    """
     missing = [c for c in (x, y, "phenotype") if c not in table.columns]
     if missing:
         msg = f"Columns {missing} not in the table; expected per-sample {x!r} and {y!r} scores and 'phenotype'."

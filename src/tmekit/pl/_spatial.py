@@ -46,6 +46,29 @@ def compartments(
     """Cells (or spots) of one sample coloured by compartment, with the tumour boundary drawn.
 
     Needs :func:`tmekit.sp.compartments` first; coordinates are shown in micrometres.
+
+    Parameters
+    ----------
+    adata
+        Cells or spots after :func:`tmekit.sp.compartments`.
+    sample
+        The sample to draw (default: the first).
+    library_key, spatial_key, compartment_key
+        The sample column (default: the one the compartments used), the coordinates and the compartments' key.
+    point_size
+        Marker size.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.sp.compartments(adata, library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> fig = tk.pl.compartments(adata, "3")
     """
     if compartment_key not in adata.obs:
         msg = f"`adata.obs[{compartment_key!r}]` not found. Run `tk.sp.compartments(adata, ...)` first."
@@ -116,7 +139,28 @@ def infiltration(table: pd.DataFrame, *, rules: str | None = None, ax: Axes | No
     tumour core and the invasive margin for ``cd8_density``, immune density and mixing score for ``keren2018``,
     CD8 T fractions of core and margin spots for ``spot_cd8``, the tile shares for ``patterns4`` and
     ``intratumoral_stromal``, and so on. Points are coloured by the call; the dashed lines are the thresholds
-    used. ``rules``: which rule set of the table to draw (default: the first applied).
+    used.
+
+    Parameters
+    ----------
+    table
+        :func:`tmekit.get.phenotypes` of a spatial call.
+    rules
+        Which rule set of the table to draw (default: the first applied).
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.tl.classify(adata, rules=["cd8_density", "keren2018"], library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    >>> _ = tk.pl.infiltration(tk.get.phenotypes(adata), ax=axes[0])
+    >>> _ = tk.pl.infiltration(tk.get.phenotypes(adata), rules="keren2018", ax=axes[1])
     """
     applied = [r for value in pd.unique(table["rules"].astype(str)) for r in value.split(",")]
     if len(set(pd.unique(table["rules"].astype(str)))) != 1:

@@ -31,6 +31,26 @@ def tcell_states(
     are then ordered by group, with the group under its bars. Indeterminate samples (too few CD8 T cells) are
     drawn as empty outlined bars, labelled with their CD8 count. On a targeted panel the states it cannot
     decide (NaN) are not drawn, and the ``exhausted_unsplit`` / ``not_measured`` shares are stacked after the others.
+
+    Parameters
+    ----------
+    table
+        :func:`tmekit.get.tcell_states`.
+    groupby
+        A column of ``table``, or a mapping (or Series) sample -> group.
+    ax
+        Axes to draw on (a new figure otherwise).
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` drawn on (never shown or saved).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()
+    >>> tk.tl.annotate(adata)
+    >>> tk.tl.tcell_states(adata, library_key="sample_id", min_cd8_cells=5)
+    >>> fig = tk.pl.tcell_states(tk.get.tcell_states(adata), groupby={"CID4465": "TNBC"})
     """
     missing = [f"frac_{s}" for s in TCELL_STATES if f"frac_{s}" not in table.columns]
     if missing:

@@ -34,6 +34,12 @@ def read_gmt(path: str | Path) -> list[Signature]:
     Returns
     -------
     One `Signature` per line, with ``category="user"`` and the description from the file.
+
+    Examples
+    --------
+    >>> _ = tk.signatures.write_gmt(tk.signatures.headline(), "headline.gmt")
+    >>> [s.name for s in tk.signatures.read_gmt("headline.gmt")][:2]
+    ['exhaustion_core_curated', 'm2_tam_bagaev2021']
     """
     path = Path(path)
     if not path.is_file():
@@ -94,6 +100,13 @@ def write_gmt(signatures: Iterable[Signature], path: str | Path, *, overwrite: b
     Returns
     -------
     The path written.
+
+    Examples
+    --------
+    >>> mine = tk.signatures.from_dict({"my_signed": {"up": ["CXCL13"], "down": ["TCF7"]}})
+    >>> path = tk.signatures.write_gmt(mine, "mine.gmt")
+    >>> print(path.read_text(), end="")  # tab-separated: name, description, genes (down genes end in -)
+    my_signed  my_signed  CXCL13  TCF7-
     """
     from tmekit.signatures._library import resolve
 

@@ -25,6 +25,15 @@ def library_root() -> Traversable:
 
     In an installed wheel the library is ``tmekit/_signatures`` (hatch ``force-include``). In a
     development checkout (editable install) it is the repository's top-level ``signatures/``.
+
+    Returns
+    -------
+    The folder (a :class:`~importlib.resources.abc.Traversable`), holding ``registry.tsv`` and ``sets/``.
+
+    Examples
+    --------
+    >>> (tk.signatures.library_root() / "registry.tsv").is_file()
+    True
     """
     packaged = importlib.resources.files("tmekit") / "_signatures"
     if packaged.is_dir():
@@ -110,6 +119,14 @@ def list_signatures(*, category: str | None = None) -> pd.DataFrame:
     DataFrame indexed by ``name`` with ``title``, ``category``, ``n_genes``, ``n_up``, ``n_down``,
     ``weighted``, ``species``, ``citation``, ``doi``, ``pmid``, ``version``, ``verified``,
     ``headline`` (the user-facing module name for the five headline sets, else empty).
+
+    Examples
+    --------
+    >>> library = tk.signatures.list()
+    >>> library.loc["ifng6_ayers2017", ["doi", "verified"]].tolist()
+    ['10.1172/JCI91190', 'verified-secondary']
+    >>> tk.signatures.list(category="hypoxia").index.tolist()
+    ['hypoxia_buffa2010', 'hypoxia_ragnum2015']
     """
     reg = read_registry()
     if category is not None:
@@ -134,10 +151,25 @@ def list_signatures(*, category: str | None = None) -> pd.DataFrame:
 def get(name: str) -> Signature:
     """One library signature by name (case-insensitive), or a headline module name.
 
+    Parameters
+    ----------
+    name
+        A library name (``ifng6_ayers2017``) or a headline module (``"IFN-gamma pathway"``).
+
+    Returns
+    -------
+    The :class:`Signature`, with its genes and provenance.
+
     Raises
     ------
     KeyError
         If no set has that name; the message lists the closest names.
+
+    Examples
+    --------
+    >>> sig = tk.signatures.get("IFN-gamma pathway")
+    >>> sig.name, sig.genes_up, sig.doi
+    ('ifng6_ayers2017', ('IFNG', 'STAT1', 'CXCL9', 'CXCL10', 'IDO1', 'HLA-DRA'), '10.1172/JCI91190')
     """
     lib = load_library()
     if name in lib:
@@ -154,7 +186,17 @@ def get(name: str) -> Signature:
 
 
 def headline() -> list[Signature]:
-    """The five modules users ask for by name (exhaustion, M2 TAM, CXCL13+ T, IFN-gamma, hypoxia)."""
+    """The five modules users ask for by name (exhaustion, M2 TAM, CXCL13+ T, IFN-gamma, hypoxia).
+
+    Returns
+    -------
+    The five library signatures behind the module names.
+
+    Examples
+    --------
+    >>> [s.name for s in tk.signatures.headline()]
+    ['exhaustion_core_curated', 'm2_tam_bagaev2021', 'cxcl13_t_zheng2021', 'ifng6_ayers2017', 'hypoxia_buffa2010']
+    """
     return [get(name) for name in HEADLINE_SIGNATURES.values()]
 
 
@@ -198,6 +240,10 @@ def from_dict(sets: Mapping[str, Any]) -> list[Signature]:
         ``{name: [gene, ...]}`` for up-only sets, or
         ``{name: {"up": [...], "down": [...], "weights": {gene: w}, "citation": ...}}``.
 
+    Returns
+    -------
+    One :class:`Signature` per entry (``version="user"``), in the order given.
+
     Examples
     --------
     >>> import tmekit as tk
@@ -216,6 +262,20 @@ def resolve(signatures: str | Signature | Mapping[str, Any] | Sequence[str | Sig
 
     Accepts a library name, a `Signature`, a list of either, a dict (see :func:`from_dict`), or a
     path to a ``.gmt`` file. Names must be unique in the result.
+
+    Parameters
+    ----------
+    signatures
+        Library names (or headline module names), `Signature` objects, a dict or a GMT path.
+
+    Returns
+    -------
+    The signatures, in the order given.
+
+    Examples
+    --------
+    >>> [s.name for s in tk.signatures.resolve(["ifng6_ayers2017", "Hypoxia"])]
+    ['ifng6_ayers2017', 'hypoxia_buffa2010']
     """
     from tmekit.signatures._gmt import read_gmt  # local: _gmt imports this module
 

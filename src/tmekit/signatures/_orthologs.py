@@ -56,6 +56,21 @@ def orthologs(*, tiers: Sequence[str] = TIERS) -> pd.DataFrame:
     Columns: ``human_symbol``, ``mouse_symbol``, ``tier`` (``reference``: Ensembl one-to-one or HGNC's
     own link; ``supported``: Ensembl one-to-many or >= 2 HCOP databases), ``sources``,
     ``ensembl_homology_type``, ``n_hcop_databases``.
+
+    Parameters
+    ----------
+    tiers
+        The tiers to keep.
+
+    Returns
+    -------
+    DataFrame, one row per human-mouse pair (the columns above).
+
+    Examples
+    --------
+    >>> pairs = tk.signatures.orthologs()
+    >>> pairs.loc[pairs["human_symbol"] == "CD8A", ["mouse_symbol", "tier"]].values.tolist()
+    [['Cd8a', 'reference']]
     """
     unknown = sorted(set(tiers) - set(TIERS))
     if unknown:
@@ -91,6 +106,27 @@ def translation_table(
     Choosing among several partners (``one_to_many="best"``): the one Ensembl calls one-to-one, else the
     one with the most supporting sources, then the most HCOP databases; a remaining tie is reported and
     dropped (``"all"`` keeps every candidate, ``"drop"`` drops every one-to-many gene).
+
+    Parameters
+    ----------
+    signature
+        A library name or a :class:`Signature`.
+    to
+        The species to translate to.
+    tiers
+        Ortholog tiers allowed (:func:`orthologs`).
+    one_to_many
+        ``"best"``, ``"all"`` or ``"drop"`` (above).
+
+    Returns
+    -------
+    DataFrame indexed by the signature's genes (the columns above).
+
+    Examples
+    --------
+    >>> table = tk.signatures.translation_table("ifng6_ayers2017")
+    >>> table.loc["HLA-DRA", ["translated", "kind"]].tolist()
+    ['H2-Ea', 'one-to-one']
     """
     sig = get(signature) if isinstance(signature, str) else signature
     if to not in SPECIES:
@@ -145,6 +181,19 @@ def translate(
     case; one-to-many genes follow ``one_to_many`` (see :func:`translation_table`, which lists every
     decision). Weights follow their gene; a partner reached from two genes is kept once (first gene).
     Raises :class:`OrthologError` when fewer than ``min_overlap`` of the genes translate.
+
+    Parameters
+    ----------
+    signature
+        A library name or a :class:`Signature`.
+    to, tiers, one_to_many
+        As for :func:`translation_table`.
+    min_overlap
+        The smallest share of the genes that must translate.
+
+    Returns
+    -------
+    A new :class:`Signature` in the other species (its name, provenance and weights kept).
 
     Examples
     --------

@@ -10,13 +10,12 @@ from tmekit.sp._metrics import (
     ROW_LABELS,
     TOUCHING_UM,
     infiltration,
-    spot_metrics,
-    spot_table,
     tile_metrics,
     tile_table,
 )
 from tmekit.sp._pseudo_visium import pseudo_visium
 from tmekit.sp._regions import COMPARTMENTS, compartments, margin_halfwidth
+from tmekit.sp._spot_metrics import spot_metrics, spot_table
 from tmekit.sp._spotdata import is_spot_data
 
 __all__ = [

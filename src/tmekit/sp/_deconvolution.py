@@ -107,6 +107,39 @@ def spot_reference(
     the cell-identity signature genes of the library. The cells' types and which of them are tumour, immune, CD8 T
     and T cells (the spot groups) are those declared with :func:`tmekit.pp.cell_types` on ``adata`` (or by
     :func:`tmekit.tl.annotate`); ``cell_types={...}`` changes entries for this call.
+
+    Parameters
+    ----------
+    adata
+        Annotated single cells with raw counts.
+    cell_types
+        Changes to the declared roles for this call only (same keys as :func:`tmekit.pp.cell_types`).
+    layer
+        Layer with the raw counts (default ``X``).
+    genes
+        Genes of the profiles (default: the library's cell-identity genes).
+    min_cells
+        Smallest number of cells a type needs to get a profile.
+    source
+        A description stored with the reference (and in every result made with it).
+
+    Returns
+    -------
+    A :class:`SpotReference`: per-type profiles, library sizes, cell counts and the groups.
+
+    Examples
+    --------
+    >>> cells = tk.datasets.wu2021_cid4465()
+    >>> tk.pp.cell_types(
+    ...     cells,
+    ...     key="cell_type_major",
+    ...     tumor=["Cancer Epithelial"],
+    ...     immune=["T-cells", "B-cells", "Myeloid", "Plasmablasts"],
+    ...     cd8=["T-cells"],
+    ... )
+    >>> reference = tk.sp.spot_reference(cells, source="CID4465, author labels")
+    >>> reference.groups["tumor"]
+    ['Cancer Epithelial']
     """
     given = roles(adata, cell_types, need=("key", "tumor", "immune", "cd8"))
     cell_type_key = str(given.key)
@@ -159,6 +192,16 @@ def default_spot_reference() -> SpotReference:
     Nine types: Epithelial (tumour), CD8 T, CD4 T, B cell, Plasma, Myeloid, Fibroblast, Endothelial,
     Perivascular. A breast carcinoma from 10x 3' scRNA-seq: adequate for carcinomas measured with
     3' capture (Visium); for other tumours or panels give your own :func:`spot_reference`.
+
+    Returns
+    -------
+    The :class:`SpotReference` (read once, then cached).
+
+    Examples
+    --------
+    >>> reference = tk.sp.default_spot_reference()
+    >>> reference.groups["cd8"], len(reference.profiles.index)
+    (['CD8 T'], 9)
     """
     text = resources.files("tmekit.sp").joinpath("data", DEFAULT_REFERENCE).read_text(encoding="utf-8")
     return SpotReference.from_dict(json.loads(text))
@@ -204,9 +247,34 @@ def spot_content(
     Mouse spots (``species="auto"`` detects them) read a human reference through the mouse orthologs of its
     genes (one-to-one or best-supported partner; :func:`tmekit.signatures.translation_table`).
 
-    Writes ``obsm[key_added]`` (spots x reference types, fractions summing to 1; NaN for spots with no
-    counts on the genes; read it back with :func:`tmekit.get.spot_content`) and ``uns[key_added]`` (genes
-    used, reference source, groups, method). Returns ``None``, or the new object when ``copy=True``.
+    Parameters
+    ----------
+    adata
+        Spots x genes with raw counts (``X`` or ``layer``).
+    reference
+        Reference profiles (:func:`spot_reference`); ``None``: :func:`default_spot_reference`.
+    layer
+        Layer with the raw counts (default ``X``).
+    min_genes
+        Smallest number of reference genes the spots must measure.
+    species
+        ``"auto"``, ``"human"`` or ``"mouse"``.
+    key_added, overwrite, copy
+        ``obsm[key_added]`` gets the fractions (spots x reference types, summing to 1; NaN for spots with no counts
+        on the genes; read them back with :func:`tmekit.get.spot_content`) and ``uns[key_added]`` the genes used,
+        the reference's source, its groups and the method; replace existing results; return a new object instead.
+
+    Returns
+    -------
+    ``None``, or the new object when ``copy=True``.
+
+    Examples
+    --------
+    >>> spots = tk.datasets.synthetic_spots("excluded", rng=0)  # raw counts, truth in obsm["cell_type_fractions"]
+    >>> tk.sp.spot_content(spots)
+    >>> content = tk.get.spot_content(spots)
+    >>> content.shape
+    (489, 9)
     """
     if not overwrite and (key_added in adata.obsm or key_added in adata.uns):
         msg = (

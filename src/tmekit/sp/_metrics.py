@@ -1,8 +1,8 @@
 """Per-sample evidence from compartments: cell (or spot) counts per tile, densities, mixing, distances.
 
 Every metric is a ratio of sums over the sample's tiles (cells) or spots, so the tables here are the unit of
-evidence: :func:`tile_table` / :func:`spot_table` give one row per tile / spot, :func:`tile_metrics` /
-:func:`spot_metrics` turn summed rows into metrics (a sample's own sum, or a resampled one).
+evidence: :func:`tile_table` gives one row per tile, :func:`tile_metrics` turns summed rows into metrics (a
+sample's own sum, or a resampled one); ``_spot_metrics`` does the same for spots.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY
+from tmekit._constants import COMPARTMENT_KEY, DISTANCE_KEY, SPATIAL_KEY
 from tmekit._obs import check_roles, coordinates_um, label_mask, samples
 from tmekit._pdl1 import (
     area_column,
@@ -29,7 +29,6 @@ from tmekit._roles import roles
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit.sp._graphs import contact_edges
 from tmekit.sp._regions import pixel_centres
-from tmekit.sp._spotdata import GROUPS, group_content
 from tmekit.sp._touching import touching_edges
 
 if TYPE_CHECKING:
@@ -44,8 +43,6 @@ __all__ = [
     "ROW_LABELS",
     "TOUCHING_UM",
     "infiltration",
-    "spot_metrics",
-    "spot_table",
     "tile_metrics",
     "tile_table",
 ]
@@ -60,6 +57,7 @@ _COMP_LABELS = {"tumour core": "core", "invasive margin": "margin", "stroma": "s
 TOUCHING_UM = 12.0
 #: The radius definition (SPIAT's default radius: any two cells whose centres are within 20 um).
 CONTACT_RADIUS_UM = 20.0
+#: The definitions of cells in contact that ``contacts=`` takes.
 CONTACTS = ("touching", "radius")
 #: The metrics of :func:`tile_metrics` that need the contact graph (the only part of the evidence that does).
 CONTACT_METRICS = ("immune_tumor_contacts", "immune_immune_contacts", "mixing_score", "mixing_fraction")
@@ -108,8 +106,29 @@ def tile_table(
 
     Needs :func:`tmekit.sp.compartments` first (its grid gives each tile's compartment areas) and the cell types'
     roles (``key``, ``tumor``, ``immune``, ``cd8``, optional ``t`` and ``pdl1``), declared with
-    :func:`tmekit.pp.cell_types` or given as ``cell_types={...}`` for this call. Tiles are
-    ``tile_size`` um (default: 1/8 of the sample's shorter side, at least 50 um). Columns: ``sample``, ``tile``,
+    :func:`tmekit.pp.cell_types` or given as ``cell_types={...}`` for this call. Summing a sample's rows and passing
+    them to :func:`tile_metrics` gives its metrics; resampling rows gives their sampling noise. Never modifies
+    ``adata``.
+
+    Parameters
+    ----------
+    adata
+        Cells with coordinates and compartments.
+    cell_types
+        Changes to the declared roles for this call only (same keys as :func:`tmekit.pp.cell_types`).
+    library_key, spatial_key, microns_per_unit, compartment_key
+        As for :func:`tmekit.sp.infiltration`.
+    contacts, contact_distance
+        ``"touching"`` (default, Keren et al. 2018): Delaunay neighbours at most ``contact_distance`` apart
+        (default :data:`TOUCHING_UM`, 12 um); ``"radius"``: every pair within ``contact_distance`` (default 20 um,
+        SPIAT's radius graph); ``None``: no contact graph (``e_it`` / ``e_ii`` are NaN), for calls whose rules read
+        no contact.
+    tile_size
+        Tile side in micrometres (default: 1/8 of the sample's shorter side, at least 50 um).
+
+    Returns
+    -------
+    DataFrame, one row per tile. Columns: ``sample``, ``tile``,
     ``tile_um``, ``tile_x_um`` / ``tile_y_um`` (the tile's centre); ``n_<pop>`` and
     ``n_<pop>_<core|margin|stroma>`` for tumor, cd8, t and immune cells;
     ``n_immune_inside`` (immune cells inside the tumour region); ``area_<core|margin|stroma|tissue>`` (mm^2);
@@ -122,12 +141,19 @@ def tile_table(
     area (mm^2) of the immune cells in the tumour region (core and margin), of those with a known PD-L1 status and
     of the PD-L1+ ones (SP142 IC score; cell areas from ``obs['cell_area']`` / ``obs['area']`` in um^2, else
     estimated, as ``attrs['cell_area']`` records; see ``tmekit._pdl1``);
-    ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts, each pair once). ``contacts="touching"``
-    (default, Keren et al. 2018): Delaunay neighbours at most ``contact_distance`` apart (default
-    :data:`TOUCHING_UM`, 12 um); ``"radius"``: every pair within ``contact_distance`` (default 20 um, SPIAT's
-    radius graph); ``None``: no contact graph (``e_it`` / ``e_ii`` are NaN), for calls whose rules read no
-    contact. Summing a sample's rows and passing them to :func:`tile_metrics` gives its metrics;
-    resampling rows gives their sampling noise. Never modifies ``adata``.
+    ``e_it`` / ``e_ii`` (immune-tumour / immune-immune contacts, each pair once).
+
+    Examples
+    --------
+    >>> adata = tk.datasets.synthetic_tissue("excluded", rng=0)  # micrometres; cell types declared
+    >>> tk.sp.compartments(adata)
+    >>> tiles = tk.sp.tile_table(adata)
+    >>> tiles.shape
+    (81, 34)
+    >>> tk.sp.tile_metrics(tiles)[["density_cd8_core", "density_cd8_margin"]].round(1)
+            density_cd8_core  density_cd8_margin
+    sample
+    all                 15.5               819.1
     """
     regions = _regions(adata, compartment_key)
     given = roles(adata, cell_types, need=("key", "tumor", "immune", "cd8"))
@@ -277,6 +303,24 @@ def tile_metrics(tiles: pd.DataFrame) -> pd.DataFrame:
     ``ic_percent`` (SP142 IC score: PD-L1+ immune cell area / tumour region area, core and margin, in %, the
     PD-L1+ share of the known immune area standing for the unknown; 0 with no immune cell in the region); NaN
     where the denominator is empty, never 0.
+
+    Parameters
+    ----------
+    tiles
+        Rows of :func:`tile_table` (all of them, a sample's, or a resample of them).
+
+    Returns
+    -------
+    DataFrame, one row per sample (or per row, without ``sample``): the columns of :func:`infiltration` that come
+    from counts and areas.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.synthetic_tissue("inflamed", rng=0)
+    >>> tk.sp.compartments(adata)
+    >>> tiles = tk.sp.tile_table(adata, contacts=None)
+    >>> round(float(tk.sp.tile_metrics(tiles).loc["all", "density_cd8_core"]))
+    664
     """
     sums = _summed(tiles)
     m: dict[str, Any] = {}  # the columns, made into one frame at the end (inserting them one by one is slow)
@@ -372,6 +416,15 @@ def infiltration(
     (immune-tumour / (immune-tumour + immune-immune) contacts, the score Keren et al. 2018 classified on), with
     the contact counts; CD8 distances to the nearest tumour cell (median, mean, share within 20 um) and
     their median signed distance to the tumour boundary; the margin half-width and tile size.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.synthetic_tissue("excluded", rng=0)
+    >>> tk.sp.compartments(adata)
+    >>> tk.sp.infiltration(adata)[["density_cd8_core", "density_cd8_margin"]].round(1)
+            density_cd8_core  density_cd8_margin
+    sample
+    all                 15.5               819.1
     """
     given = roles(adata, cell_types, need=("key", "tumor", "immune", "cd8"))
     if tiles is None:
@@ -404,59 +457,3 @@ def infiltration(
     table["contacts"] = "not computed" if contacts is None else contacts
     table["contact_distance_um"] = np.nan if contacts is None else contact_length(contacts, contact_distance)
     return table
-
-
-@accepts_spatialdata
-def spot_table(
-    adata: AnnData,
-    *,
-    cell_types: Mapping[str, Any] | None = None,
-    library_key: str | None = None,
-    content_key: str = CONTENT_KEY,
-    compartment_key: str = COMPARTMENT_KEY,
-) -> pd.DataFrame:
-    """One row per spot: its compartment (as counts ``n_spots_<compartment>``) and group fractions in it.
-
-    Groups (tumour, immune, CD8 T, T) are sums of the deconvolved types of ``obsm[content_key]``; by default
-    the groups the reference declared; the ``tumor`` / ``immune`` / ``cd8`` / ``t`` roles of
-    :func:`tmekit.pp.cell_types` (or ``cell_types={...}``) name other columns of the content. Summing a sample's
-    rows and passing them to :func:`spot_metrics`
-    gives its metrics. Spots without content (NaN) count for nothing. Never modifies ``adata``.
-    """
-    _regions(adata, compartment_key)
-    groups = roles(adata, cell_types).labels()
-    content = group_content(adata, content_key=content_key, groups=groups)
-    comp = adata.obs[compartment_key].astype(str).to_numpy()
-    valid = np.isfinite(content["tumor"].to_numpy())
-    rows: dict[str, Any] = {}
-    for label, short in _COMP_LABELS.items():
-        member = (comp == label) & valid
-        rows[f"n_spots_{short}"] = member.astype(float)
-        for group in GROUPS:
-            rows[f"sum_{group}_{short}"] = np.where(member, content[group].to_numpy(), 0.0)
-    frame = pd.DataFrame(rows)
-    frame.insert(0, "spot", adata.obs_names.to_numpy())
-    sample_of = np.empty(adata.n_obs, dtype=object)
-    rank = np.empty(adata.n_obs, dtype=np.int64)
-    for k, (name, idx) in enumerate(samples(adata, library_key=library_key)):
-        sample_of[idx], rank[idx] = name, k
-    frame.insert(0, "sample", sample_of)
-    order = np.lexsort((frame["spot"].astype(str).to_numpy(), rank))  # each sample's spots by name: any obs order
-    return frame.iloc[order].reset_index(drop=True)
-
-
-def spot_metrics(spots: pd.DataFrame) -> pd.DataFrame:
-    """Mean group fractions per compartment and over all tissue spots, from :func:`spot_table` rows.
-
-    With a ``sample`` column the rows of each sample are summed first; without one each row is a sum already.
-    """
-    sums = _summed(spots)
-    out = pd.DataFrame(index=sums.index)
-    total = sum(sums[f"n_spots_{c}"] for c in _COMP)
-    for c in _COMP:
-        out[f"n_spots_{c}"] = sums[f"n_spots_{c}"]
-        for group in GROUPS:
-            out[f"fraction_{group}_{c}"] = _ratio(sums[f"sum_{group}_{c}"], sums[f"n_spots_{c}"])
-    for group in GROUPS:
-        out[f"fraction_{group}_tissue"] = _ratio(sum(sums[f"sum_{group}_{c}"] for c in _COMP), total)
-    return out

@@ -78,6 +78,16 @@ def pseudo_visium(
     ``obs["array_col"]``, ``obs["in_tissue"]``, the sample in ``obs["sample_id"]``, spot centres in
     micrometres in ``obsm["spatial"]``, the scale in ``uns["tmekit_spots"]`` and the cell -> spot
     assignment in ``uns["tmekit_spots"]["cells"]``. The input is not modified.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> tissue = tk.datasets.synthetic_tissue("inflamed", rng=0)  # positions in um and cell types, no genes
+    >>> counts = np.random.default_rng(0).poisson(2.0, size=(tissue.n_obs, 3)).astype(np.float32)
+    >>> cells = ad.AnnData(counts, obs=tissue.obs, obsm=dict(tissue.obsm))
+    >>> spots = tk.sp.pseudo_visium(cells, cell_type_key="cell_type")
+    >>> spots.shape, tk.sp.is_spot_data(spots)
+    ((83, 3), True)
     """
     if spot_diameter <= 0 or pitch < spot_diameter:
         msg = f"Need 0 < spot_diameter <= pitch, got spot_diameter={spot_diameter}, pitch={pitch}."

@@ -12,18 +12,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY, SPOTS_KEY, TUMOR_CONTENT_KEY
+from tmekit._constants import COMPARTMENT_KEY, CONTENT_KEY, DISTANCE_KEY, SPATIAL_KEY, TUMOR_CONTENT_KEY
 from tmekit._obs import coordinates_um, label_mask, samples
 from tmekit._progress import advance
 from tmekit._roles import roles
 from tmekit._spatialdata import accepts_spatialdata
 from tmekit._transaction import all_or_nothing
 from tmekit._units import flat_reason
-from tmekit.sp._spotdata import SPOT_PITCH_UM, group_content, is_spot_data, measured_pitch, spot_graph, spot_scale
+from tmekit.sp._spotdata import is_spot_data
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COMPARTMENTS", "Geometry", "compartments", "margin_halfwidth", "pixel_centres", "sample_grid"]
 
+#: The compartments :func:`compartments` gives a cell or spot, by signed distance to the tumour boundary.
 COMPARTMENTS = ("tumour core", "invasive margin", "stroma")
 #: Immunoscore's invasive margin: 500 um on each side of the tumour border on whole slides.
 WHOLE_SLIDE_HALFWIDTH_UM = 500.0
@@ -49,6 +49,20 @@ def margin_halfwidth(extent_um: float) -> float:
     Whole slides (shorter side >= 8 mm) use Immunoscore's 500 um per side; smaller fields scale it
     down to 1/16 of the shorter side (50 um for an 800 um MIBI field, 62.5 um for a 1 mm TMA core),
     never below 25 um, so that the band stays a minority of the field and the core keeps an interior.
+
+    Parameters
+    ----------
+    extent_um
+        The shorter side of the sample, in micrometres.
+
+    Returns
+    -------
+    The half-width in micrometres: ``extent_um / 16`` clipped to 25-500 um.
+
+    Examples
+    --------
+    >>> tk.sp.margin_halfwidth(800.0), tk.sp.margin_halfwidth(20_000.0)
+    (50.0, 500.0)
     """
     return float(np.clip(extent_um / 16.0, MIN_HALFWIDTH_UM, WHOLE_SLIDE_HALFWIDTH_UM))
 
@@ -218,7 +232,7 @@ def compartments(
     """Tumour region, signed distance to its boundary and compartments, per sample.
 
     **Spots** (Visium, binned data; ``mode="spots"``, or ``"auto"`` when the object is spot data: made by
-    :func:`tmekit.datasets.pseudo_visium`, read by ``sc.read_visium`` or deconvolved by
+    :func:`tmekit.sp.pseudo_visium`, read by ``sc.read_visium`` or deconvolved by
     :func:`tmekit.sp.spot_content`): the tumour content of each spot (sum of the ``tumor_labels``
     columns of ``obsm[content_key]``; default: the reference's tumour types) is smoothed on squidpy's
     grid graph (half its own value, half the mean of its neighbours); spots whose smoothed content is at least
@@ -235,7 +249,7 @@ def compartments(
     (``bandwidth``); the tumour region is where tumour cells make up at least ``min_tumor_fraction``
     of the smoothed cell density (within tissue, i.e. where cells are). Every cell gets its signed
     distance to the region's boundary (Euclidean distance transform; negative inside) and a
-    compartment: ``tumour core`` (distance <= -w), ``invasive margin`` (|distance| < w) or
+    compartment: ``tumour core`` (distance <= -w), ``invasive margin`` (``|distance| < w``) or
     ``stroma`` (distance >= w), where w is the margin half-width.
 
     Parameters
@@ -278,6 +292,15 @@ def compartments(
     Returns
     -------
     ``None``, or the new object when ``copy=True``.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.synthetic_tissue("excluded", rng=0)
+    >>> tk.sp.compartments(adata)
+    >>> adata.obs["tmekit_compartment"].value_counts().to_dict()
+    {'stroma': 1231, 'invasive margin': 627, 'tumour core': 513}
+    >>> round(float(tk.get.compartments(adata).loc["all", "margin_halfwidth_um"]), 1)
+    49.9
     """
     if mode not in {"auto", "cells", "spots"}:
         msg = f"Unknown mode={mode!r}: use 'auto', 'cells' (single-cell positions) or 'spots' (Visium-like)."
@@ -302,7 +325,9 @@ def compartments(
         msg = f"`adata.obs`/`uns` already has {existing}. Pass `overwrite=True` to replace, or `key_added=`."
         raise ValueError(msg)
     if spots:
-        smooth, signed, w, per_sample, params = _spot_compartments(
+        from tmekit.sp._spot_regions import spot_compartments  # here: it builds on this module's geometry
+
+        smooth, signed, w, per_sample, params = spot_compartments(
             adata, content_key=content_key, tumor_labels=tumor_labels, library_key=library_key,
             spatial_key=spatial_key, microns_per_unit=microns_per_unit, margin_width=margin_width,
             min_tumor_fraction=min_tumor_fraction,
@@ -374,121 +399,3 @@ def _cell_compartments(
         "min_tumor_fraction": float(min_tumor_fraction),
     }
     return signed, width, per_sample, params
-
-
-def _spot_geometry(
-    xy_um: np.ndarray,
-    tumour: np.ndarray,
-    *,
-    pitch_um: float,
-    xy_units: np.ndarray,
-    halfwidth: float | None,
-    min_tumor_fraction: float,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Smoothed tumour content, signed distance (um) to the tumour boundary and a summary, for one sample.
-
-    Smoothed tumour content = half the spot's own content + half the mean of its grid neighbours (a
-    kernel centred on the spot); a spot is tumour region when it is at least ``min_tumor_fraction``.
-    The boundary runs half-way between a tumour spot and its nearest non-tumour spot, so the signed
-    distance is (distance between their centres) minus half the pitch, negative inside.
-    """
-    valid = np.isfinite(tumour)
-    value = np.where(valid, tumour, 0.0)
-    adjacency = spot_graph(xy_units) @ sp.diags(valid.astype(float))  # NaN spots carry no evidence
-    n_valid = np.asarray(adjacency.sum(axis=1)).ravel()
-    around = np.divide(adjacency @ value, n_valid, out=value.copy(), where=n_valid > 0)
-    smooth = np.where(valid, 0.5 * value + 0.5 * around, around)
-    smooth[~valid & (n_valid == 0)] = np.nan
-    inside = smooth >= min_tumor_fraction
-    extent = np.ptp(xy_um, axis=0) if len(xy_um) else np.zeros(2)
-    shorter = float(max(extent.min(), pitch_um))
-    w = max(margin_halfwidth(shorter), pitch_um) if halfwidth is None else float(halfwidth)
-    signed = np.full(len(xy_um), np.inf)
-    if inside.any() and (~inside).any():
-        d_out, _ = cKDTree(xy_um[~inside]).query(xy_um[inside])
-        d_in, _ = cKDTree(xy_um[inside]).query(xy_um[~inside])
-        signed[inside] = -(d_out - pitch_um / 2)
-        signed[~inside] = d_in - pitch_um / 2
-    elif inside.any():
-        signed[:] = -np.inf
-    spot_mm2 = pitch_um**2 * np.sqrt(3) / 2 / 1e6  # each spot's share of a hexagonal grid
-    info = {
-        "margin_halfwidth_um": float(w),
-        "pitch_um": float(pitch_um),
-        "n_spots": len(xy_um),
-        "n_tumor_spots": int(inside.sum()),
-        "tumor_area_mm2": float(inside.sum() * spot_mm2),
-        "core_area_mm2": float((signed <= -w).sum() * spot_mm2),
-        "margin_area_mm2": float((np.abs(signed) < w).sum() * spot_mm2),
-        "stroma_area_mm2": float((signed >= w).sum() * spot_mm2),
-        "has_tumor_region": bool(inside.any()),
-    }
-    info["boundary_um"] = _spot_boundary(xy_um, signed, pitch_um)
-    return smooth, signed, info
-
-
-def _spot_boundary(xy_um: np.ndarray, signed: np.ndarray, pitch_um: float) -> np.ndarray:
-    """Zero line of the spots' signed distance, linearly interpolated on their Delaunay triangles."""
-    if len(xy_um) < 3 or not np.isfinite(signed).all() or not ((signed < 0).any() and (signed > 0).any()):
-        return np.empty((0, 2))
-    from scipy.interpolate import LinearNDInterpolator
-
-    lo, hi = xy_um.min(axis=0), xy_um.max(axis=0)
-    step = pitch_um / 4
-    gx, gy = np.arange(lo[0], hi[0] + step, step), np.arange(lo[1], hi[1] + step, step)
-    mesh = np.meshgrid(gx, gy)
-    return _zero_lines(gx, gy, LinearNDInterpolator(xy_um, signed)(*mesh))
-
-
-def _spot_compartments(
-    adata: AnnData,
-    *,
-    content_key: str,
-    tumor_labels: Sequence[str] | str | None,
-    library_key: str | None,
-    spatial_key: str,
-    microns_per_unit: float | None,
-    margin_width: float | None,
-    min_tumor_fraction: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, dict[str, Any]], dict[str, Any]]:
-    """Per spot: smoothed tumour content, signed distance (um), margin half-width; per sample: summary; params."""
-    mpu, diameter, pitch = spot_scale(adata, microns_per_unit=microns_per_unit)
-    units = coordinates_um(adata, spatial_key=spatial_key, microns_per_unit=1.0, cells=False)
-    xy = units * mpu
-    if SPOTS_KEY not in adata.uns and adata.n_obs > 1:
-        pitch = measured_pitch(xy)  # Visium: ~100 um; binned data: the bin size
-    if not SPOT_PITCH_UM[0] <= pitch <= SPOT_PITCH_UM[1]:
-        msg = (
-            f"Spots are {pitch:.3g} um apart (centre to centre, with {mpu:g} um per coordinate unit); spot and bin "
-            f"grids are {SPOT_PITCH_UM[0]:g}-{SPOT_PITCH_UM[1]:g} um (Visium 100 um, Visium HD bins 2-16 um, legacy "
-            f"ST 200 um). Pass `microns_per_unit=` so that the pitch comes out right (Visium full-resolution pixels: "
-            "55 / spot_diameter_fullres from the scalefactors)."
-        )
-        raise ValueError(msg)
-    tumour = group_content(adata, content_key=content_key, groups={"tumor": tumor_labels})["tumor"].to_numpy()
-    smooth = np.full(adata.n_obs, np.nan)
-    signed = np.full(adata.n_obs, np.nan)
-    per_sample = {}
-    for name, idx in samples(adata, library_key=library_key):
-        s, d, info = _spot_geometry(
-            xy[idx], tumour[idx], pitch_um=pitch, xy_units=units[idx], halfwidth=margin_width,
-            min_tumor_fraction=min_tumor_fraction,
-        )  # fmt: skip
-        smooth[idx], signed[idx] = s, d
-        per_sample[name] = info
-    stored = adata.uns.get(content_key, {}).get("groups", {})
-    labels = stored.get("tumor", []) if tumor_labels is None else tumor_labels
-    params = {
-        "mode": "spots",
-        "content_key": content_key,
-        "tumor_labels": [labels] if isinstance(labels, str) else list(labels),
-        "microns_per_unit": float(mpu),
-        "spot_diameter_um": float(diameter),
-        "pitch_um": float(pitch),
-        "min_tumor_fraction": float(min_tumor_fraction),
-        "smoothing": "0.5 x own content + 0.5 x mean over squidpy grid-graph neighbours (6 on a hexagonal grid)",
-    }
-    width = np.empty(adata.n_obs)
-    for name, idx in samples(adata, library_key=library_key):
-        width[idx] = per_sample[name]["margin_halfwidth_um"]
-    return smooth, signed, width, per_sample, params

@@ -42,7 +42,23 @@ GROUPS = ("tumor", "immune", "cd8", "t")
 
 @accepts_spatialdata
 def is_spot_data(adata: AnnData) -> bool:
-    """True for spot objects: made by tmekit, read by ``sc.read_visium`` (array_row/col) or deconvolved."""
+    """True for spot objects: made by tmekit, read by ``sc.read_visium`` (array_row/col) or deconvolved.
+
+    Parameters
+    ----------
+    adata
+        Any object.
+
+    Returns
+    -------
+    Whether ``adata`` holds spots (``uns["tmekit_spots"]``, spot content, or Visium's ``array_row`` /
+    ``array_col``); :func:`tmekit.sp.compartments` and :func:`tmekit.tl.classify` then work on spots.
+
+    Examples
+    --------
+    >>> tk.sp.is_spot_data(tk.datasets.synthetic_spots(rng=0)), tk.sp.is_spot_data(tk.datasets.keren2018_mibi())
+    (True, False)
+    """
     return (
         SPOTS_KEY in adata.uns
         or CONTENT_KEY in adata.obsm

@@ -90,6 +90,14 @@ def aggregate(
     ``cell_type_key``), ``obsm["score_means"]`` (mean per-cell score per sample, when ``scores_key``
     exists) and ``uns["tmekit_aggregate"]`` (parameters and, with both, ``score_means_by_cell_type``:
     a long table of sample, cell type, signature, mean score, number of cells). The input is not changed.
+
+    Examples
+    --------
+    >>> cells = tk.datasets.wu2021_cid4465()  # one tumour, raw counts
+    >>> bulk = tk.tl.aggregate(cells, library_key="sample_id", cell_type_key="cell_type_major")
+    >>> bulk.shape
+    (1, 29733)
+    >>> tk.tl.classify_expression(bulk)  # the inferred call of the tumour's pseudobulk
     """
     codes, samples = sample_codes(adata, library_key)
     if adata.n_vars == 0:

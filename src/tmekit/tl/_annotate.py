@@ -58,6 +58,23 @@ def annotation_labels(adata: AnnData | None = None, key_added: str = CELL_TYPE_K
     With an annotated ``adata`` the tumour labels are those :func:`annotate` chose from the data (``Epithelial``
     for carcinomas, ``Melanoma`` for melanomas); without one, or without tumour cells, ``Epithelial``. Immune: every
     leukocyte label; CD8: ``CD8 T``; T (CD3+): the T-cell labels.
+
+    Parameters
+    ----------
+    adata
+        An object :func:`annotate` typed (``None``: the labels of the hierarchy, tumour ``Epithelial``).
+    key_added
+        The ``key_added`` that :func:`annotate` wrote under.
+
+    Returns
+    -------
+    ``{"key", "tumor", "immune", "cd8", "t"}``: the keyword arguments of :func:`tmekit.pp.cell_types`.
+
+    Examples
+    --------
+    >>> labels = tk.tl.annotation_labels()
+    >>> labels["key"], labels["tumor"], labels["cd8"]
+    ('tmekit_cell_type', ['Epithelial'], ['CD8 T'])
     """
     stored = adata.uns.get(key_added, {}).get("roles") if adata is not None else None
     tumour = list(stored["tumor"]) if stored is not None and len(stored["tumor"]) else ["Epithelial"]
@@ -212,7 +229,7 @@ def annotate(
         RNA: UCell ``max_rank``; default ``min(1500, n_vars)`` so small panels rank over what they measure.
     min_score, min_margin
         The smallest winning score and lead over the runner-up at every level; default per modality
-        (:data:`DEFAULTS`: RNA 0.1 and 0.02, protein 0.1 and 0.05).
+        (RNA 0.1 and 0.02, protein 0.1 and 0.05).
     min_overlap
         RNA: marker sets with a smaller share of their genes measured are not decided (targeted panels).
     species
@@ -237,6 +254,15 @@ def annotate(
     Returns
     -------
     ``None``, or the new object when ``copy=True``.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()  # raw counts, no labels needed
+    >>> tk.tl.annotate(adata)
+    >>> adata.obs["tmekit_cell_type"].value_counts().index[:3].tolist()
+    ['Fibroblast', 'Perivascular', 'Endothelial']
+    >>> adata.uns["tmekit_cell_types"]["cd8"]  # the roles are declared for classify, tcell_states, ...
+    ['CD8 T']
     """
     score_key, near_key = f"{key_added}_scores", f"{key_added}_neighbor_scores"
     if not overwrite and (key_added in adata.obs or {score_key, near_key} & set(adata.obsm) or key_added in adata.uns):

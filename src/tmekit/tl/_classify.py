@@ -81,7 +81,8 @@ def classify(
 ) -> AnnData | None:
     """Call each sample inflamed, excluded, desert or indeterminate from positions, with confidence and evidence.
 
-    The module notes (``tmekit.tl._classify``, and the README) describe each rule set; read the calls back with
+    Each rule set is a :class:`PhenotypeRule` of :data:`RULES` (its description, thresholds and sources; the
+    documentation's Frameworks page explains them); read the calls back with
     :func:`tmekit.get.phenotypes` (one row per sample: ``phenotype``, ``confidence``, ``rules``, ``reason``, the
     thresholds and every metric the call read). Bulk and pseudobulk expression: :func:`classify_expression`.
 
@@ -126,6 +127,14 @@ def classify(
     Returns
     -------
     ``None``, or the new object when ``copy=True``.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.keren2018_mibi()  # 4 MIBI fields in pixels; the cell types' roles come declared
+    >>> tk.tl.classify(adata, rules=["cd8_density", "keren2018"], library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> calls = tk.get.phenotypes(adata)
+    >>> calls["phenotype_cd8_density"].tolist(), calls["phenotype_keren2018"].tolist()
+    (['inflamed', 'inflamed', 'excluded', 'inflamed'], ['inflamed', 'inflamed', 'excluded', 'excluded'])
     """
     if not overwrite and (key_added in adata.uns or key_added in adata.obs):
         msg = f"`adata.uns[{key_added!r}]` or `adata.obs[{key_added!r}]` exists. Pass `overwrite=True` or `key_added=`."

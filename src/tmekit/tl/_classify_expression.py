@@ -87,6 +87,16 @@ def classify_expression(
     Returns
     -------
     ``None``, or the new object when ``copy=True``.
+
+    Examples
+    --------
+    >>> bulk = tk.datasets.imvigor210_bulk()  # 348 bladder tumours, per-gene z-scores
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> calls = tk.get.phenotypes(bulk)
+    >>> calls["phenotype"].value_counts().to_dict()
+    {'inflamed': 135, 'desert': 110, 'excluded': 103, 'indeterminate': 0}
+    >>> bool(calls["inferred"].all())  # an inference from expression, never a measurement
+    True
     """
     if rules not in {None, "til_pdl1"}:
         msg = (

@@ -379,7 +379,19 @@ def _lazy_scores(X: Any, spec: ScoringMethod, state: Any, *, source: str, n_thre
 
 
 def score_methods() -> pd.DataFrame:
-    """Table of the scoring methods: description, citation, cell independence, what each supports."""
+    """Table of the scoring methods: description, citation, cell independence, what each supports.
+
+    Returns
+    -------
+    DataFrame indexed by method (``rank``, ``mean``) with ``cell_independent``, ``supports_down``,
+    ``supports_weights``, ``needs_log_data``, ``description`` and ``citation``.
+
+    Examples
+    --------
+    >>> methods = tk.tl.score_methods()
+    >>> methods["cell_independent"].to_dict()
+    {'rank': True, 'mean': False}
+    """
     rows = [
         {
             "method": m.name,

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PROGRAMMES", "STATES", "state_rule", "tcell_states"]
 
+#: The states :func:`tcell_states` gives a CD8 T cell (a panel that cannot split them adds ``exhausted_unsplit``).
 STATES = ("progenitor_exhausted", "terminal_exhausted", "effector_memory", "other")
 #: The programme each state rule reads (library signatures).
 PROGRAMMES = {
@@ -404,14 +405,21 @@ def tcell_states(
         UCell ``max_rank`` (default ``min(1500, n_vars)``).
     key_added, overwrite, copy
         ``obs[key_added]`` gets each CD8 T cell's state (NaN for other cells; ``exhausted_unsplit`` /
-        ``not_measured`` where the panel cannot decide), ``obs[key_added + "_cxcl13"]``
-        the CXCL13+ flag, ``obsm[key_added + "_scores"]`` the programme scores or marker statuses and
-        ``uns[key_added]`` ``{"table", "params"}`` (:func:`tmekit.get.tcell_states`); replace existing
-        results; return a new object instead.
+        ``not_measured`` where the panel cannot decide), ``obs[key_added + "_cxcl13"]`` the CXCL13+ flag,
+        ``obsm[key_added + "_scores"]`` the programme scores or marker statuses and ``uns[key_added]``
+        ``{"table", "params"}`` (:func:`tmekit.get.tcell_states`); replace existing results; return a new object.
 
     Returns
     -------
     ``None``, or the new object when ``copy=True``.
+
+    Examples
+    --------
+    >>> adata = tk.datasets.wu2021_cid4465()
+    >>> tk.tl.annotate(adata)  # declares which cells are CD8 T cells
+    >>> tk.tl.tcell_states(adata, library_key="sample_id", min_cd8_cells=5)
+    >>> tk.get.tcell_states(adata)["frac_terminal_exhausted"].round(3).tolist()  # of 36 CD8 T cells
+    [0.167]
     """
     taken = [f"obs[{k!r}]" for k in (key_added, f"{key_added}_cxcl13") if k in adata.obs]
     taken += [f"obsm[{k!r}]" for k in (f"{key_added}_scores",) if k in adata.obsm]

@@ -142,6 +142,8 @@ def fit_phenotype_model(
         per-gene mean/SD that lets the model read log data, when ``adata`` itself is z-scored. Features
         then keep only genes the reference also has (when at least 2 remain), so a feature means the
         same on z-scored and on log input. With log ``adata``, the reference is ``adata`` itself.
+    layer, scale
+        The layer with expression (default ``X``) and its scale, as for :func:`tmekit.tl.classify_expression`.
     n_splits, n_repeats, rng
         Outer cross-validation design and its seed.
     classes
@@ -155,8 +157,21 @@ def fit_phenotype_model(
 
     Returns
     -------
-    The fitted :class:`PhenotypeModel`; ``model.save(path)`` writes it, ``tk.tl.classify(...,
-    mode="expression", model=path)`` uses it.
+    The fitted :class:`PhenotypeModel`; ``model.save(path)`` writes it, and
+    ``tk.tl.classify_expression(adata, model=path)`` uses it.
+
+    Examples
+    --------
+    Labels of your own (here, for illustration, the shipped model's calls on 120 of the bundled tumours):
+
+    >>> bulk = tk.datasets.imvigor210_bulk()[:120].copy()
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> labels = tk.get.phenotypes(bulk)["phenotype"]
+    >>> model = tk.tl.fit_phenotype_model(bulk, labels, scale="zscore", n_splits=3, n_repeats=1, name="mine")
+    >>> model.classes
+    ('desert', 'excluded', 'inflamed')
+    >>> path = model.save("my_model.json")
+    >>> tk.tl.classify_expression(bulk, model=path, scale="zscore", overwrite=True)
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold

@@ -161,7 +161,25 @@ class PhenotypeModel:
 
 
 def load_phenotype_model(path: str | Path | None = None) -> PhenotypeModel:
-    """The shipped IMvigor210-calibrated model (``path=None``) or a model saved with ``PhenotypeModel.save``."""
+    """The shipped IMvigor210-calibrated model (``path=None``) or a model saved with ``PhenotypeModel.save``.
+
+    Parameters
+    ----------
+    path
+        A JSON file written by :meth:`PhenotypeModel.save`; ``None``: the shipped model.
+
+    Returns
+    -------
+    The :class:`PhenotypeModel` (classes, features, coefficients, reference and provenance).
+
+    Examples
+    --------
+    >>> model = tk.tl.load_phenotype_model()
+    >>> model.classes, list(model.features)
+    (('desert', 'excluded', 'inflamed'), ['cd8_teff', 'ifng', 't_cells', 'b_cells'])
+    >>> model.provenance["cv"]["balanced_accuracy_mean"]
+    0.6552
+    """
     if path is None:
         text = resources.files(_MODEL_PACKAGE).joinpath(_MODEL_FOLDER, DEFAULT_MODEL).read_text(encoding="utf-8")
     else:

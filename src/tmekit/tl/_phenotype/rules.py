@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CALLS", "INPUTS", "RULES", "PhenotypeRule", "Plane", "combine", "register_rule", "resolve", "store"]
 
+#: The calls of the inflamed / excluded / desert scheme, and ``indeterminate`` (no call: too little evidence).
 CALLS = PHENOTYPE_CALLS
 
 
@@ -55,9 +56,10 @@ class PhenotypeRule:
     ``decide(metrics, thresholds)`` returns one of ``classes`` (or ``"indeterminate"``) per row of ``metrics`` (a
     sample's own metrics or a resampled replicate); ``reads`` are the metrics it uses (a measurement factor
     scales them in the confidence); ``data`` is ``"cells"`` (single-cell positions) or ``"spots"`` (Visium-like
-    spot content). Optional parts: ``needs`` (keys of :data:`INPUTS`); ``derive(metrics, *, rows, weights,
-    factor, thresholds, context)``, more metrics per replicate (one row of ``metrics`` per row of ``weights``,
-    the resampling counts of the sample's tiles ``rows``; ``factor`` the replicate's measurement factors), e.g.
+    spot content). Optional parts: ``needs`` (keys of ``INPUTS``: ``t_labels``, ``pdl1``,
+    ``percentile_reference``); ``derive(metrics, *, rows, weights, factor, thresholds, context)``, more metrics
+    per replicate (one row of ``metrics`` per row of ``weights``, the resampling counts of the sample's tiles
+    ``rows``; ``factor`` the replicate's measurement factors), e.g.
     percentiles against ``context["percentile_reference"]`` or tile-level shares; ``aliases``, other names of
     the classes (a column ``alias``); ``hints``, why a metric can be missing.
     """
@@ -82,6 +84,7 @@ class PhenotypeRule:
         return (*self.classes, "indeterminate")
 
 
+#: The registered rule sets by name (``tk.tl.classify(rules=name)``); :func:`register_rule` adds one.
 RULES: dict[str, PhenotypeRule] = {}
 
 
@@ -95,7 +98,34 @@ def core_then_margin(core: np.ndarray, margin: np.ndarray, core_limit: float, ma
 
 
 def register_rule(rule: PhenotypeRule) -> PhenotypeRule:
-    """Add a rule set to the registry (``tk.tl.classify(rules=rule.name)``)."""
+    """Add a rule set to the registry (``tk.tl.classify(rules=rule.name)``).
+
+    Parameters
+    ----------
+    rule
+        The rule set; a rule of the same name is replaced. Its ``needs`` must be inputs ``classify`` knows.
+
+    Returns
+    -------
+    ``rule``, registered in :data:`tmekit.tl.RULES`.
+
+    Examples
+    --------
+    A stricter CD8-density rule, built from the shipped one:
+
+    >>> import dataclasses
+    >>> strict = dataclasses.replace(
+    ...     tk.tl.RULES["cd8_density"],
+    ...     name="cd8_strict",
+    ...     thresholds={"core_cd8_per_mm2": 300.0, "margin_cd8_per_mm2": 300.0},
+    ... )
+    >>> _ = tk.tl.register_rule(strict)
+    >>> adata = tk.datasets.keren2018_mibi()
+    >>> tk.tl.classify(adata, rules="cd8_strict", library_key="patient_id", microns_per_unit=800 / 2048)
+    >>> tk.get.phenotypes(adata)["phenotype"].tolist()
+    ['excluded', 'excluded', 'excluded', 'excluded']
+    >>> del tk.tl.RULES["cd8_strict"]  # the registry is global: leave it as it was
+    """
     unknown = sorted(set(rule.needs) - set(INPUTS))
     if unknown:
         msg = f"Rule set {rule.name!r} needs unknown inputs {unknown}; known: {sorted(INPUTS)}."
