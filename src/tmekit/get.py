@@ -477,11 +477,29 @@ def cohort_features(
 def associations(adata: AnnData, *, key: str = ASSOCIATION_KEY) -> pd.DataFrame:
     """The tidy table of :func:`tmekit.tl.associate` stored with ``adata=`` (a copy): one row per feature and test.
 
+    Parameters
+    ----------
+    adata
+        The object ``associate(..., adata=adata)`` stored its result in.
+    key
+        Where it was stored (``associate``'s ``key_added``).
+
+    Returns
+    -------
+    DataFrame with the columns of :func:`tmekit.tl.associate`'s table (``feature``, ``test``, ``effect``, CI, ``p``,
+    ``q``, ``status``, ...).
+
     Examples
     --------
-    >>> import tmekit as tk
-    >>> table = tk.get.associations(adata)  # doctest: +SKIP
-    >>> table[table["q"] < 0.1]  # doctest: +SKIP
+    >>> bulk = tk.datasets.imvigor210_bulk()
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> features = tk.get.cohort_features(bulk).rename_axis("patient_id")
+    >>> _ = tk.tl.associate(
+    ...     features, tk.datasets.imvigor210_clinical(), response="binary_response", positive="CR/PR", adata=bulk
+    ... )
+    >>> table = tk.get.associations(bulk)
+    >>> table.loc[table["feature"] == "evidence:score_cd8_teff", ["test", "effect", "q"]].shape
+    (1, 3)
     """
     return _stored(adata, "uns", key, "tk.tl.associate(features, clinical, adata=adata, ...)")["table"].copy()
 
@@ -490,11 +508,28 @@ def associations(adata: AnnData, *, key: str = ASSOCIATION_KEY) -> pd.DataFrame:
 def response_rates(adata: AnnData, *, key: str = ASSOCIATION_KEY) -> pd.DataFrame:
     """Response rate per level of each categorical feature, stored by :func:`tmekit.tl.associate` (a copy).
 
-    Columns ``feature``, ``level``, ``n``, ``responders``, ``rate`` (empty without a response or categorical features).
+    Parameters
+    ----------
+    adata
+        The object ``associate(..., adata=adata)`` stored its result in.
+    key
+        Where it was stored (``associate``'s ``key_added``).
+
+    Returns
+    -------
+    DataFrame with columns ``feature``, ``level``, ``n``, ``responders``, ``rate`` (empty without a response or
+    categorical features).
 
     Examples
     --------
-    >>> import tmekit as tk
-    >>> tk.get.response_rates(adata)  # doctest: +SKIP
+    >>> bulk = tk.datasets.imvigor210_bulk()
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> features = tk.get.cohort_features(bulk).rename_axis("patient_id")
+    >>> _ = tk.tl.associate(
+    ...     features, tk.datasets.imvigor210_clinical(), response="binary_response", positive="CR/PR", adata=bulk
+    ... )
+    >>> rates = tk.get.response_rates(bulk)
+    >>> sorted(rates["level"])
+    ['desert', 'excluded', 'inflamed']
     """
     return _stored(adata, "uns", key, "tk.tl.associate(features, clinical, adata=adata, ...)")["rates"].copy()

@@ -56,8 +56,14 @@ def associations(
 
     Examples
     --------
-    >>> result = tk.tl.associate(features, clinical, response="binary_response", positive="CR/PR")
-    >>> tk.pl.associations(result)
+    >>> bulk = tk.datasets.imvigor210_bulk()
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> features = tk.get.cohort_features(bulk).rename_axis("patient_id")
+    >>> clinical = tk.datasets.imvigor210_clinical()  # the calibration half: 142 of the 348 patients
+    >>> result = tk.tl.associate(
+    ...     features, clinical, response="binary_response", positive="CR/PR", duration="os_months", event="os_event"
+    ... )
+    >>> fig = tk.pl.associations(result, test="cox")
     """
     if "test" not in table.columns or "effect" not in table.columns:
         msg = "`table` is not a `tk.tl.associate` result (no `test` / `effect` columns)."
@@ -131,8 +137,12 @@ def response_rates(rates: pd.DataFrame, *, feature: str, ax: Axes | None = None)
 
     Examples
     --------
-    >>> result = tk.tl.associate(features, clinical, response="response", positive="yes")
-    >>> tk.pl.response_rates(result, feature="phenotype:keren2018")
+    >>> bulk = tk.datasets.imvigor210_bulk()
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> features = tk.get.cohort_features(bulk).rename_axis("patient_id")
+    >>> clinical = tk.datasets.imvigor210_clinical()  # the calibration half: 142 of the 348 patients
+    >>> result = tk.tl.associate(features, clinical, response="binary_response", positive="CR/PR")
+    >>> fig = tk.pl.response_rates(result, feature="phenotype:imvigor210_cd8_phenotype")
     """
     table = _rates(rates)
     part = table[table["feature"] == feature]
@@ -195,10 +205,14 @@ def survival(
 
     Examples
     --------
-    >>> tk.pl.survival(
+    >>> bulk = tk.datasets.imvigor210_bulk()
+    >>> tk.tl.classify_expression(bulk, scale="zscore")
+    >>> features = tk.get.cohort_features(bulk).rename_axis("patient_id")
+    >>> clinical = tk.datasets.imvigor210_clinical()  # the calibration half: 142 of the 348 patients
+    >>> fig = tk.pl.survival(
     ...     features,
-    ...     "clinical.csv",
-    ...     feature="score:cd8_teff_mariathasan2018",
+    ...     clinical,
+    ...     feature="evidence:score_cd8_teff",
     ...     duration="os_months",
     ...     event="os_event",
     ...     id_key="patient_id",
