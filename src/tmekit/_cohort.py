@@ -24,8 +24,11 @@ __all__ = [
     "NUMERIC_RULE",
     "WEIGHTS",
     "aggregate_patients",
+    "library_keys",
     "observation_samples",
+    "patients_of",
     "per_sample_columns",
+    "sample_weights",
 ]
 
 #: How a patient's samples are weighted in the mean of a numeric feature.
@@ -237,3 +240,47 @@ def aggregate_patients(features: pd.DataFrame, patient_of: pd.Series, weights: p
         with np.errstate(invalid="ignore", divide="ignore"):
             out[name] = np.where(total > 0, summed / np.where(total > 0, total, 1.0), np.nan)
     return pd.DataFrame(out, index=pd.Index(patients.astype(str), name=patient_of.name))
+
+
+def library_keys(adata: AnnData, keys: dict[str, str]) -> dict[str, str]:
+    """The ``library_key`` each stored per-sample result was computed with (``""``: none), by where it is."""
+    return {f"`adata.uns[{key!r}]`": str(adata.uns[key].get("params", {}).get("library_key", "") or "")
+            for key in keys.values() if key in adata.uns}  # fmt: skip
+
+
+def sample_weights(adata: AnnData, weight: str, sample_of: np.ndarray, features: pd.DataFrame) -> pd.Series:
+    samples = features.index
+    if weight == "equal":
+        return pd.Series(1.0, index=samples)
+    if weight == "cells":
+        return pd.Series(sample_of).value_counts().reindex(samples).astype(np.float64)
+    if "compartment_area:tissue" not in features:
+        msg = (
+            "`weight='area'` weighs each sample by its tissue area (core + margin + stroma, mm^2), which "
+            "`tk.sp.compartments` (or `tk.tl.classify`) stores: run it first, or pass `weight='cells'` or 'equal'."
+        )
+        raise ValueError(msg)
+    return features["compartment_area:tissue"].fillna(0.0)
+
+
+def patients_of(adata: AnnData, patient_key: str, sample_of: np.ndarray, samples: pd.Index) -> pd.Series:
+    if patient_key not in adata.obs:
+        msg = f"`adata.obs[{patient_key!r}]` not found. Pass `patient_key=` naming the obs column of patients, or None."
+        raise KeyError(msg)
+    column = adata.obs[patient_key]
+    if column.isna().any():
+        msg = (f"{int(column.isna().sum()):,} observations have no patient in `obs[{patient_key!r}]` (NaN): give them "
+               "one or remove them.")  # fmt: skip
+        raise ValueError(msg)
+    pairs = pd.DataFrame({"sample": sample_of, "patient": column.astype(str).to_numpy()}).drop_duplicates()
+    several = pairs[pairs["sample"].duplicated(keep=False)]
+    if len(several):
+        first = str(several["sample"].iloc[0])
+        both = sorted(several.loc[several["sample"] == first, "patient"])
+        msg = (
+            f"Sample {first!r} maps to {len(both)} patients in `obs[{patient_key!r}]` ({both}); "
+            f"{several['sample'].nunique()} sample(s) do. A sample belongs to one patient: fix `obs[{patient_key!r}]` "
+            "(or the sample column) so that cells of different patients never share a sample."
+        )
+        raise ValueError(msg)
+    return pairs.set_index("sample")["patient"].reindex(samples).rename(patient_key)

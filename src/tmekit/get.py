@@ -317,50 +317,6 @@ def tcell_states(adata: AnnData, *, key: str = TCELL_STATES_KEY) -> pd.DataFrame
     return result["table"].copy()
 
 
-def _library_keys(adata: AnnData, keys: dict[str, str]) -> dict[str, str]:
-    """The ``library_key`` each stored per-sample result was computed with (``""``: none), by where it is."""
-    return {f"`adata.uns[{key!r}]`": str(adata.uns[key].get("params", {}).get("library_key", "") or "")
-            for key in keys.values() if key in adata.uns}  # fmt: skip
-
-
-def _sample_weights(adata: AnnData, weight: str, sample_of: np.ndarray, features: pd.DataFrame) -> pd.Series:
-    samples = features.index
-    if weight == "equal":
-        return pd.Series(1.0, index=samples)
-    if weight == "cells":
-        return pd.Series(sample_of).value_counts().reindex(samples).astype(np.float64)
-    if "compartment_area:tissue" not in features:
-        msg = (
-            "`weight='area'` weighs each sample by its tissue area (core + margin + stroma, mm^2), which "
-            "`tk.sp.compartments` (or `tk.tl.classify`) stores: run it first, or pass `weight='cells'` or 'equal'."
-        )
-        raise ValueError(msg)
-    return features["compartment_area:tissue"].fillna(0.0)
-
-
-def _patients(adata: AnnData, patient_key: str, sample_of: np.ndarray, samples: pd.Index) -> pd.Series:
-    if patient_key not in adata.obs:
-        msg = f"`adata.obs[{patient_key!r}]` not found. Pass `patient_key=` naming the obs column of patients, or None."
-        raise KeyError(msg)
-    column = adata.obs[patient_key]
-    if column.isna().any():
-        msg = (f"{int(column.isna().sum()):,} observations have no patient in `obs[{patient_key!r}]` (NaN): give them "
-               "one or remove them.")  # fmt: skip
-        raise ValueError(msg)
-    pairs = pd.DataFrame({"sample": sample_of, "patient": column.astype(str).to_numpy()}).drop_duplicates()
-    several = pairs[pairs["sample"].duplicated(keep=False)]
-    if len(several):
-        first = str(several["sample"].iloc[0])
-        both = sorted(several.loc[several["sample"] == first, "patient"])
-        msg = (
-            f"Sample {first!r} maps to {len(both)} patients in `obs[{patient_key!r}]` ({both}); "
-            f"{several['sample'].nunique()} sample(s) do. A sample belongs to one patient: fix `obs[{patient_key!r}]` "
-            "(or the sample column) so that cells of different patients never share a sample."
-        )
-        raise ValueError(msg)
-    return pairs.set_index("sample")["patient"].reindex(samples).rename(patient_key)
-
-
 @accepts_spatialdata
 def cohort_features(
     adata: AnnData,
@@ -442,7 +398,7 @@ def cohort_features(
         msg = f"`signatures_aggregate` must be one of {list(_cohort.AGGREGATES)}, got {signatures_aggregate!r}."
         raise ValueError(msg)
     stored = {"phenotype": phenotype_key, "tcell_states": tcell_states_key, "compartments": compartment_key}
-    recorded = _library_keys(adata, stored)
+    recorded = _cohort.library_keys(adata, stored)
     has_calls = phenotype_key in adata.uns
     calls_table = phenotypes(adata, key=phenotype_key) if has_calls else None
     per_observation = calls_table is not None and set(calls_table.index.astype(str)) == set(adata.obs_names)
@@ -465,8 +421,8 @@ def cohort_features(
                              "weight": weight if patient_key else "", "signatures_aggregate": signatures_aggregate,
                              "numeric": "", "categorical": "", "sources": sources}  # fmt: skip
     if patient_key is not None:
-        patient_of = _patients(adata, patient_key, sample_of, samples)
-        weights = _sample_weights(adata, weight, sample_of, features)
+        patient_of = _cohort.patients_of(adata, patient_key, sample_of, samples)
+        weights = _cohort.sample_weights(adata, weight, sample_of, features)
         features = _cohort.aggregate_patients(features, patient_of, weights)
         attrs |= {"level": "patient", "numeric": _cohort.NUMERIC_RULE, "categorical": _cohort.CATEGORICAL_RULE}
     features.attrs = attrs
