@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
@@ -260,7 +261,9 @@ def survival(
         p = logrank_test(t[a], t[b], event_observed_A=e[a], event_observed_B=e[b]).p_value
     else:
         p = multivariate_logrank_test(t, g, e).p_value
-    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
+    with warnings.catch_warnings():  # lifelines < 0.30.3 converts a 1-element array to a scalar (numpy >= 1.25 warns)
+        warnings.filterwarnings("ignore", "Conversion of an array with ndim > 0", DeprecationWarning)
+        add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
     ax.set_xlabel(duration)
     ax.set_ylabel("survival probability")
     ax.set_ylim(0, 1.02)
