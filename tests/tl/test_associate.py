@@ -326,3 +326,27 @@ def test_bad_options_are_refused(cohort):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tk.tl.associate(features, clinical, response="response", positive="PR", n_boot=0)  # matched: no warning
+
+
+@pytest.mark.parametrize(("n_events", "status"), [(9, "indeterminate"), (10, "ok"), (11, "ok")])
+def test_min_events_at_just_below_and_just_above(n_events, status):
+    gen = np.random.default_rng(5)
+    ids = pd.Index([f"S{k:02d}" for k in range(40)], name="sample")
+    features = pd.DataFrame({"x": gen.normal(size=40)}, index=ids)
+    clinical = pd.DataFrame({"sample": ids, "months": gen.exponential(10.0, 40), "death": [1] * n_events +
+                             [0] * (40 - n_events)})  # fmt: skip
+    table = tk.tl.associate(features, clinical, duration="months", event="death", min_events=10)
+    assert _rows(table, "x", "cox")["status"] == status
+
+
+@pytest.mark.parametrize(("n_missing", "status"), [(19, "ok"), (20, "ok"), (21, "indeterminate")])
+def test_max_missing_at_just_below_and_just_above(n_missing, status):
+    """40 samples, max_missing 50%: 20 missing is at the cut (kept), 21 above it."""
+    gen = np.random.default_rng(6)
+    ids = pd.Index([f"S{k:02d}" for k in range(40)], name="sample")
+    x = gen.normal(size=40)
+    x[:n_missing] = np.nan
+    features = pd.DataFrame({"x": x}, index=ids)
+    clinical = pd.DataFrame({"sample": ids, "months": gen.exponential(10.0, 40), "death": 1})
+    table = tk.tl.associate(features, clinical, duration="months", event="death", max_missing=0.5)
+    assert _rows(table, "x", "cox")["status"] == status
