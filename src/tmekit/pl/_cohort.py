@@ -237,8 +237,7 @@ def survival(
     known = (times.notna() & flags.notna() & column.notna()).to_numpy()
     if is_categorical(column):
         groups = column.astype(str).to_numpy()
-        order = [str(v) for v in pd.unique(column[known].astype(str))]
-        order = sorted(order)
+        order = sorted(set(groups[known]))
     else:
         values = column.to_numpy(dtype=float)
         groups = np.where(values > np.nanmedian(values[known]), "high", "low")
