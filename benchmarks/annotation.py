@@ -12,7 +12,7 @@ vote: leiden needs leidenalg, not a dependency. Rows (issue 28's table): Wu et a
 accuracy over the 8 major types, CD8 / CD4 T cells, perivascular cells, cycling cancer cells; Sade-Feldman et al.
 2018 (Smart-seq2, melanoma T cells): exhausted CD8 T cells called CD8 T, T cells called NK, the T-cell state call
 with annotate's labels; Keren et al. 2018 subsample39 (MIBI): tumour / immune / stroma groups and five immune
-subtypes; melanoma cells on the hand-built cells of tests/tl/test_annotate_levels.py are a test, not a row here.
+subtypes; melanoma cells on the hand-built cells of tests/tl/test_annotate.py are a test, not a row here.
 Last, the time to annotate ``--cells`` synthetic cells of a 380-gene panel (the 1M-cell speed check).
 
 Not part of the test suite: tests/tl/test_annotate_real.py asserts the same thresholds on the same files.

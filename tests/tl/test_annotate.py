@@ -25,6 +25,8 @@ CELLS = {
     "exhausted CD8 T": (["CD3D", "CD3E", "TRAC", "CD8A", "CD8B", "NKG7", "GZMB", "PRF1", "KLRD1", "HAVCR2"], "CD8 T"),
     "CD4 T": (["PTPRC", "CD3D", "CD3E", "TRAC", "TRBC2", "CD4", "CD40LG", "IL7R", "LTB"], "CD4 T"),
     "Treg": (["CD3D", "CD3E", "TRAC", "CD4", "CD40LG", "FOXP3", "CTLA4", "IKZF2"], "Treg"),
+    # Treg-set genes exhausted CD8 T cells express too, no CD4 or CD8 gene: the RNA Treg set does not lift to CD4
+    "T cell, CTLA4 TNFRSF18 IKZF2 only": (["CD3D", "CD3E", "TRAC", "CTLA4", "TNFRSF18", "IKZF2"], "T cell"),
     "NK": (["PTPRC", "KLRD1", "NKG7", "NCR1", "FCGR3A", "CD2"], "NK"),
     "B": (["PTPRC", "MS4A1", "BANK1", "PAX5", "CD19"], "B cell"),
     "plasma": (["MZB1", "DERL3", "TNFRSF17", "TXNDC5", "POU2AF1"], "Plasma"),
@@ -127,9 +129,11 @@ def test_mouse_genes_through_orthologs():
 # ------------------------------------------------------------------------------------------------ protein panels
 PROTEIN = {  # channel intensities per cell (the rest 0), and the label
     "tumour": ({"Pan-Keratin": 8, "E-cadherin": 6}, "Epithelial"),
+    "tumour, beta-catenin only": ({"Beta catenin": 8}, "Epithelial"),  # adherens junctions, with E-cadherin
     "CD8 T": ({"CD45": 6, "CD3": 7, "CD8": 8}, "CD8 T"),
     "CD4 T": ({"CD45": 6, "CD3": 7, "CD4": 8}, "CD4 T"),
     "Treg": ({"CD45": 6, "CD3": 7, "CD4": 8, "FoxP3": 8}, "Treg"),
+    "Treg, CD4 not read": ({"CD45": 6, "CD3": 7, "FoxP3": 8}, "Treg"),  # FoxP3 protein lifts to CD4 T
     "B": ({"CD45": 6, "CD20": 8}, "B cell"),
     "macrophage": ({"CD45": 5, "CD68": 8, "CD163": 7}, "Macrophage"),
     "neutrophil": ({"CD45": 5, "MPO": 8}, "Neutrophil"),
@@ -138,8 +142,8 @@ PROTEIN = {  # channel intensities per cell (the rest 0), and the label
     "endothelial": ({"CD31": 8}, "Endothelial"),
     "nothing": ({}, "unassigned"),
 }  # fmt: skip
-CHANNELS = ["Pan-Keratin", "E-cadherin", "CD45", "CD3", "CD8", "CD4", "FoxP3", "CD20", "CD68", "CD163", "MPO", "SMA",
-            "Vimentin", "CD31", "Ki67", "HLA-DR"]  # fmt: skip
+CHANNELS = ["Pan-Keratin", "E-cadherin", "Beta catenin", "CD45", "CD3", "CD8", "CD4", "FoxP3", "CD20", "CD68",
+            "CD163", "MPO", "SMA", "Vimentin", "CD31", "Ki67", "HLA-DR"]  # fmt: skip
 
 
 def _protein(copies: int = 10, scale: float = 1.0) -> ad.AnnData:

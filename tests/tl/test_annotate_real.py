@@ -96,8 +96,9 @@ def test_keren_protein_panel(read_shared, graph):
                      np.where(called.isin(labels["immune"]), "immune",
                               np.where(called == "unassigned", "unassigned", "stroma")))  # fmt: skip
     truth = adata.obs["cell_group"].astype(str).map(KEREN_GROUP)
-    assert balanced_accuracy(truth, pd.Series(group, index=truth.index)) > 0.80  # 0.825 / 0.836 (target 0.90)
+    # 0.834 / 0.849 (target 0.90); 0.825 / 0.836 before beta-catenin counted as an epithelial channel
+    assert balanced_accuracy(truth, pd.Series(group, index=truth.index)) > (0.84 if graph else 0.83)
     five = adata.obs["cell_type"].astype(str).isin(KEREN_SUBTYPES)
     subtypes = adata.obs["cell_type"].astype(str)[five].map(KEREN_SUBTYPES)
-    # per cell 0.715 (target 0.75); with the graph 0.753: the target
-    assert balanced_accuracy(subtypes, called[five]) >= (0.75 if graph else 0.69)
+    # per cell 0.740 (target 0.75); with the graph 0.778: the target. 0.715 / 0.753 before FoxP3 lifted to CD4 T
+    assert balanced_accuracy(subtypes, called[five]) >= (0.77 if graph else 0.72)

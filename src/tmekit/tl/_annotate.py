@@ -82,14 +82,14 @@ def annotation_labels(adata: AnnData | None = None, key_added: str = CELL_TYPE_K
             "t": roles_of("t")}  # fmt: skip
 
 
-def _lifted(values: np.ndarray, columns: list[str]) -> np.ndarray:
-    """Each node's score as a child: the highest of its own and its lifting children's (``Node.lifts``)."""
+def _lifted(values: np.ndarray, columns: list[str], kind: str) -> np.ndarray:
+    """Each node's score as a child: the highest of its own and its children's lifting in ``kind`` (``Node.lifts``)."""
     out, column = values.copy(), {c: i for i, c in enumerate(columns)}
 
     def walk(node: Node) -> None:
         for child in node.children:
             walk(child)  # children first: a lifted score carries up through several levels
-            lifting = [column[k.label] for k in child.children if k.lifts and k.label in column]
+            lifting = [column[k.label] for k in child.children if kind in k.lifts and k.label in column]
             if lifting and child.label in column:
                 j = column[child.label]
                 out[:, j] = np.maximum(out[:, j], out[:, lifting].max(axis=1))
@@ -307,11 +307,11 @@ def annotate(
                                                            key_added=key_added)  # fmt: skip
     root = TREE if markers is None else _flat_root(list(scores.columns))
     columns = list(scores.columns)
-    own = _lifted(scores.to_numpy(), columns) if markers is None else scores.to_numpy()
+    own = _lifted(scores.to_numpy(), columns, kind) if markers is None else scores.to_numpy()
     near = None if graph is None else smoothed(scores.to_numpy(), graph)
     call = np.full(adata.n_obs, UNASSIGNED, dtype=object)
-    _descend(own, columns, root, np.arange(adata.n_obs), call, cuts=cuts,
-             neighbors=None if near is None else (_lifted(near, columns) if markers is None else near))  # fmt: skip
+    near_own = near if near is None or markers is not None else _lifted(near, columns, kind)
+    _descend(own, columns, root, np.arange(adata.n_obs), call, cuts=cuts, neighbors=near_own)
     if groupby is not None:
         call = vote(call, adata.obs[groupby], root)
     categories = labels() if markers is None else [*columns, UNASSIGNED]

@@ -23,10 +23,12 @@ UNASSIGNED = "unassigned"
 class Node:
     """A cell type: its label, marker set (RNA), channels (protein: up and down), roles, and subtypes.
 
-    ``lifts``: the node's markers are specific enough to count for its parent lineage too (a cell with T-cell
-    receptor transcripts is an immune cell even where PTPRC dropped out); a node's score as a child is then the
-    highest of its own and its lifting children's. Sets with genes other lineages express (monocyte S100A8/9, which
-    some carcinomas express) do not lift.
+    ``lifts``: the modalities (``"rna"``, ``"protein"``) in which the node's markers are specific enough to count
+    for its parent too (a cell with T-cell receptor transcripts is an immune cell even where PTPRC dropped out); a
+    node's score as a child is then the highest of its own and its lifting children's. Sets with genes other
+    lineages express (monocyte S100A8/9, which some carcinomas express) do not lift. Tregs lift to CD4 T on protein
+    panels only: FoxP3 protein marks CD4 Tregs, while the RNA set's CTLA4, TNFRSF18, IKZF2 and IL10 are expressed
+    by exhausted CD8 T cells too.
     """
 
     label: str
@@ -35,10 +37,12 @@ class Node:
     protein_down: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     children: tuple[Node, ...] = field(default=())
-    lifts: bool = False
+    lifts: tuple[str, ...] = ()
 
 
 _T = ("immune", "t")
+#: Lifts in both modalities (``Node.lifts``).
+_BOTH = ("rna", "protein")
 #: Protein panels: carcinoma cells low in keratin are still gated tumour by EGFR or p53 (Keren et al. 2018's tumour
 #: gate: EGFR, Keratin17, Keratin6, p53 or Pan-Keratin above its cut; angelolab/TNBC MibiTNBCGateTumor180901.m).
 _TUMOUR_GATE = ("EGFR", "p53")
@@ -47,31 +51,31 @@ _LEUKOCYTE = ("CD3", "CD20", "CD68", "CD163", "CD11c", "CD56", "MPO", "CD14", "C
 TREE = Node(
     "root",
     children=(
-        Node("Epithelial", "marker_epithelial", ("Pan-Keratin", "Keratin", "E-cadherin", "EpCAM", *_TUMOUR_GATE),
-             ("CD45",), roles=("tumor_lineage",)),
+        Node("Epithelial", "marker_epithelial", ("Pan-Keratin", "Keratin", "E-cadherin", "EpCAM", "Beta-catenin",
+                                                 *_TUMOUR_GATE), ("CD45",), roles=("tumor_lineage",)),
         Node("Melanoma", "marker_melanocytic", ("SOX10", "MelanA", "PMEL", "S100"), ("CD45",),
              roles=("tumor_lineage",)),
         Node(
             "Immune", "marker_immune", ("CD45", *_LEUKOCYTE), ("Pan-Keratin", "Keratin"), roles=("immune",),
             children=(
                 Node(
-                    "T or NK", "marker_t_nk", ("CD3", "CD56", "CD7", "CD2"), roles=("immune",), lifts=True,
+                    "T or NK", "marker_t_nk", ("CD3", "CD56", "CD7", "CD2"), roles=("immune",), lifts=_BOTH,
                     children=(
                         Node(
-                            "T cell", "marker_t_tcr", ("CD3",), roles=_T, lifts=True,
+                            "T cell", "marker_t_tcr", ("CD3",), roles=_T, lifts=_BOTH,
                             children=(
                                 Node("CD8 T", "marker_cd8_t", ("CD8",), ("CD4",), roles=(*_T, "cd8")),
                                 Node("CD4 T", "marker_cd4_t", ("CD4",), ("CD8",), roles=_T,
-                                     children=(Node("Treg", "marker_treg", ("FoxP3",), roles=_T),)),
+                                     children=(Node("Treg", "marker_treg", ("FoxP3",), roles=_T, lifts=("protein",)),)),
                             ),
                         ),
                         Node("NK", "marker_nk", ("CD56", "CD16"), ("CD3",), roles=("immune",)),
                     ),
                 ),
-                Node("B cell", "marker_b_scgate", ("CD20", "CD19", "PAX5"), ("CD3",), roles=("immune",), lifts=True),
+                Node("B cell", "marker_b_scgate", ("CD20", "CD19", "PAX5"), ("CD3",), roles=("immune",), lifts=_BOTH),
                 Node(
                     "Myeloid", "marker_myeloid", ("CD68", "CD163", "CD11c", "CD14", "CD11b", "CD33", "MPO", "CD15"),
-                    ("CD3", "CD20"), roles=("immune",), lifts=True,
+                    ("CD3", "CD20"), roles=("immune",), lifts=_BOTH,
                     children=(
                         Node("Macrophage", "marker_macrophage", ("CD68", "CD163", "CD206", "CSF-1R"),
                              roles=("immune",)),
@@ -80,7 +84,7 @@ TREE = Node(
                         Node("Neutrophil", None, ("MPO", "CD15", "CD66b"), roles=("immune",)),
                     ),
                 ),
-                Node("Mast", "marker_mast", ("Tryptase", "CD117"), roles=("immune",), lifts=True),
+                Node("Mast", "marker_mast", ("Tryptase", "CD117"), roles=("immune",), lifts=_BOTH),
             ),
         ),
         Node("Plasma", "marker_plasma", ("CD138", "IgA", "IgG"), ("CD3", "CD20", "Pan-Keratin", "Keratin",
