@@ -53,4 +53,5 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     plt.close("all")
     printed = capsys.readouterr().out
     assert "phenotype" in printed and "inflamed" in printed
+    assert "n_cd8" in printed and "frac_terminal_exhausted" in printed  # T-cell states from raw counts, no label
     assert (tmp_path / "report.html").stat().st_size > 10_000
